@@ -1,0 +1,122 @@
+"""RFC 8785 JSON Canonicalization Scheme (JCS).
+
+Custody events are hashed over their JCS form, so an auditor with any RFC 8785
+library gets the same bytes. The common case (BMP keys, ordinary floats) goes
+through msgspec's encoder, whose output equals JCS there, after a cheap check; anything unusual takes the
+exact slow path below. Both are tested against an independent implementation.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import msgspec
+
+_MAX_SAFE_INT = 2**53
+# msgspec writes floats in shortest round-trip form like ECMAScript, except that it
+# keeps ".0" on integral values and uses exponents from 1e-6 and 1e16 on: those go slow.
+_MIN_PLAIN_FLOAT = 1e-5
+_encode_sorted = msgspec.json.Encoder(order="sorted").encode
+
+
+class _Unusual(Exception):
+    pass
+
+
+def canonicalize(value: Any) -> bytes:
+    """The RFC 8785 canonical UTF-8 bytes of a JSON value (dict, list, str, int, float, bool, None)."""
+    try:
+        return _encode_sorted(_prepare(value))
+    except _Unusual:
+        return _serialize(value).encode("utf-8")
+
+
+def _prepare(v: Any) -> Any:
+    """Return `v` ready for msgspec (integral floats become ints), or raise _Unusual."""
+    t = type(v)
+    if t is str or t is bool or v is None:
+        return v
+    if t is dict:
+        out = None
+        for k, item in v.items():
+            if type(k) is not str or (not k.isascii() and max(k) > "\uffff"):
+                raise _Unusual  # UTF-16 ordering differs from code-point ordering beyond the BMP
+            new = _prepare(item)
+            if new is not item:
+                if out is None:
+                    out = dict(v)
+                out[k] = new
+        return v if out is None else out
+    if t is list or t is tuple:
+        return [_prepare(i) for i in v]
+    if t is int:
+        if -_MAX_SAFE_INT <= v <= _MAX_SAFE_INT:
+            return v
+        raise _Unusual
+    if t is float:
+        if v.is_integer():
+            if abs(v) < _MAX_SAFE_INT:
+                return int(v)
+            raise _Unusual
+        if abs(v) < _MIN_PLAIN_FLOAT or not math.isfinite(v):
+            raise _Unusual
+        return v
+    raise _Unusual
+
+
+def _serialize(v: Any) -> str:
+    if v is None:
+        return "null"
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)
+    if isinstance(v, int):
+        if abs(v) > _MAX_SAFE_INT:
+            raise ValueError(
+                f"integer {v} cannot be represented exactly in JSON (RFC 8785 §3.2.2.3)"
+            )
+        return str(v)
+    if isinstance(v, float):
+        return es6_number(v)
+    if isinstance(v, dict):
+        for k in v:
+            if not isinstance(k, str):
+                raise TypeError(f"JSON object keys must be strings, got {type(k).__name__}")
+        keys = sorted(v, key=lambda k: k.encode("utf-16-be"))
+        return "{" + ",".join(_serialize(k) + ":" + _serialize(v[k]) for k in keys) + "}"
+    if isinstance(v, list | tuple):
+        return "[" + ",".join(_serialize(i) for i in v) + "]"
+    raise TypeError(f"{type(v).__name__} is not a JSON value")
+
+
+def es6_number(x: float) -> str:
+    """ECMAScript Number.prototype.toString for a finite double (RFC 8785 §3.2.2.3)."""
+    if not math.isfinite(x):
+        raise ValueError("NaN and Infinity are not JSON numbers")
+    if x == 0:
+        return "0"
+    if x < 0:
+        return "-" + es6_number(-x)
+    mantissa, _, exp = repr(x).partition("e")
+    int_part, _, frac_part = mantissa.partition(".")
+    all_digits = int_part + frac_part
+    leading_zeros = len(all_digits) - len(all_digits.lstrip("0"))
+    # x = 0.DIGITS × 10**n
+    n = len(int_part) - leading_zeros + int(exp or 0)
+    digits = all_digits.strip("0")
+    k = len(digits)
+    if k <= n <= 21:
+        return digits + "0" * (n - k)
+    if 0 < n <= 21:
+        return digits[:n] + "." + digits[n:]
+    if -6 < n <= 0:
+        return "0." + "0" * (-n) + digits
+    e = n - 1
+    sign = "+" if e >= 0 else "-"
+    head = digits[0] + ("." + digits[1:] if k > 1 else "")
+    return f"{head}e{sign}{abs(e)}"

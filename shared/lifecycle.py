@@ -1,0 +1,122 @@
+"""The shipment lifecycle as one table (PRODUCT.md "Lifecycle", CUSTODY.md §3).
+
+`check(role, type, state)` is the single answer to "may ROLE record TYPE on a
+shipment in STATE", used by the server before it accepts an event and by the
+courier app before it offers a flow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class State(StrEnum):
+    REGISTERED = "registered"
+    IN_CUSTODY = "in_custody"
+    DELIVERED = "delivered"
+    RETURNED = "returned"
+    CANCELLED = "cancelled"
+
+
+class EventType(StrEnum):
+    REGISTERED = "registered"
+    PICKED_UP = "picked_up"
+    TRANSFERRED = "transferred"
+    DELIVERY_FAILED = "delivery_failed"
+    DELIVERED = "delivered"
+    RETURNED = "returned"
+    CANCELLED = "cancelled"
+    CONFIRMED = "confirmed"
+
+
+class Role(StrEnum):
+    COURIER = "courier"
+    CLERK = "clerk"
+    DISPATCHER = "dispatcher"
+    ADMIN = "admin"
+    AUDITOR = "auditor"
+    CITIZEN = "citizen"
+
+
+FINAL_STATES = frozenset({State.DELIVERED, State.RETURNED, State.CANCELLED})
+OPEN_STATES = frozenset({State.REGISTERED, State.IN_CUSTODY})
+FAILURE_REASONS = ("not_home", "refused", "wrong_address", "unidentified", "other")
+IDENTITY_METHODS = ("id_last4", "pin", "proxy")
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    type: EventType
+    from_states: frozenset[State | None]  # None: the shipment does not exist yet
+    to_state: State
+    roles: frozenset[Role]
+    counterparty_signature: bool  # the other party must sign (CUSTODY.md §3)
+    server_signed: bool  # recorded by the server with its event key, not by a device
+
+
+def _t(type_, from_, to, roles, signature, server):
+    return Transition(type_, frozenset(from_), to, frozenset(roles), signature, server)
+
+
+S, E, R = State, EventType, Role
+TRANSITIONS: dict[EventType, Transition] = {
+    t.type: t
+    for t in (
+        _t(E.REGISTERED, {None}, S.REGISTERED, {R.CLERK, R.DISPATCHER}, False, True),
+        _t(E.PICKED_UP, {S.REGISTERED}, S.IN_CUSTODY, {R.COURIER}, True, False),
+        _t(E.TRANSFERRED, {S.IN_CUSTODY}, S.IN_CUSTODY, {R.COURIER}, True, False),
+        _t(E.DELIVERY_FAILED, {S.IN_CUSTODY}, S.IN_CUSTODY, {R.COURIER}, False, False),
+        _t(E.DELIVERED, {S.IN_CUSTODY}, S.DELIVERED, {R.COURIER}, True, False),
+        _t(E.RETURNED, {S.IN_CUSTODY}, S.RETURNED, {R.COURIER, R.CLERK}, True, False),
+        _t(E.CANCELLED, {S.REGISTERED}, S.CANCELLED, {R.CLERK, R.DISPATCHER}, False, True),
+        _t(E.CONFIRMED, {S.DELIVERED}, S.DELIVERED, {R.CITIZEN}, False, True),
+    )
+}
+del S, E, R
+
+
+class IllegalTransition(ValueError):
+    """The lifecycle forbids this event here; the message says which rule."""
+
+
+def check(role: str, event_type: str, state: str | None) -> State:
+    """Return the state after `role` records `event_type` on a shipment in `state`.
+
+    Raises IllegalTransition with a sentence naming the rule that forbids it.
+    """
+    try:
+        t = TRANSITIONS[EventType(event_type)]
+    except ValueError:
+        raise IllegalTransition(f"unknown event type {event_type!r}") from None
+    try:
+        r = Role(role)
+    except ValueError:
+        raise IllegalTransition(f"unknown role {role!r}") from None
+    if r not in t.roles:
+        allowed = ", ".join(sorted(t.roles))
+        raise IllegalTransition(f"a {r} may not record {t.type}; only: {allowed}")
+    current = State(state) if state is not None else None
+    if current not in t.from_states:
+        if current is None:
+            raise IllegalTransition(f"{t.type} needs an existing shipment")
+        if current in FINAL_STATES and t.type is not EventType.CONFIRMED:
+            raise IllegalTransition(
+                f"the shipment is {current}, a final state: nothing moves out of it"
+            )
+        allowed = ", ".join(sorted(s or "new" for s in t.from_states))
+        raise IllegalTransition(f"{t.type} is not allowed in state {current} (only in: {allowed})")
+    return t.to_state
+
+
+def may(role: str, event_type: str, state: str | None) -> bool:
+    try:
+        check(role, event_type, state)
+    except IllegalTransition:
+        return False
+    return True
+
+
+def allowed_types(role: str, state: str | None) -> list[EventType]:
+    """Event types `role` may record now (the app offers only these flows)."""
+    return [t for t in TRANSITIONS if may(role, t, state)]
