@@ -1,0 +1,89 @@
+"""create_app(settings) -> Litestar. Nothing global happens at import time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar, get
+from litestar.config.app import AppConfig
+from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from msgspec import Struct
+from sqlalchemy import text
+
+from . import __version__
+from .auth.controllers import AuthController
+from .auth.security import PUBLIC, BearerAuth, role_guard
+from .custody.controllers import CustodyController
+from .db.engine import Database
+from .deps import DB, Cfg, KeysDep
+from .errors import exception_handlers
+from .keys import load_keys
+from .shipments.controllers import ShipmentController
+
+
+class Health(Struct):
+    status: str
+    db: str
+    version: str
+
+
+class Keys(Struct):
+    label_public_key: str
+    event_public_key: str
+    log_public_key: str
+    retired: list[dict[str, Any]]
+
+
+@get("/health", operation_id="health", tags=["health"], opt=PUBLIC)
+async def health(db: DB) -> Health:
+    async with db.read() as conn:
+        await conn.execute(text("SELECT 1"))
+    return Health(status="ok", db="ok", version=__version__)
+
+
+@get("/api/v1/keys", operation_id="publicKeys", tags=["log"], opt=PUBLIC)
+async def public_keys(keys: KeysDep) -> Keys:
+    return Keys(**keys.public())  # type: ignore[arg-type]
+
+
+def create_app(settings: Cfg) -> Litestar:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    keys = load_keys(settings.keys_dir)
+    holder: dict[str, Database] = {}
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        db = Database(settings.db_url)
+        holder["db"] = db
+        app.state.db = db
+        try:
+            yield
+        finally:
+            await db.dispose()
+
+    def provide_db() -> Database:
+        return holder["db"]
+
+    def on_app_init(config: AppConfig) -> AppConfig:
+        return config
+
+    return Litestar(
+        route_handlers=[health, public_keys, AuthController, ShipmentController, CustodyController],
+        lifespan=[lifespan],
+        dependencies={
+            "db": Provide(provide_db, sync_to_thread=False),
+            "settings": Provide(lambda: settings, sync_to_thread=False),
+            "keys": Provide(lambda: keys, sync_to_thread=False),
+        },
+        middleware=[DefineMiddleware(BearerAuth, exclude=["^/schema"])],
+        guards=[role_guard],
+        exception_handlers=exception_handlers,  # type: ignore[arg-type]
+        openapi_config=OpenAPIConfig(title="HoSo Courier", version=__version__, path="/schema"),
+        request_max_body_size=settings.max_body_bytes,
+        on_app_init=[on_app_init],
+        debug=False,
+    )

@@ -1,0 +1,202 @@
+"""Units, users, tokens and devices."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from shared.crypto import check_public_key
+from shared.timeutil import utcnow
+
+from ..db.engine import Database
+from ..db.models import api_tokens, devices, units, users
+from ..errors import BadRequest, Conflict, NotAuthorizedException, NotFoundException
+from .passwords import hash_password, verify_password
+
+ROLES = ("courier", "clerk", "dispatcher", "admin", "auditor")
+UNIT_KINDS = ("post_office", "one_stop_shop")
+
+
+@dataclass(frozen=True, slots=True)
+class CurrentUser:
+    id: int
+    username: str
+    role: str
+    unit_id: int | None
+    unit_code: str | None
+    full_name: str = ""
+
+    @property
+    def actor(self) -> str:
+        return f"{self.role}:{self.id}"
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def add_unit(db: Database, code: str, name: str, kind: str) -> int:
+    if kind not in UNIT_KINDS:
+        raise BadRequest(f"kind must be one of {', '.join(UNIT_KINDS)}")
+    try:
+        async with db.write() as conn:
+            result = await conn.execute(
+                insert(units).values(code=code, name=name, kind=kind, created_at=utcnow())
+            )
+            return int(result.inserted_primary_key[0])
+    except IntegrityError:
+        raise Conflict(f"a unit with code {code!r} already exists") from None
+
+
+async def unit_id_for(db: Database, code: str) -> int:
+    async with db.read() as conn:
+        uid = await conn.scalar(select(units.c.id).where(units.c.code == code))
+    if uid is None:
+        raise NotFoundException(f"no unit with code {code!r}; create it with `hoso unit add`")
+    return int(uid)
+
+
+async def add_user(
+    db: Database,
+    username: str,
+    password: str,
+    role: str,
+    unit_code: str | None,
+    full_name: str = "",
+) -> int:
+    if role not in ROLES:
+        raise BadRequest(f"role must be one of {', '.join(ROLES)}")
+    if len(password) < 8:
+        raise BadRequest("the password needs at least 8 characters")
+    unit_id = await unit_id_for(db, unit_code) if unit_code else None
+    if role in ("courier", "clerk") and unit_id is None:
+        raise BadRequest(f"a {role} belongs to a unit: give --unit CODE")
+    password_hash = hash_password(password)
+    try:
+        async with db.write() as conn:
+            result = await conn.execute(
+                insert(users).values(
+                    username=username,
+                    full_name=full_name,
+                    password_hash=password_hash,
+                    role=role,
+                    unit_id=unit_id,
+                    active=True,
+                    created_at=utcnow(),
+                )
+            )
+            return int(result.inserted_primary_key[0])
+    except IntegrityError:
+        raise Conflict(f"the username {username!r} is taken") from None
+
+
+_USER_COLUMNS = (
+    users.c.id,
+    users.c.username,
+    users.c.role,
+    users.c.unit_id,
+    users.c.full_name,
+    units.c.code.label("unit_code"),
+)
+
+
+def _user_from_row(row) -> CurrentUser:  # type: ignore[no-untyped-def]
+    return CurrentUser(
+        id=row.id,
+        username=row.username,
+        role=row.role,
+        unit_id=row.unit_id,
+        unit_code=row.unit_code,
+        full_name=row.full_name,
+    )
+
+
+async def issue_token(
+    db: Database, username: str, password: str, ttl_s: int
+) -> tuple[str, CurrentUser]:
+    async with db.read() as conn:
+        row = (
+            await conn.execute(
+                select(*_USER_COLUMNS, users.c.password_hash, users.c.active)
+                .select_from(users.outerjoin(units, units.c.id == users.c.unit_id))
+                .where(users.c.username == username)
+            )
+        ).first()
+    ok = verify_password(row.password_hash if row else None, password)
+    if not ok or row is None or not row.active:
+        raise NotAuthorizedException("Wrong username or password.")
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    async with db.write() as conn:
+        await conn.execute(delete(api_tokens).where(api_tokens.c.expires_at < now))
+        await conn.execute(
+            insert(api_tokens).values(
+                token_hash=_token_hash(token),
+                user_id=row.id,
+                created_at=now,
+                expires_at=now + timedelta(seconds=ttl_s),
+            )
+        )
+    return token, _user_from_row(row)
+
+
+class TokenProblem(Exception):
+    pass
+
+
+async def user_for_token(db: Database, token: str) -> CurrentUser:
+    async with db.read() as conn:
+        row = (
+            await conn.execute(
+                select(*_USER_COLUMNS, users.c.active, api_tokens.c.expires_at)
+                .select_from(
+                    api_tokens.join(users, users.c.id == api_tokens.c.user_id).outerjoin(
+                        units, units.c.id == users.c.unit_id
+                    )
+                )
+                .where(api_tokens.c.token_hash == _token_hash(token))
+            )
+        ).first()
+    if row is None:
+        raise TokenProblem("The access token is not valid: sign in again.")
+    if row.expires_at <= utcnow():
+        raise TokenProblem("The access token has expired: sign in again.")
+    if not row.active:
+        raise TokenProblem("This account is disabled.")
+    return _user_from_row(row)
+
+
+async def enroll_device(db: Database, user: CurrentUser, public_key: str, label: str) -> int:
+    try:
+        check_public_key(public_key)
+    except ValueError as exc:
+        raise BadRequest(f"public_key is not a raw Ed25519 key in base64url: {exc}") from None
+    async with db.write() as conn:
+        existing = (
+            await conn.execute(
+                select(devices.c.id, devices.c.user_id, devices.c.revoked_at).where(
+                    devices.c.public_key == public_key
+                )
+            )
+        ).first()
+        if existing is not None:
+            if existing.user_id != user.id or existing.revoked_at is not None:
+                raise Conflict("This device key is enrolled to another account or revoked.")
+            return int(existing.id)  # re-enrolment after a lost response is harmless
+        result = await conn.execute(
+            insert(devices).values(
+                user_id=user.id, public_key=public_key, label=label, created_at=utcnow()
+            )
+        )
+        return int(result.inserted_primary_key[0])
+
+
+async def list_units(db: Database) -> list[dict]:
+    async with db.read() as conn:
+        rows = (await conn.execute(select(units).order_by(units.c.code))).all()
+    return [dict(r._mapping) for r in rows]

@@ -1,0 +1,177 @@
+"""`hoso`: the operator's command line (API.md "Command line").
+
+Exit status 0 on success; otherwise one clear line on stderr and a non-zero status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from .settings import Settings, SettingsError
+
+
+class CliError(Exception):
+    pass
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    if getattr(args, "host", None):
+        overrides["host"] = args.host
+    if getattr(args, "port", None):
+        overrides["port"] = args.port
+    return Settings.from_env(**overrides)
+
+
+def _migrate(settings: Settings) -> None:
+    from .db.migrate import upgrade
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.db_url)
+
+
+def _with_db(settings: Settings, fn: Callable[[Any], Awaitable[Any]]) -> Any:
+    from .db.engine import Database
+
+    async def run() -> Any:
+        db = Database(settings.db_url)
+        try:
+            return await fn(db)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(run())
+
+
+def _serve(settings: Settings) -> None:
+    import uvicorn
+
+    from .app import create_app
+
+    _migrate(settings)
+    app = create_app(settings)
+    print(f"HoSo Courier on {settings.base_url}  (data: {settings.data_dir.resolve()})", flush=True)
+    uvicorn.run(app, host=settings.host, port=settings.port, workers=1, log_level="info",
+                proxy_headers=True)
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    _serve(_settings(args))
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> None:
+    settings = _settings(args)
+    _migrate(settings)
+    print(f"database is at the latest schema: {settings.db_url.split('@')[-1]}")
+
+
+def cmd_unit_add(args: argparse.Namespace) -> None:
+    from .auth import service
+
+    settings = _settings(args)
+    _migrate(settings)
+    unit_id = _with_db(settings, lambda db: service.add_unit(db, args.code, args.name, args.kind))
+    print(f"unit {args.code} created (id {unit_id})")
+
+
+def _read_password() -> str:
+    if not sys.stdin.isatty():
+        line = sys.stdin.readline()
+        if not line:
+            raise CliError("no password on standard input")
+        return line.rstrip("\r\n")
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Repeat password: ") != first:
+        raise CliError("the two passwords differ")
+    return first
+
+
+def cmd_user_add(args: argparse.Namespace) -> None:
+    from .auth import service
+
+    settings = _settings(args)
+    _migrate(settings)
+    password = _read_password()
+    user_id = _with_db(
+        settings,
+        lambda db: service.add_user(db, args.username, password, args.role, args.unit, args.full_name or ""),
+    )
+    print(f"user {args.username} ({args.role}) created (id {user_id})")
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from .demo import prepare_demo
+
+    base = Settings.from_env(host=args.host, port=args.port)
+    settings = prepare_demo(base)
+    if args.no_serve:
+        return
+    _serve(settings)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hoso", description="HoSo Courier: chain of custody for dossiers by post")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("serve", help="migrate the database, then serve the API")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000)
+    s.set_defaults(fn=cmd_serve)
+
+    db = sub.add_parser("db", help="database maintenance")
+    dbsub = db.add_subparsers(dest="db_command", required=True)
+    dbsub.add_parser("upgrade", help="apply all migrations").set_defaults(fn=cmd_db_upgrade)
+
+    unit = sub.add_parser("unit", help="post offices and one-stop shops")
+    usub = unit.add_subparsers(dest="unit_command", required=True)
+    ua = usub.add_parser("add", help="create a unit")
+    ua.add_argument("code")
+    ua.add_argument("--name", required=True)
+    ua.add_argument("--kind", required=True, choices=["post_office", "one_stop_shop"])
+    ua.set_defaults(fn=cmd_unit_add)
+
+    user = sub.add_parser("user", help="accounts")
+    usersub = user.add_subparsers(dest="user_command", required=True)
+    ad = usersub.add_parser("add", help="create a user; password from stdin or prompted twice")
+    ad.add_argument("username")
+    ad.add_argument("--role", required=True, choices=["courier", "clerk", "dispatcher", "admin", "auditor"])
+    ad.add_argument("--unit", help="unit code (required for couriers and clerks)")
+    ad.add_argument("--full-name", dest="full_name")
+    ad.set_defaults(fn=cmd_user_add)
+
+    d = sub.add_parser("demo", help="fresh demo data set (SQLite under HOSO_DATA_DIR/demo), then serve")
+    d.add_argument("--host", default="127.0.0.1")
+    d.add_argument("--port", type=int, default=8000)
+    d.add_argument("--no-serve", action="store_true", help="only build the demo data set")
+    d.set_defaults(fn=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.fn(args)
+    except KeyboardInterrupt:
+        return 130
+    except (CliError, SettingsError) as exc:
+        print(f"hoso: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # one clear line, not a traceback, for operators
+        from litestar.exceptions import HTTPException
+
+        detail = exc.detail if isinstance(exc, HTTPException) else f"{type(exc).__name__}: {exc}"
+        print(f"hoso: {detail}", file=sys.stderr)
+        if os.environ.get("HOSO_DEBUG"):
+            raise
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, get, post, put
+from litestar.params import JSONBody, Parameter
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+from msgspec import Struct
+
+from shared.events import HEX64, CustodyEvent
+from shared.timeutil import utcnow
+
+from ..auth.security import roles
+from ..auth.service import CurrentUser
+from ..deps import DB, Cfg
+from ..errors import TooLarge
+from . import attachments, service
+from .service import EventResult
+
+Sha256Path = Annotated[
+    str, Parameter(pattern=HEX64, description="SHA-256 of the body, lowercase hex")
+]
+
+
+class EventBatch(Struct, forbid_unknown_fields=True):
+    events: list[CustodyEvent]
+
+
+class EventBatchResult(Struct):
+    results: list[EventResult]
+
+
+class CustodyController(Controller):
+    path = "/api/v1"
+    tags = ["custody"]
+
+    @post("/events", status_code=HTTP_200_OK, operation_id="syncEvents", opt=roles("courier"))
+    async def sync_events(
+        self,
+        data: JSONBody[EventBatch],
+        request: Request[CurrentUser, Any, Any],
+        db: DB,
+        settings: Cfg,
+    ) -> EventBatchResult:
+        if len(data.events) > settings.max_batch:
+            raise TooLarge(
+                f"A batch holds at most {settings.max_batch} events; this one has "
+                f"{len(data.events)}. Send them in smaller batches."
+            )
+        results = await service.ingest(db, request.user, data.events, utcnow())
+        return EventBatchResult(results=results)
+
+    @put(
+        "/attachments/{sha256:str}",
+        operation_id="putAttachment",
+        opt=roles("courier", "clerk", "dispatcher", "admin"),
+    )
+    async def put_attachment(
+        self, sha256: Sha256Path, request: Request[CurrentUser, Any, Any], db: DB, settings: Cfg
+    ) -> Response[dict[str, Any]]:
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        limits = dict(settings.attachment_limits)
+        declared = request.headers.get("content-length")
+        if (
+            declared
+            and declared.isdigit()
+            and content_type in limits
+            and int(declared) > limits[content_type]
+        ):
+            raise TooLarge(
+                f"{content_type} attachments are limited to {limits[content_type] // 1024} KiB; "
+                f"this one declares {int(declared) // 1024} KiB."
+            )
+        body = await request.body()
+        attachments.check_content(content_type, body, limits)
+        created = await attachments.store(
+            db, settings.attachments_dir, sha256, content_type, body, request.user.id
+        )
+        return Response(
+            {"sha256": sha256, "size": len(body), "created": created},
+            status_code=HTTP_201_CREATED if created else HTTP_200_OK,
+        )
+
+    @get(
+        "/attachments/{sha256:str}",
+        operation_id="getAttachment",
+        opt=roles("clerk", "dispatcher", "admin", "auditor"),
+    )
+    async def get_attachment(self, sha256: Sha256Path, db: DB, settings: Cfg) -> Response[bytes]:
+        content_type, body = await attachments.load(db, settings.attachments_dir, sha256)
+        return Response(
+            body,
+            media_type=content_type,
+            headers={"Cache-Control": "private, max-age=31536000, immutable"},
+        )

@@ -1,0 +1,419 @@
+"""Appending to a shipment's chain of custody.
+
+Ingest does the CPU work (hash, signature) before taking the write lock, then in
+one transaction: lock the shipments, compare `prev` with each head, check the
+lifecycle, bulk-insert accepted and rejected events, update the shipments.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import msgspec
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from shared import lifecycle
+from shared.crypto import SigningKey
+from shared.events import CustodyEvent, EventIntegrityError, new_event_id, sign_event, verify_event
+from shared.lifecycle import EventType, IllegalTransition, State
+from shared.rules import content_problem
+from shared.timeutil import from_wire, to_wire
+
+from ..auth.service import CurrentUser
+from ..db.engine import Database
+from ..db.models import custody_events, devices, rejected_events, shipments
+
+_encode = msgspec.json.Encoder().encode
+CLOCK_SKEW = timedelta(minutes=10)
+
+SHIPMENT_STATE_COLUMNS = (
+    shipments.c.id,
+    shipments.c.code,
+    shipments.c.kind,
+    shipments.c.state,
+    shipments.c.head,
+    shipments.c.seq,
+    shipments.c.attempts,
+    shipments.c.assigned_courier_id,
+    shipments.c.custodian_role,
+    shipments.c.custodian_name,
+    shipments.c.custodian_user_id,
+    shipments.c.recipient,
+    shipments.c.closed_at,
+)
+
+
+class EventResult(msgspec.Struct, omit_defaults=True):
+    id: str
+    status: str  # accepted | duplicate | rejected
+    reason: str | None = None
+    head: str | None = None
+
+
+@dataclass(slots=True)
+class _Pending:
+    index: int
+    event: CustodyEvent
+    problem: str | None  # found before the lock (hash, signature, actor, device)
+    device_id: int | None
+
+
+@dataclass(slots=True)
+class Batch:
+    """What one transaction will write."""
+
+    accepted: list[dict[str, Any]] = field(default_factory=list)
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    touched: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+
+def apply_effects(
+    ship: dict[str, Any], event: CustodyEvent, new_state: State, now: datetime
+) -> None:
+    """Move a shipment (a dict of SHIPMENT_STATE_COLUMNS) past an accepted event."""
+    ship["state"] = new_state.value
+    ship["head"] = event.hash
+    ship["seq"] += 1
+    cp = event.counterparty
+    kind = event.type
+    if kind is EventType.REGISTERED:
+        ship["custodian_role"], ship["custodian_name"], ship["custodian_user_id"] = (
+            "sender",
+            None,
+            None,
+        )
+    elif kind is EventType.PICKED_UP:
+        role, _, uid = event.actor.partition(":")
+        ship["custodian_role"], ship["custodian_name"], ship["custodian_user_id"] = (
+            role,
+            None,
+            int(uid),
+        )
+    elif (
+        kind in (EventType.TRANSFERRED, EventType.DELIVERED, EventType.RETURNED) and cp is not None
+    ):
+        uid = cp.user_id if isinstance(cp.user_id, int) else None
+        ship["custodian_role"], ship["custodian_name"], ship["custodian_user_id"] = (
+            cp.role,
+            cp.name,
+            uid,
+        )
+        if kind is EventType.TRANSFERRED:
+            # a transfer to a named courier hands the assignment on; to a hub it waits for dispatch
+            ship["assigned_courier_id"] = uid if cp.role == "courier" else None
+    elif kind is EventType.DELIVERY_FAILED:
+        ship["attempts"] += 1
+    if new_state in lifecycle.FINAL_STATES and ship.get("closed_at") is None:
+        ship["closed_at"] = now
+
+
+def _flags(event: CustodyEvent, ship: dict[str, Any], now: datetime) -> list[str]:
+    flags: list[str] = []
+    if from_wire(event.occurred_at) > now + CLOCK_SKEW:
+        flags.append("device_clock_ahead")
+    if (
+        event.type is EventType.DELIVERED
+        and event.data.get("identity", {}).get("method") == "id_last4"
+    ):
+        expected = (ship.get("recipient") or {}).get("id_last4")
+        got = event.counterparty.id_last4 if event.counterparty else None
+        if expected and got != expected:
+            flags.append("identity_mismatch")
+    return flags
+
+
+def event_row(
+    event: CustodyEvent,
+    ship_id: int,
+    seq: int,
+    device_id: int | None,
+    now: datetime,
+    flags: list[str] | None,
+) -> dict[str, Any]:
+    loc = event.location
+    return {
+        "id": event.id,
+        "shipment_id": ship_id,
+        "seq": seq,
+        "type": event.type.value,
+        "hash": event.hash,
+        "prev": event.prev,
+        "actor": event.actor,
+        "device_id": device_id,
+        "occurred_at": from_wire(event.occurred_at),
+        "fix_at": from_wire(loc.fix_at) if loc else None,
+        "received_at": now,
+        "lat": loc.lat if loc else None,
+        "lon": loc.lon if loc else None,
+        "body": _encode(event).decode(),
+        "flags": flags or None,
+    }
+
+
+def rejected_row(
+    event: CustodyEvent, ship_id: int | None, reason: str, user: CurrentUser | None, now: datetime
+) -> dict[str, Any]:
+    return {
+        "event_id": event.id,
+        "hash": event.hash,
+        "shipment_code": event.shipment,
+        "shipment_id": ship_id,
+        "type": event.type.value,
+        "actor": event.actor,
+        "submitted_by": user.id if user else None,
+        "reason": reason,
+        "body": _encode(event).decode(),
+        "received_at": now,
+    }
+
+
+async def lock_shipments(conn: AsyncConnection, codes: list[str]) -> dict[str, dict[str, Any]]:
+    """Read shipments for update. PostgreSQL row locks in id order (no deadlocks);
+    on SQLite the whole write transaction is already exclusive (BEGIN IMMEDIATE)."""
+    if not codes:
+        return {}
+    query = (
+        select(*SHIPMENT_STATE_COLUMNS).where(shipments.c.code.in_(codes)).order_by(shipments.c.id)
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    rows = (await conn.execute(query)).all()
+    return {r.code: dict(r._mapping) for r in rows}
+
+
+async def write_batch(conn: AsyncConnection, batch: Batch, now: datetime) -> None:
+    if batch.accepted:
+        await conn.execute(insert(custody_events), batch.accepted)
+    if batch.rejected:
+        ins = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+        await conn.execute(ins(rejected_events).on_conflict_do_nothing(), batch.rejected)
+    if batch.touched:
+        cols = (
+            "state",
+            "head",
+            "seq",
+            "attempts",
+            "assigned_courier_id",
+            "custodian_role",
+            "custodian_name",
+            "custodian_user_id",
+            "closed_at",
+        )
+        params = [
+            {"b_id": sid, **{c: ship[c] for c in cols}, "updated_at": now}
+            for sid, ship in batch.touched.items()
+        ]
+        stmt = (
+            update(shipments)
+            .where(shipments.c.id == bindparam("b_id"))
+            .values({c: bindparam(c) for c in (*cols, "updated_at")})
+        )
+        await conn.execute(stmt, params)
+
+
+def server_event(
+    key: SigningKey,
+    *,
+    ship_code: str,
+    event_type: EventType,
+    actor: str,
+    prev: str | None,
+    data: dict[str, Any],
+    now: datetime,
+    counterparty: dict[str, Any] | None = None,
+) -> CustodyEvent:
+    """An event recorded by the server itself (registered, cancelled, confirmed), signed with its event key."""
+    return sign_event(
+        key,
+        id=new_event_id(),
+        shipment=ship_code,
+        type=event_type.value,
+        occurred_at=to_wire(now),
+        actor=actor,
+        counterparty=counterparty,
+        location=None,
+        data={**data, "no_fix_reason": "recorded by the server"},
+        prev=prev,
+    )
+
+
+async def append_server_event(
+    conn: AsyncConnection,
+    key: SigningKey,
+    ship: dict[str, Any],
+    *,
+    event_type: EventType,
+    role: str,
+    actor: str,
+    data: dict[str, Any],
+    now: datetime,
+    counterparty: dict[str, Any] | None = None,
+) -> CustodyEvent:
+    """Append a server-signed event to a locked shipment; raises IllegalTransition."""
+    new_state = lifecycle.check(role, event_type, ship["state"])
+    event = server_event(
+        key,
+        ship_code=ship["code"],
+        event_type=event_type,
+        actor=actor,
+        prev=ship["head"],
+        data=data,
+        now=now,
+        counterparty=counterparty,
+    )
+    batch = Batch()
+    batch.accepted.append(event_row(event, ship["id"], ship["seq"] + 1, None, now, None))
+    apply_effects(ship, event, new_state, now)
+    batch.touched[ship["id"]] = ship
+    await write_batch(conn, batch, now)
+    return event
+
+
+def _precheck(event: CustodyEvent, user: CurrentUser, my_devices: dict[str, int]) -> str | None:
+    if event.actor != user.actor:
+        return f"actor {event.actor} is not the signed-in user ({user.actor})"
+    if event.device not in my_devices:
+        return (
+            f"device key {event.device[:8]}… is not enrolled to {user.actor} (POST /api/v1/devices)"
+        )
+    try:
+        verify_event(event)
+    except EventIntegrityError as exc:
+        return str(exc)
+    return None
+
+
+async def ingest(
+    db: Database, user: CurrentUser, events: list[CustodyEvent], now: datetime
+) -> list[EventResult]:
+    """Apply a courier's batch; one result per event, in input order."""
+    async with db.read() as conn:
+        rows = (
+            await conn.execute(
+                select(devices.c.public_key, devices.c.id).where(
+                    devices.c.user_id == user.id, devices.c.revoked_at.is_(None)
+                )
+            )
+        ).all()
+    my_devices = {r.public_key: r.id for r in rows}
+    pending = [
+        _Pending(i, ev, _precheck(ev, user, my_devices), my_devices.get(ev.device))
+        for i, ev in enumerate(events)
+    ]
+    results: list[EventResult | None] = [None] * len(events)
+
+    async with db.write() as conn:
+        ships = await lock_shipments(conn, sorted({ev.shipment for ev in events}))
+        ids = [ev.id for ev in events]
+        known = {
+            r.id: r.hash
+            for r in (
+                await conn.execute(
+                    select(custody_events.c.id, custody_events.c.hash).where(
+                        custody_events.c.id.in_(ids)
+                    )
+                )
+            ).all()
+        }
+        batch = Batch()
+
+        def reject(p: _Pending, ship: dict[str, Any] | None, reason: str) -> None:
+            batch.rejected.append(
+                rejected_row(p.event, ship["id"] if ship else None, reason, user, now)
+            )
+            results[p.index] = EventResult(
+                p.event.id, "rejected", reason, ship["head"] if ship else None
+            )
+
+        by_ship: dict[str, list[_Pending]] = defaultdict(list)
+        for p in pending:
+            ev = p.event
+            if ev.id in known:
+                if known[ev.id] == ev.hash:
+                    ship = ships.get(ev.shipment)
+                    results[p.index] = EventResult(
+                        ev.id, "duplicate", head=ship["head"] if ship else None
+                    )
+                else:
+                    reject(
+                        p,
+                        ships.get(ev.shipment),
+                        "conflict: an event with this id and a different hash "
+                        "was accepted before; a correction must be a new event with a new id",
+                    )
+                continue
+            by_ship[ev.shipment].append(p)
+
+        for code, plist in by_ship.items():
+            ship = ships.get(code)
+            if ship is None:
+                for p in plist:
+                    reject(p, None, f"unknown shipment {code}")
+                continue
+            # apply in chain order: repeatedly take the first event whose prev is the head
+            remaining = list(plist)
+            progressed = True
+            while remaining and progressed:
+                progressed = False
+                for p in remaining:
+                    if p.event.prev == ship["head"]:
+                        remaining.remove(p)
+                        _decide(p, ship, user, batch, known, results, reject, now)
+                        progressed = True
+                        break
+            for p in remaining:
+                if p.event.id in known:  # repeated inside this batch
+                    if known[p.event.id] == p.event.hash:
+                        results[p.index] = EventResult(p.event.id, "duplicate", head=ship["head"])
+                    else:
+                        reject(p, ship, "conflict: the same id with a different hash in this batch")
+                    continue
+                reject(
+                    p,
+                    ship,
+                    f"prev {str(p.event.prev)[:12]}… is not the current head "
+                    f"{str(ship['head'])[:12]}…: the chain has moved on; sync first and record anew",
+                )
+        await write_batch(conn, batch, now)
+    return [r for r in results if r is not None]
+
+
+def _decide(
+    p: _Pending,
+    ship: dict[str, Any],
+    user: CurrentUser,
+    batch: Batch,
+    known: dict[str, str],
+    results: list[EventResult | None],
+    reject: Any,
+    now: datetime,
+) -> None:
+    ev = p.event
+    if ev.id in known:
+        if known[ev.id] == ev.hash:
+            results[p.index] = EventResult(ev.id, "duplicate", head=ship["head"])
+        else:
+            reject(p, ship, "conflict: the same id with a different hash in this batch")
+        return
+    if p.problem:
+        return reject(p, ship, p.problem)
+    if ship["assigned_courier_id"] != user.id:
+        return reject(p, ship, f"shipment {ship['code']} is not assigned to {user.actor}")
+    try:
+        new_state = lifecycle.check(user.role, ev.type, ship["state"])
+    except IllegalTransition as exc:
+        return reject(p, ship, f"illegal transition: {exc}")
+    if problem := content_problem(ev, ship["kind"]):
+        return reject(p, ship, problem)
+    flags = _flags(ev, ship, now)
+    batch.accepted.append(event_row(ev, ship["id"], ship["seq"] + 1, p.device_id, now, flags))
+    apply_effects(ship, ev, new_state, now)
+    batch.touched[ship["id"]] = ship
+    known[ev.id] = ev.hash
+    results[p.index] = EventResult(ev.id, "accepted", head=ship["head"])

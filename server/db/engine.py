@@ -1,0 +1,79 @@
+"""Engines and transactions.
+
+SQLite: WAL, synchronous=FULL (this is custody evidence), one writer connection
+that opens with BEGIN IMMEDIATE behind an asyncio lock, readers alongside.
+PostgreSQL: one pool; chain appends lock the shipment rows (SELECT … FOR UPDATE).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=FULL",
+    "PRAGMA busy_timeout=10000",
+    "PRAGMA foreign_keys=ON",
+)
+
+
+def _sqlite_engine(url: str, *, writer: bool) -> AsyncEngine:
+    kwargs: dict[str, Any] = {"pool_size": 1, "max_overflow": 0} if writer else {}
+    engine = create_async_engine(url, **kwargs)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        for pragma in SQLITE_PRAGMAS:
+            cur.execute(pragma)
+        cur.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
+
+    return engine
+
+
+class Database:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        if self.is_sqlite:
+            self.reader = _sqlite_engine(url, writer=False)
+            self.writer = _sqlite_engine(url, writer=True)
+            self._lock: asyncio.Lock | None = asyncio.Lock()
+        else:
+            self.reader = self.writer = create_async_engine(url, pool_size=10, max_overflow=10)
+            self._lock = None
+
+    @property
+    def dialect(self) -> str:
+        return self.writer.dialect.name
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        async with self.reader.connect() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """One transaction that commits on success and rolls back on any error."""
+        if self._lock is None:
+            async with self.writer.begin() as conn:
+                yield conn
+            return
+        async with self._lock, self.writer.begin() as conn:
+            yield conn
+
+    async def dispose(self) -> None:
+        await self.reader.dispose()
+        if self.writer is not self.reader:
+            await self.writer.dispose()

@@ -1,0 +1,176 @@
+"""The schema. Custody events, rejected events and attachments are append-only."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from .types import UTCDateTime
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Unit(Base):
+    __tablename__ = "units"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20))  # post_office | one_stop_shop
+    created_at: Mapped[datetime]
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    full_name: Mapped[str] = mapped_column(String(200), default="")
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+
+class Device(Base):
+    __tablename__ = "devices"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    public_key: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class Shipment(Base):
+    __tablename__ = "shipments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(13), unique=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    state: Mapped[str] = mapped_column(String(20))
+    dossier_ref: Mapped[str] = mapped_column(String(100), default="")
+    procedure: Mapped[str] = mapped_column(String(300), default="")
+    field: Mapped[str] = mapped_column(String(200), default="")
+    sender: Mapped[dict[str, Any]]
+    recipient: Mapped[dict[str, Any]]
+    due_at: Mapped[datetime]
+    fee_vnd: Mapped[int] = mapped_column(BigInteger, default=0)
+    components: Mapped[list[Any]]
+    parent_code: Mapped[str | None] = mapped_column(String(13))
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    dest_unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    pin_hash: Mapped[str] = mapped_column(String(200))
+    assigned_courier_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    head: Mapped[str | None] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(Integer, default=0)  # accepted events in the chain
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    custodian_role: Mapped[str | None] = mapped_column(String(20))
+    custodian_name: Mapped[str | None] = mapped_column(String(200))
+    custodian_user_id: Mapped[int | None] = mapped_column(Integer)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        Index("ix_shipments_state_due", "state", "due_at"),
+        Index("ix_shipments_courier_state", "assigned_courier_id", "state"),
+        Index("ix_shipments_unit", "unit_id"),
+        Index("ix_shipments_dest_unit", "dest_unit_id"),
+        Index("ix_shipments_field", "field"),
+        Index("ix_shipments_parent", "parent_code"),
+    )
+
+
+class CustodyEvent(Base):
+    """An accepted event: the body exactly as signed, plus what the server knows."""
+
+    __tablename__ = "custody_events"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    shipment_id: Mapped[int] = mapped_column(ForeignKey("shipments.id"))
+    seq: Mapped[int] = mapped_column(Integer)  # 1-based position in the shipment's chain
+    type: Mapped[str] = mapped_column(String(20))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prev: Mapped[str | None] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(40))
+    device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id"))
+    occurred_at: Mapped[datetime]  # the device's clock
+    fix_at: Mapped[datetime | None]  # the GPS fix's clock
+    received_at: Mapped[datetime]  # the server's clock
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    body: Mapped[str] = mapped_column(Text)
+    flags: Mapped[list[Any] | None]
+
+    __table_args__ = (UniqueConstraint("shipment_id", "seq", name="uq_custody_events_chain"),)
+
+
+class RejectedEvent(Base):
+    """An event the server refused, kept with its reason (never silently dropped)."""
+
+    __tablename__ = "rejected_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(36))
+    hash: Mapped[str] = mapped_column(String(64))
+    shipment_code: Mapped[str] = mapped_column(String(13), index=True)
+    shipment_id: Mapped[int | None] = mapped_column(ForeignKey("shipments.id"))
+    type: Mapped[str] = mapped_column(String(20))
+    actor: Mapped[str] = mapped_column(String(40))
+    submitted_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    reason: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime]
+
+    __table_args__ = (UniqueConstraint("event_id", "hash", name="uq_rejected_events_id_hash"),)
+
+
+class Attachment(Base):
+    __tablename__ = "attachments"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    content_type: Mapped[str] = mapped_column(String(40))
+    size: Mapped[int] = mapped_column(Integer)
+    uploaded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime]
+
+
+units = Unit.__table__
+users = User.__table__
+api_tokens = ApiToken.__table__
+devices = Device.__table__
+shipments = Shipment.__table__
+custody_events = CustodyEvent.__table__
+rejected_events = RejectedEvent.__table__
+attachments = Attachment.__table__

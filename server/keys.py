@@ -1,0 +1,64 @@
+"""The server's Ed25519 keys: label, event and log.
+
+Created on first start under `Settings.keys_dir` (mode 0600), never committed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from shared.crypto import SigningKey, b64url, b64url_decode
+from shared.timeutil import to_wire, utcnow
+
+KEY_NAMES = ("label", "event", "log")
+
+
+@dataclass(frozen=True, slots=True)
+class ServerKeys:
+    label: SigningKey
+    event: SigningKey
+    log: SigningKey
+    retired: tuple[dict[str, str], ...] = ()
+
+    def public(self) -> dict[str, object]:
+        return {
+            "label_public_key": self.label.public_key_b64,
+            "event_public_key": self.event.public_key_b64,
+            "log_public_key": self.log.public_key_b64,
+            "retired": list(self.retired),
+        }
+
+
+def _load_or_create(path: Path) -> SigningKey:
+    if path.exists():
+        data = json.loads(path.read_text())
+        return SigningKey(b64url_decode(data["seed"]))
+    key = SigningKey.generate()
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(
+            {
+                "seed": b64url(key.seed),
+                "public_key": key.public_key_b64,
+                "created_at": to_wire(utcnow()),
+            },
+            fh,
+        )
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return key
+
+
+def load_keys(keys_dir: Path) -> ServerKeys:
+    keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    loaded = {name: _load_or_create(keys_dir / f"{name}.key.json") for name in KEY_NAMES}
+    retired: list[dict[str, str]] = []
+    retired_file = keys_dir / "retired.json"
+    if retired_file.exists():
+        retired = json.loads(retired_file.read_text())
+    return ServerKeys(**loaded, retired=tuple(retired))

@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get, post
+from litestar.params import JSONBody, Parameter
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+from msgspec import Struct
+
+from ..auth.security import roles
+from ..auth.service import CurrentUser
+from ..deps import DB, Cfg, KeysDep
+from . import service
+from .schemas import (
+    AssignmentList,
+    AssignRequest,
+    CancelRequest,
+    ShipmentCreate,
+    ShipmentCreated,
+    ShipmentDetail,
+    ShipmentPage,
+)
+
+ALL_STAFF = ("courier", "clerk", "dispatcher", "admin", "auditor")
+
+
+class HeadOut(Struct):
+    code: str
+    head: str
+
+
+class AssignOut(Struct):
+    code: str
+    courier_id: int
+
+
+class ShipmentController(Controller):
+    path = "/api/v1"
+    tags = ["shipments"]
+
+    @post(
+        "/shipments",
+        status_code=HTTP_201_CREATED,
+        operation_id="createShipment",
+        opt=roles("clerk", "dispatcher"),
+    )
+    async def create(
+        self,
+        data: JSONBody[ShipmentCreate],
+        request: Request[CurrentUser, Any, Any],
+        db: DB,
+        keys: KeysDep,
+        settings: Cfg,
+    ) -> ShipmentCreated:
+        return await service.create(db, keys, settings.base_url, request.user, data)
+
+    @get(
+        "/shipments",
+        operation_id="listShipments",
+        opt=roles("clerk", "dispatcher", "admin", "auditor"),
+    )
+    async def list_(
+        self,
+        request: Request[CurrentUser, Any, Any],
+        db: DB,
+        state_filter: Annotated[str | None, Parameter(query="state")] = None,
+        courier: int | None = None,
+        unit: str | None = None,
+        field: str | None = None,
+        overdue: bool | None = None,
+        q: Annotated[str | None, Parameter(max_length=100)] = None,
+        cursor: str | None = None,
+        limit: Annotated[int, Parameter(ge=1, le=200)] = service.PAGE_SIZE,
+    ) -> ShipmentPage:
+        return await service.search(
+            db,
+            request.user,
+            state=state_filter,
+            courier=courier,
+            unit=unit,
+            field=field,
+            overdue=overdue,
+            q=q,
+            cursor=cursor,
+            limit=limit,
+        )
+
+    @get("/shipments/{code:str}", operation_id="getShipment", opt=roles(*ALL_STAFF))
+    async def get_one(
+        self,
+        code: str,
+        request: Request[CurrentUser, Any, Any],
+        db: DB,
+        keys: KeysDep,
+        settings: Cfg,
+    ) -> ShipmentDetail:
+        return await service.detail(db, keys, settings.base_url, request.user, code)
+
+    @post(
+        "/shipments/{code:str}/assign",
+        status_code=HTTP_200_OK,
+        operation_id="assignShipment",
+        opt=roles("dispatcher"),
+    )
+    async def assign(
+        self,
+        code: str,
+        data: JSONBody[AssignRequest],
+        request: Request[CurrentUser, Any, Any],
+        db: DB,
+    ) -> AssignOut:
+        await service.assign(db, request.user, code, data.courier_id)
+        return AssignOut(code=service.parse_code(code), courier_id=data.courier_id)
+
+    @post(
+        "/shipments/{code:str}/cancel",
+        status_code=HTTP_200_OK,
+        operation_id="cancelShipment",
+        opt=roles("clerk", "dispatcher"),
+    )
+    async def cancel(
+        self,
+        code: str,
+        data: JSONBody[CancelRequest],
+        request: Request[CurrentUser, Any, Any],
+        db: DB,
+        keys: KeysDep,
+    ) -> HeadOut:
+        head = await service.cancel(db, keys, request.user, code, data.reason)
+        return HeadOut(code=service.parse_code(code), head=head)
+
+    @get("/me/assignments", operation_id="myAssignments", opt=roles("courier"))
+    async def my_assignments(
+        self, request: Request[CurrentUser, Any, Any], db: DB, keys: KeysDep
+    ) -> AssignmentList:
+        items = await service.assignments(db, keys, request.user)
+        return AssignmentList(
+            items=items,
+            label_public_key=keys.label.public_key_b64,
+            event_public_key=keys.event.public_key_b64,
+        )

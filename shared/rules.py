@@ -1,0 +1,48 @@
+"""What an event of each type must carry (CUSTODY.md §3), beyond its shape.
+
+Pure checks shared by the app (before it signs) and the server (before it accepts).
+"""
+
+from __future__ import annotations
+
+from .events import CustodyEvent
+from .lifecycle import FAILURE_REASONS, IDENTITY_METHODS, TRANSITIONS, EventType
+
+
+def content_problem(event: CustodyEvent, shipment_kind: str) -> str | None:
+    """A sentence naming the missing or wrong field, or None when the event is complete."""
+    t = TRANSITIONS[event.type]
+    data = event.data
+    cp = event.counterparty
+    if t.counterparty_signature:
+        if cp is None:
+            return f"{event.type} needs the other party: counterparty with name and role"
+        if not event.attachments.signature:
+            return f"{event.type} needs the other party's signature in attachments.signature"
+    if event.location is None and not data.get("no_fix_reason"):
+        return "location is null: say why in data.no_fix_reason"
+    if event.type is EventType.DELIVERY_FAILED:
+        reason = data.get("reason")
+        if reason not in FAILURE_REASONS:
+            return f"data.reason must be one of {', '.join(FAILURE_REASONS)}"
+        if reason == "other" and not (isinstance(data.get("note"), str) and data["note"].strip()):
+            return "data.reason 'other' needs a data.note saying what happened"
+    if event.type is EventType.PICKED_UP and shipment_kind == "submission":
+        comps = data.get("components")
+        if not isinstance(comps, list) or not comps or not all(isinstance(c, str) for c in comps):
+            return "picking up a submission needs data.components, the checklist of papers received"
+        fee = data.get("fee_vnd")
+        if type(fee) is not int or fee < 0:
+            return "picking up a submission needs data.fee_vnd, the fee collected in VND (0 if none)"
+    if event.type is EventType.DELIVERED and cp is not None and cp.role in ("citizen", "proxy"):
+        identity = data.get("identity")
+        method = identity.get("method") if isinstance(identity, dict) else None
+        if method not in IDENTITY_METHODS:
+            return f"delivery to a citizen needs data.identity.method: one of {', '.join(IDENTITY_METHODS)}"
+        if method == "id_last4" and not cp.id_last4:
+            return "identity by ID card needs counterparty.id_last4"
+        if method == "proxy" and not (isinstance(identity.get("note"), str) and identity["note"].strip()):
+            return "delivery to a proxy needs data.identity.note (whose authorisation letter)"
+    if event.type is EventType.TRANSFERRED and cp is not None and cp.role not in ("courier", "hub", "clerk"):
+        return "a transfer goes to a courier, a post-office hub or a clerk (counterparty.role)"
+    return None
