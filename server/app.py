@@ -23,6 +23,7 @@ from .deps import DB, Cfg, KeysDep
 from .errors import exception_handlers
 from .keys import load_keys
 from .shipments.controllers import ShipmentController
+from .strict import strict_json_body
 
 
 class Health(Struct):
@@ -81,6 +82,7 @@ def create_app(settings: Cfg) -> Litestar:
         },
         middleware=[DefineMiddleware(BearerAuth, exclude=["^/schema"])],
         guards=[role_guard],
+        before_request=strict_json_body,
         exception_handlers=exception_handlers,  # type: ignore[arg-type]
         openapi_config=OpenAPIConfig(title="HoSo Courier", version=__version__, path="/schema"),
         request_max_body_size=settings.max_body_bytes,

@@ -57,8 +57,7 @@ def _serve(settings: Settings) -> None:
     _migrate(settings)
     app = create_app(settings)
     print(f"HoSo Courier on {settings.base_url}  (data: {settings.data_dir.resolve()})", flush=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, workers=1, log_level="info",
-                proxy_headers=True)
+    uvicorn.run(app, host=settings.host, port=settings.port, workers=1, log_level="info", proxy_headers=True)
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
@@ -116,7 +115,9 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="hoso", description="HoSo Courier: chain of custody for dossiers by post")
+    p = argparse.ArgumentParser(
+        prog="hoso", description="HoSo Courier: chain of custody for dossiers by post"
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("serve", help="migrate the database, then serve the API")

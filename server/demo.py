@@ -48,16 +48,69 @@ COMMUNES = {
     "Xã Đak Đoa": (14.0100, 108.1000),
     "Xã Ia Grai": (13.9800, 107.8500),
 }
-STREETS = ["Trần Hưng Đạo", "Hùng Vương", "Lê Lợi", "Phạm Văn Đồng", "Nguyễn Tất Thành", "Quang Trung",
-           "Hai Bà Trưng", "Lý Thái Tổ", "Phan Đình Phùng", "Cách Mạng Tháng Tám", "Trường Chinh",
-           "Tôn Đức Thắng"]
+STREETS = [
+    "Trần Hưng Đạo",
+    "Hùng Vương",
+    "Lê Lợi",
+    "Phạm Văn Đồng",
+    "Nguyễn Tất Thành",
+    "Quang Trung",
+    "Hai Bà Trưng",
+    "Lý Thái Tổ",
+    "Phan Đình Phùng",
+    "Cách Mạng Tháng Tám",
+    "Trường Chinh",
+    "Tôn Đức Thắng",
+]
 VILLAGES = ["Thôn 1", "Thôn 3", "Thôn 5", "Làng Ốp", "Làng Plei Ốp", "Thôn Đồng Tâm"]
-FAMILY = ["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Huỳnh", "Phan", "Vũ", "Võ", "Đặng", "Bùi", "Đỗ",
-          "Hồ", "Ngô", "Dương"]
+FAMILY = [
+    "Nguyễn",
+    "Trần",
+    "Lê",
+    "Phạm",
+    "Hoàng",
+    "Huỳnh",
+    "Phan",
+    "Vũ",
+    "Võ",
+    "Đặng",
+    "Bùi",
+    "Đỗ",
+    "Hồ",
+    "Ngô",
+    "Dương",
+]
 MIDDLE = ["Văn", "Thị", "Minh", "Đức", "Ngọc", "Thanh", "Hữu", "Thu", "Quốc", "Thị Thu"]
-GIVEN = ["An", "Bình", "Cường", "Dung", "Giang", "Hà", "Hải", "Hạnh", "Hiếu", "Hoa", "Hùng", "Hương",
-         "Khánh", "Lan", "Linh", "Long", "Mai", "Nam", "Nga", "Phúc", "Quang", "Sơn", "Tâm", "Thảo",
-         "Trang", "Tuấn", "Vy", "Yến"]
+GIVEN = [
+    "An",
+    "Bình",
+    "Cường",
+    "Dung",
+    "Giang",
+    "Hà",
+    "Hải",
+    "Hạnh",
+    "Hiếu",
+    "Hoa",
+    "Hùng",
+    "Hương",
+    "Khánh",
+    "Lan",
+    "Linh",
+    "Long",
+    "Mai",
+    "Nam",
+    "Nga",
+    "Phúc",
+    "Quang",
+    "Sơn",
+    "Tâm",
+    "Thảo",
+    "Trang",
+    "Tuấn",
+    "Vy",
+    "Yến",
+]
 LOCAL_NAMES = ["Ksor H'Bia", "Rơ Mah Thuyên", "Siu Blơng", "Nay H'Linh", "Rơ Châm Điệp", "Kpă Hyơn"]
 PROCEDURES = {
     "Tư pháp - Hộ tịch": [
@@ -66,24 +119,40 @@ PROCEDURES = {
         ("Đăng ký kết hôn", ["Tờ khai đăng ký kết hôn", "Giấy xác nhận tình trạng hôn nhân"], 0),
     ],
     "Đất đai": [
-        ("Đăng ký biến động quyền sử dụng đất", ["Đơn đăng ký biến động", "Giấy chứng nhận (bản chính)",
-                                                "Hợp đồng chuyển nhượng"], 100000),
-        ("Cấp đổi Giấy chứng nhận quyền sử dụng đất", ["Đơn đề nghị cấp đổi", "Giấy chứng nhận (bản chính)"],
-         50000),
+        (
+            "Đăng ký biến động quyền sử dụng đất",
+            ["Đơn đăng ký biến động", "Giấy chứng nhận (bản chính)", "Hợp đồng chuyển nhượng"],
+            100000,
+        ),
+        (
+            "Cấp đổi Giấy chứng nhận quyền sử dụng đất",
+            ["Đơn đề nghị cấp đổi", "Giấy chứng nhận (bản chính)"],
+            50000,
+        ),
     ],
     "Xây dựng": [
-        ("Cấp giấy phép xây dựng nhà ở riêng lẻ", ["Đơn đề nghị cấp giấy phép", "Bản vẽ thiết kế (2 bộ)",
-                                                  "Giấy chứng nhận QSDĐ (bản sao)"], 75000),
+        (
+            "Cấp giấy phép xây dựng nhà ở riêng lẻ",
+            ["Đơn đề nghị cấp giấy phép", "Bản vẽ thiết kế (2 bộ)", "Giấy chứng nhận QSDĐ (bản sao)"],
+            75000,
+        ),
     ],
     "Đăng ký kinh doanh": [
         ("Đăng ký thành lập hộ kinh doanh", ["Giấy đề nghị đăng ký hộ kinh doanh", "CCCD (bản sao)"], 100000),
     ],
     "Lao động - Việc làm": [
-        ("Giải quyết hưởng trợ cấp thất nghiệp", ["Đề nghị hưởng trợ cấp", "Quyết định thôi việc (bản sao)",
-                                                 "Sổ bảo hiểm xã hội"], 0),
+        (
+            "Giải quyết hưởng trợ cấp thất nghiệp",
+            ["Đề nghị hưởng trợ cấp", "Quyết định thôi việc (bản sao)", "Sổ bảo hiểm xã hội"],
+            0,
+        ),
     ],
     "Giao thông vận tải": [
-        ("Cấp đổi giấy phép lái xe", ["Đơn đề nghị đổi GPLX", "Giấy khám sức khỏe", "GPLX (bản chính)"], 135000),
+        (
+            "Cấp đổi giấy phép lái xe",
+            ["Đơn đề nghị đổi GPLX", "Giấy khám sức khỏe", "GPLX (bản chính)"],
+            135000,
+        ),
     ],
 }
 USERS = [  # username, role, unit, full name
@@ -136,23 +205,43 @@ class _Demo:
         rng = self.rng
         commune = rng.choice(list(COMMUNES))
         lat, lon = COMMUNES[commune]
-        name = rng.choice(LOCAL_NAMES) if rng.random() < 0.2 else \
-            f"{rng.choice(FAMILY)} {rng.choice(MIDDLE)} {rng.choice(GIVEN)}"
-        street = f"{rng.randint(1, 250)} {rng.choice(STREETS)}" if commune.startswith("Phường") \
+        name = (
+            rng.choice(LOCAL_NAMES)
+            if rng.random() < 0.2
+            else f"{rng.choice(FAMILY)} {rng.choice(MIDDLE)} {rng.choice(GIVEN)}"
+        )
+        street = (
+            f"{rng.randint(1, 250)} {rng.choice(STREETS)}"
+            if commune.startswith("Phường")
             else rng.choice(VILLAGES)
-        return Party(name=name, phone=f"09{rng.randint(10_000_000, 99_999_999)}", address=street,
-                     commune=commune, province=f"Tỉnh {PROVINCE}", id_last4=f"{rng.randint(0, 9999):04d}",
-                     lat=round(lat + rng.uniform(-0.01, 0.01), 6), lon=round(lon + rng.uniform(-0.01, 0.01), 6))
+        )
+        return Party(
+            name=name,
+            phone=f"09{rng.randint(10_000_000, 99_999_999)}",
+            address=street,
+            commune=commune,
+            province=f"Tỉnh {PROVINCE}",
+            id_last4=f"{rng.randint(0, 9999):04d}",
+            lat=round(lat + rng.uniform(-0.01, 0.01), 6),
+            lon=round(lon + rng.uniform(-0.01, 0.01), 6),
+        )
 
     def agency(self) -> Party:
-        return Party(name="Trung tâm Phục vụ hành chính công tỉnh Gia Lai", phone="02693822222",
-                     address="69 Hùng Vương", commune="Phường Pleiku", province=f"Tỉnh {PROVINCE}",
-                     lat=13.9792, lon=108.0046)
+        return Party(
+            name="Trung tâm Phục vụ hành chính công tỉnh Gia Lai",
+            phone="02693822222",
+            address="69 Hùng Vương",
+            commune="Phường Pleiku",
+            province=f"Tỉnh {PROVINCE}",
+            lat=13.9792,
+            lon=108.0046,
+        )
 
     async def setup_people(self) -> None:
         await auth.add_unit(self.db, "BC-PLEIKU", "Bưu cục Pleiku - Bưu điện tỉnh Gia Lai", "post_office")
-        await auth.add_unit(self.db, "TTHCC-GL", "Trung tâm Phục vụ hành chính công tỉnh Gia Lai",
-                            "one_stop_shop")
+        await auth.add_unit(
+            self.db, "TTHCC-GL", "Trung tâm Phục vụ hành chính công tỉnh Gia Lai", "one_stop_shop"
+        )
         for username, role, unit, full_name in USERS:
             await auth.add_user(self.db, username, DEMO_PASSWORD, role, unit, full_name)
             _token, user = await auth.issue_token(self.db, username, DEMO_PASSWORD, 60)
@@ -162,18 +251,27 @@ class _Demo:
                 await auth.enroll_device(self.db, user, key.public_key_b64, "demo phone")
                 self.devices[username] = key
 
-    async def sign(self, courier: str, code: str, type_: str, prev: str, when_offset_min: float,
-                   **fields: Any) -> str:
+    async def sign(
+        self, courier: str, code: str, type_: str, prev: str, when_offset_min: float, **fields: Any
+    ) -> str:
         user = self.users[courier]
         now = utcnow() - timedelta(minutes=when_offset_min)
         lat, lon = fields.pop("near", (13.98, 108.0))
         ev = sign_event(
-            self.devices[courier], id=new_event_id(int(now.timestamp() * 1000)), shipment=code, type=type_,
-            occurred_at=to_wire(now), actor=user.actor,
-            location={"lat": round(lat + self.rng.uniform(-0.0008, 0.0008), 6),
-                      "lon": round(lon + self.rng.uniform(-0.0008, 0.0008), 6),
-                      "accuracy_m": round(self.rng.uniform(4, 25), 1), "fix_at": to_wire(now - timedelta(seconds=4))},
-            prev=prev, **fields,
+            self.devices[courier],
+            id=new_event_id(int(now.timestamp() * 1000)),
+            shipment=code,
+            type=type_,
+            occurred_at=to_wire(now),
+            actor=user.actor,
+            location={
+                "lat": round(lat + self.rng.uniform(-0.0008, 0.0008), 6),
+                "lon": round(lon + self.rng.uniform(-0.0008, 0.0008), 6),
+                "accuracy_m": round(self.rng.uniform(4, 25), 1),
+                "fix_at": to_wire(now - timedelta(seconds=4)),
+            },
+            prev=prev,
+            **fields,
         )
         [result] = await ingest(self.db, user, [ev], utcnow())
         assert result.status == "accepted", (type_, result.reason)
@@ -182,8 +280,9 @@ class _Demo:
     async def signature(self, name: str) -> str:
         png = _signature_png(self.rng, name)
         digest = hashlib.sha256(png).hexdigest()
-        await attachments.store(self.db, self.settings.attachments_dir, digest, "image/png", png,
-                                self.users["buuta1"].id)
+        await attachments.store(
+            self.db, self.settings.attachments_dir, digest, "image/png", png, self.users["buuta1"].id
+        )
         return digest
 
     async def shipment(self, i: int, plan: str) -> None:
@@ -196,11 +295,22 @@ class _Demo:
         clerk = self.users["giaodich" if kind == "submission" else "motcua"]
         due = utcnow() + timedelta(days=rng.randint(-3, 10), hours=rng.randint(0, 8))
         created = await shipments.create(
-            self.db, self.keys, self.settings.base_url, clerk,
-            ShipmentCreate(kind=kind, due_at=due, dossier_ref=f"H21.52-{261100 + i:06d}-{rng.randint(1, 999):04d}",
-                           procedure=procedure, field=field, sender=sender, recipient=recipient,
-                           fee_vnd=fee if kind == "submission" else 0, components=components,
-                           dest_unit="TTHCC-GL" if kind == "submission" else None),
+            self.db,
+            self.keys,
+            self.settings.base_url,
+            clerk,
+            ShipmentCreate(
+                kind=kind,
+                due_at=due,
+                dossier_ref=f"H21.52-{261100 + i:06d}-{rng.randint(1, 999):04d}",
+                procedure=procedure,
+                field=field,
+                sender=sender,
+                recipient=recipient,
+                fee_vnd=fee if kind == "submission" else 0,
+                components=components,
+                dest_unit="TTHCC-GL" if kind == "submission" else None,
+            ),
         )
         code, head = created.code, created.head
         if plan == "new":
@@ -218,25 +328,52 @@ class _Demo:
         sig = await self.signature(giver)
         pickup_data = {"components": components, "fee_vnd": fee} if kind == "submission" else {}
         head = await self.sign(
-            courier, code, "picked_up", head, start, near=(sender.lat, sender.lon),
-            counterparty={"name": giver, "role": "citizen" if kind == "submission" else "clerk",
-                          **({"id_last4": citizen.id_last4} if kind == "submission" else {})},
-            attachments={"signature": sig, "photos": []}, data=pickup_data,
+            courier,
+            code,
+            "picked_up",
+            head,
+            start,
+            near=(sender.lat, sender.lon),
+            counterparty={
+                "name": giver,
+                "role": "citizen" if kind == "submission" else "clerk",
+                **({"id_last4": citizen.id_last4} if kind == "submission" else {}),
+            },
+            attachments={"signature": sig, "photos": []},
+            data=pickup_data,
         )
-        failures = {"in_custody": rng.choice([0, 0, 1]), "delivered": rng.choice([0, 0, 0, 1]),
-                    "returned": 3}[plan]
+        failures = {
+            "in_custody": rng.choice([0, 0, 1]),
+            "delivered": rng.choice([0, 0, 0, 1]),
+            "returned": 3,
+        }[plan]
         for n in range(failures):
-            head = await self.sign(courier, code, "delivery_failed", head, start - 60 * (n + 1),
-                                   near=(recipient.lat, recipient.lon), counterparty=None,
-                                   data={"reason": rng.choice(["not_home", "not_home", "wrong_address"])})
+            head = await self.sign(
+                courier,
+                code,
+                "delivery_failed",
+                head,
+                start - 60 * (n + 1),
+                near=(recipient.lat, recipient.lon),
+                counterparty=None,
+                data={"reason": rng.choice(["not_home", "not_home", "wrong_address"])},
+            )
         if plan == "in_custody":
             return
         end = start - 60 * (failures + 1) - rng.uniform(10, 50)
         if plan == "returned":
             sig = await self.signature("Lê Thị Hoa")
-            await self.sign(courier, code, "returned", head, end, near=(13.9833, 108.0),
-                            counterparty={"name": "Lê Thị Hoa", "role": "clerk", "unit": "BC-PLEIKU"},
-                            attachments={"signature": sig, "photos": []}, data={"note": "Hoàn sau 3 lần phát"})
+            await self.sign(
+                courier,
+                code,
+                "returned",
+                head,
+                end,
+                near=(13.9833, 108.0),
+                counterparty={"name": "Lê Thị Hoa", "role": "clerk", "unit": "BC-PLEIKU"},
+                attachments={"signature": sig, "photos": []},
+                data={"note": "Hoàn sau 3 lần phát"},
+            )
             return
         if kind == "submission":
             sig = await self.signature("Phạm Minh Tuấn")
@@ -246,12 +383,27 @@ class _Demo:
             sig = await self.signature(recipient.name)
             cp = {"name": recipient.name, "role": "citizen", "id_last4": recipient.id_last4}
             data = {"identity": {"method": "id_last4"}}
-        await self.sign(courier, code, "delivered", head, end, near=(recipient.lat, recipient.lon),
-                        counterparty=cp, attachments={"signature": sig, "photos": []}, data=data)
+        await self.sign(
+            courier,
+            code,
+            "delivered",
+            head,
+            end,
+            near=(recipient.lat, recipient.lon),
+            counterparty=cp,
+            attachments={"signature": sig, "photos": []},
+            data=data,
+        )
 
 
-PLANS = ["new"] * 6 + ["assigned"] * 7 + ["in_custody"] * 14 + ["delivered"] * 16 + ["returned"] * 3 + \
-    ["cancelled"] * 4
+PLANS = (
+    ["new"] * 6
+    + ["assigned"] * 7
+    + ["in_custody"] * 14
+    + ["delivered"] * 16
+    + ["returned"] * 3
+    + ["cancelled"] * 4
+)
 
 
 async def seed(db: Database, settings: Settings) -> None:

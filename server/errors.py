@@ -11,6 +11,7 @@ from litestar.exceptions import (
     NotAuthorizedException,
     NotFoundException,
     PermissionDeniedException,
+    SerializationException,
     ValidationException,
 )
 from litestar.status_codes import (
@@ -65,16 +66,20 @@ def _validation_detail(exc: ValidationException) -> str:
             key = first.get("key")
             source = first.get("source")
             if message:
-                if key and source not in (None, "body") and str(key) not in message:
-                    return f"Invalid {source} parameter `{key}`: {message}"
-                if "JSON is malformed" in message or "malformed" in message.lower():
-                    return f"The request body is not valid JSON: {message}"
-                return f"Invalid request body: {message}"
+                where = "request body" if source in (None, "body") else f"{source} parameter"
+                if key and key != "data" and str(key) not in message:
+                    return f"Invalid {where} `{key}`: {message}"
+                return f"Invalid {where}: {message}"
     return str(exc.detail)
 
 
 def _http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
-    detail = _validation_detail(exc) if isinstance(exc, ValidationException) else exc.detail
+    if isinstance(exc, ValidationException):
+        detail = _validation_detail(exc)
+    elif isinstance(exc.__cause__, SerializationException):
+        detail = f"The request body is not valid JSON: {exc.detail}."
+    else:
+        detail = exc.detail
     content: dict[str, Any] = {"status_code": exc.status_code, "detail": detail}
     if exc.extra:
         content["extra"] = exc.extra

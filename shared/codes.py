@@ -61,9 +61,7 @@ def normalize(text: str) -> str:
     if len(digits) != CODE_LENGTH:
         raise InvalidCode(f"A shipment code has {CODE_LENGTH} digits; this one has {len(digits)}.")
     if damm_digit(digits) != 0:
-        raise InvalidCode(
-            "The check digit does not match: one digit is mistyped or two are swapped."
-        )
+        raise InvalidCode("The check digit does not match: one digit is mistyped or two are swapped.")
     return digits
 
 

@@ -25,13 +25,9 @@ from .timeutil import WIRE_PATTERN
 HEX64 = r"^[0-9a-f]{64}$"
 Sha256Hex = Annotated[str, Meta(pattern=HEX64, description="SHA-256, lowercase hex")]
 B64Url = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]+$", max_length=200)]
-WireTime = Annotated[
-    str, Meta(pattern=WIRE_PATTERN, description="UTC, ms: 2026-11-22T03:04:05.123Z")
-]
+WireTime = Annotated[str, Meta(pattern=WIRE_PATTERN, description="UTC, ms: 2026-11-22T03:04:05.123Z")]
 ShipmentCode = Annotated[str, Meta(pattern=r"^[0-9]{13}$")]
-EventId = Annotated[
-    str, Meta(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-]
+EventId = Annotated[str, Meta(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")]
 Actor = Annotated[str, Meta(pattern=r"^(citizen|(courier|clerk|dispatcher|admin|auditor):[0-9]+)$")]
 ShortText = Annotated[str, Meta(max_length=500)]
 

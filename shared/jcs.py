@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-_MAX_SAFE_INT = 2**53
+_MAX_SAFE_INT = 2**53 - 1  # Number.MAX_SAFE_INTEGER
 # msgspec writes floats in shortest round-trip form like ECMAScript, except that it
 # keeps ".0" on integral values and uses exponents from 1e-6 and 1e16 on: those go slow.
 _MIN_PLAIN_FLOAT = 1e-5
@@ -77,9 +77,7 @@ def _serialize(v: Any) -> str:
         return json.dumps(v, ensure_ascii=False)
     if isinstance(v, int):
         if abs(v) > _MAX_SAFE_INT:
-            raise ValueError(
-                f"integer {v} cannot be represented exactly in JSON (RFC 8785 §3.2.2.3)"
-            )
+            raise ValueError(f"integer {v} cannot be represented exactly in JSON (RFC 8785 §3.2.2.3)")
         return str(v)
     if isinstance(v, float):
         return es6_number(v)

@@ -101,9 +101,7 @@ def check(role: str, event_type: str, state: str | None) -> State:
         if current is None:
             raise IllegalTransition(f"{t.type} needs an existing shipment")
         if current in FINAL_STATES and t.type is not EventType.CONFIRMED:
-            raise IllegalTransition(
-                f"the shipment is {current}, a final state: nothing moves out of it"
-            )
+            raise IllegalTransition(f"the shipment is {current}, a final state: nothing moves out of it")
         allowed = ", ".join(sorted(s or "new" for s in t.from_states))
         raise IllegalTransition(f"{t.type} is not allowed in state {current} (only in: {allowed})")
     return t.to_state

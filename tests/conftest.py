@@ -36,7 +36,7 @@ USERS = {
 }
 
 
-def pytest_collection_modifyitems(config, items):  # noqa: ARG001
+def pytest_collection_modifyitems(config, items):
     if STRICT and not PG_URL:
         raise pytest.UsageError("HOSO_TEST_STRICT=1 but HOSO_TEST_POSTGRES_URL is not set")
 

@@ -28,9 +28,7 @@ class AuthController(Controller):
 
     @post("/auth/token", status_code=HTTP_200_OK, operation_id="issueToken", opt=PUBLIC)
     async def token(self, data: JSONBody[TokenRequest], db: DB, settings: Cfg) -> TokenResponse:
-        token, user = await service.issue_token(
-            db, data.username, data.password, settings.token_ttl_s
-        )
+        token, user = await service.issue_token(db, data.username, data.password, settings.token_ttl_s)
         return TokenResponse(
             access_token=token,
             token_type="bearer",
@@ -44,9 +42,7 @@ class AuthController(Controller):
             ),
         )
 
-    @post(
-        "/devices", status_code=HTTP_201_CREATED, operation_id="enrollDevice", opt=roles("courier")
-    )
+    @post("/devices", status_code=HTTP_201_CREATED, operation_id="enrollDevice", opt=roles("courier"))
     async def enroll(
         self,
         data: JSONBody[DeviceRequest],

@@ -42,9 +42,7 @@ def role_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRout
     user: CurrentUser = connection.user
     if user.role not in roles:
         allowed = ", ".join(sorted(roles))
-        raise PermissionDeniedException(
-            f"A {user.role} may not do this; it needs the role: {allowed}."
-        )
+        raise PermissionDeniedException(f"A {user.role} may not do this; it needs the role: {allowed}.")
 
 
 def roles(*names: str) -> dict[str, Any]:

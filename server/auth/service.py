@@ -116,9 +116,7 @@ def _user_from_row(row) -> CurrentUser:  # type: ignore[no-untyped-def]
     )
 
 
-async def issue_token(
-    db: Database, username: str, password: str, ttl_s: int
-) -> tuple[str, CurrentUser]:
+async def issue_token(db: Database, username: str, password: str, ttl_s: int) -> tuple[str, CurrentUser]:
     async with db.read() as conn:
         row = (
             await conn.execute(
@@ -189,9 +187,7 @@ async def enroll_device(db: Database, user: CurrentUser, public_key: str, label:
                 raise Conflict("This device key is enrolled to another account or revoked.")
             return int(existing.id)  # re-enrolment after a lost response is harmless
         result = await conn.execute(
-            insert(devices).values(
-                user_id=user.id, public_key=public_key, label=label, created_at=utcnow()
-            )
+            insert(devices).values(user_id=user.id, public_key=public_key, label=label, created_at=utcnow())
         )
         return int(result.inserted_primary_key[0])
 

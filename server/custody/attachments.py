@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 from pathlib import Path
@@ -20,15 +21,22 @@ from ..errors import BadRequest, NotFoundException, TooLarge
 _MAGIC = {"image/png": b"\x89PNG\r\n\x1a\n", "image/jpeg": b"\xff\xd8\xff"}
 
 
+def _write_durably(target: Path, body: bytes) -> None:
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(body)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, target)
+
+
 def path_for(root: Path, sha256: str) -> Path:
     return root / sha256[:2] / sha256
 
 
 def check_content(content_type: str, body: bytes, limits: dict[str, int]) -> None:
     if content_type not in limits:
-        raise BadRequest(
-            f"Content-Type must be one of {', '.join(limits)}; got {content_type or 'none'}."
-        )
+        raise BadRequest(f"Content-Type must be one of {', '.join(limits)}; got {content_type or 'none'}.")
     limit = limits[content_type]
     if len(body) > limit:
         raise TooLarge(
@@ -47,9 +55,7 @@ def check_content(content_type: str, body: bytes, limits: dict[str, int]) -> Non
             raise BadRequest(f"The body is not valid JSON: {exc}") from None
 
 
-async def store(
-    db: Database, root: Path, sha256: str, content_type: str, body: bytes, user_id: int
-) -> bool:
+async def store(db: Database, root: Path, sha256: str, content_type: str, body: bytes, user_id: int) -> bool:
     """Store an attachment; True if new, False if it was already there. Checks the hash."""
     actual = hashlib.sha256(body).hexdigest()
     if actual != sha256:
@@ -62,12 +68,7 @@ async def store(
             return False
     target = path_for(root, sha256)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{sha256}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(body)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, target)
+    await asyncio.to_thread(_write_durably, target, body)
     ins = pg_insert if db.dialect == "postgresql" else sqlite_insert
     async with db.write() as conn:
         result = await conn.execute(
@@ -87,9 +88,7 @@ async def store(
 async def load(db: Database, root: Path, sha256: str) -> tuple[str, bytes]:
     async with db.read() as conn:
         row = (
-            await conn.execute(
-                select(attachments.c.content_type).where(attachments.c.sha256 == sha256)
-            )
+            await conn.execute(select(attachments.c.content_type).where(attachments.c.sha256 == sha256))
         ).first()
     if row is None:
         raise NotFoundException(f"No attachment {sha256} has been uploaded.")

@@ -17,9 +17,7 @@ from ..errors import TooLarge
 from . import attachments, service
 from .service import EventResult
 
-Sha256Path = Annotated[
-    str, Parameter(pattern=HEX64, description="SHA-256 of the body, lowercase hex")
-]
+Sha256Path = Annotated[str, Parameter(pattern=HEX64, description="SHA-256 of the body, lowercase hex")]
 
 
 class EventBatch(Struct, forbid_unknown_fields=True):

@@ -73,9 +73,7 @@ class Batch:
     touched: dict[int, dict[str, Any]] = field(default_factory=dict)
 
 
-def apply_effects(
-    ship: dict[str, Any], event: CustodyEvent, new_state: State, now: datetime
-) -> None:
+def apply_effects(ship: dict[str, Any], event: CustodyEvent, new_state: State, now: datetime) -> None:
     """Move a shipment (a dict of SHIPMENT_STATE_COLUMNS) past an accepted event."""
     ship["state"] = new_state.value
     ship["head"] = event.hash
@@ -95,9 +93,7 @@ def apply_effects(
             None,
             int(uid),
         )
-    elif (
-        kind in (EventType.TRANSFERRED, EventType.DELIVERED, EventType.RETURNED) and cp is not None
-    ):
+    elif kind in (EventType.TRANSFERRED, EventType.DELIVERED, EventType.RETURNED) and cp is not None:
         uid = cp.user_id if isinstance(cp.user_id, int) else None
         ship["custodian_role"], ship["custodian_name"], ship["custodian_user_id"] = (
             cp.role,
@@ -117,10 +113,7 @@ def _flags(event: CustodyEvent, ship: dict[str, Any], now: datetime) -> list[str
     flags: list[str] = []
     if from_wire(event.occurred_at) > now + CLOCK_SKEW:
         flags.append("device_clock_ahead")
-    if (
-        event.type is EventType.DELIVERED
-        and event.data.get("identity", {}).get("method") == "id_last4"
-    ):
+    if event.type is EventType.DELIVERED and event.data.get("identity", {}).get("method") == "id_last4":
         expected = (ship.get("recipient") or {}).get("id_last4")
         got = event.counterparty.id_last4 if event.counterparty else None
         if expected and got != expected:
@@ -178,9 +171,7 @@ async def lock_shipments(conn: AsyncConnection, codes: list[str]) -> dict[str, d
     on SQLite the whole write transaction is already exclusive (BEGIN IMMEDIATE)."""
     if not codes:
         return {}
-    query = (
-        select(*SHIPMENT_STATE_COLUMNS).where(shipments.c.code.in_(codes)).order_by(shipments.c.id)
-    )
+    query = select(*SHIPMENT_STATE_COLUMNS).where(shipments.c.code.in_(codes)).order_by(shipments.c.id)
     if conn.dialect.name == "postgresql":
         query = query.with_for_update()
     rows = (await conn.execute(query)).all()
@@ -228,7 +219,7 @@ def server_event(
     now: datetime,
     counterparty: dict[str, Any] | None = None,
 ) -> CustodyEvent:
-    """An event recorded by the server itself (registered, cancelled, confirmed), signed with its event key."""
+    """An event the server records itself (registered, cancelled, confirmed), signed with its event key."""
     return sign_event(
         key,
         id=new_event_id(),
@@ -279,9 +270,7 @@ def _precheck(event: CustodyEvent, user: CurrentUser, my_devices: dict[str, int]
     if event.actor != user.actor:
         return f"actor {event.actor} is not the signed-in user ({user.actor})"
     if event.device not in my_devices:
-        return (
-            f"device key {event.device[:8]}… is not enrolled to {user.actor} (POST /api/v1/devices)"
-        )
+        return f"device key {event.device[:8]}… is not enrolled to {user.actor} (POST /api/v1/devices)"
     try:
         verify_event(event)
     except EventIntegrityError as exc:
@@ -315,21 +304,15 @@ async def ingest(
             r.id: r.hash
             for r in (
                 await conn.execute(
-                    select(custody_events.c.id, custody_events.c.hash).where(
-                        custody_events.c.id.in_(ids)
-                    )
+                    select(custody_events.c.id, custody_events.c.hash).where(custody_events.c.id.in_(ids))
                 )
             ).all()
         }
         batch = Batch()
 
         def reject(p: _Pending, ship: dict[str, Any] | None, reason: str) -> None:
-            batch.rejected.append(
-                rejected_row(p.event, ship["id"] if ship else None, reason, user, now)
-            )
-            results[p.index] = EventResult(
-                p.event.id, "rejected", reason, ship["head"] if ship else None
-            )
+            batch.rejected.append(rejected_row(p.event, ship["id"] if ship else None, reason, user, now))
+            results[p.index] = EventResult(p.event.id, "rejected", reason, ship["head"] if ship else None)
 
         by_ship: dict[str, list[_Pending]] = defaultdict(list)
         for p in pending:
@@ -337,9 +320,7 @@ async def ingest(
             if ev.id in known:
                 if known[ev.id] == ev.hash:
                     ship = ships.get(ev.shipment)
-                    results[p.index] = EventResult(
-                        ev.id, "duplicate", head=ship["head"] if ship else None
-                    )
+                    results[p.index] = EventResult(ev.id, "duplicate", head=ship["head"] if ship else None)
                 else:
                     reject(
                         p,

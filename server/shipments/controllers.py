@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
-from litestar.params import JSONBody, Parameter
+from litestar.params import JSONBody, Parameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from msgspec import Struct
 
@@ -63,7 +63,7 @@ class ShipmentController(Controller):
         self,
         request: Request[CurrentUser, Any, Any],
         db: DB,
-        state_filter: Annotated[str | None, Parameter(query="state")] = None,
+        state_filter: Annotated[str | None, QueryParameter(name="state")] = None,
         courier: int | None = None,
         unit: str | None = None,
         field: str | None = None,

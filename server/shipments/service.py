@@ -108,9 +108,7 @@ async def create(
     dest_unit_id = None
     if data.dest_unit:
         async with db.read() as conn:
-            dest_unit_id = await conn.scalar(
-                select(units.c.id).where(units.c.code == data.dest_unit)
-            )
+            dest_unit_id = await conn.scalar(select(units.c.id).where(units.c.code == data.dest_unit))
         if dest_unit_id is None:
             raise Unprocessable(f"dest_unit {data.dest_unit!r} is not a known unit.")
     now = utcnow()
@@ -212,9 +210,7 @@ def _decode_cursor(cursor: str) -> int:
     try:
         return int(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
     except ValueError:
-        raise BadRequest(
-            "cursor is not one this server gave out; start again without it."
-        ) from None
+        raise BadRequest("cursor is not one this server gave out; start again without it.") from None
 
 
 async def search(
@@ -261,9 +257,7 @@ async def search(
             )
         )
     if user.role == "clerk":
-        conds.append(
-            or_(shipments.c.unit_id == user.unit_id, shipments.c.dest_unit_id == user.unit_id)
-        )
+        conds.append(or_(shipments.c.unit_id == user.unit_id, shipments.c.dest_unit_id == user.unit_id))
     if cursor:
         conds.append(shipments.c.id < _decode_cursor(cursor))
     query = select(shipments).where(*conds).order_by(shipments.c.id.desc()).limit(limit + 1)
@@ -417,9 +411,7 @@ async def assign(db: Database, user: CurrentUser, code_text: str, courier_id: in
             and ship["custodian_role"] == "courier"
             and ship["custodian_user_id"] not in (None, courier_id)
         ):
-            raise Conflict(
-                "Another courier holds this envelope: record a transfer from them instead."
-            )
+            raise Conflict("Another courier holds this envelope: record a transfer from them instead.")
         await conn.execute(
             update(shipments)
             .where(shipments.c.id == ship["id"])
@@ -427,9 +419,7 @@ async def assign(db: Database, user: CurrentUser, code_text: str, courier_id: in
         )
 
 
-async def cancel(
-    db: Database, keys: ServerKeys, user: CurrentUser, code_text: str, reason: str
-) -> str:
+async def cancel(db: Database, keys: ServerKeys, user: CurrentUser, code_text: str, reason: str) -> str:
     code = parse_code(code_text)
     async with db.write() as conn:
         ship = (await lock_shipments(conn, [code])).get(code)

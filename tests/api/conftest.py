@@ -49,7 +49,9 @@ class Api:
 
     async def login(self, username: str) -> dict[str, str]:
         if username not in self._tokens:
-            r = await self.client.post("/api/v1/auth/token", json={"username": username, "password": PASSWORD})
+            r = await self.client.post(
+                "/api/v1/auth/token", json={"username": username, "password": PASSWORD}
+            )
             assert r.status_code == 200, r.text
             self._tokens[username] = r.json()["access_token"]
             self.user_ids[username] = r.json()["user"]["id"]
@@ -64,8 +66,12 @@ class Api:
     async def enroll(self, courier: str) -> SigningKey:
         if courier not in self.devices:
             key = SigningKey.generate()
-            r = await self.call("POST", "/api/v1/devices", courier, json={"public_key": key.public_key_b64,
-                                                                            "label": "test phone"})
+            r = await self.call(
+                "POST",
+                "/api/v1/devices",
+                courier,
+                json={"public_key": key.public_key_b64, "label": "test phone"},
+            )
             assert r.status_code == 201, r.text
             self.devices[courier] = key
         return self.devices[courier]
@@ -89,8 +95,12 @@ class Api:
 
     async def assign(self, code: str, courier: str = "courier1") -> None:
         await self.login(courier)
-        r = await self.call("POST", f"/api/v1/shipments/{code}/assign", "dispatcher",
-                            json={"courier_id": self.user_ids[courier]})
+        r = await self.call(
+            "POST",
+            f"/api/v1/shipments/{code}/assign",
+            "dispatcher",
+            json={"courier_id": self.user_ids[courier]},
+        )
         assert r.status_code == 200, r.text
 
     async def shipment(self, code: str, user: str = "dispatcher") -> dict:
@@ -108,8 +118,12 @@ class Api:
             occurred_at=to_wire(datetime.now(UTC)),
             actor=f"courier:{self.user_ids[courier]}",
             counterparty={"name": "Nguyễn Thị Bích", "role": "citizen", "id_last4": "4821"},
-            location={"lat": 13.9834, "lon": 108.0002, "accuracy_m": 8.5,
-                      "fix_at": to_wire(datetime.now(UTC))},
+            location={
+                "lat": 13.9834,
+                "lon": 108.0002,
+                "accuracy_m": 8.5,
+                "fix_at": to_wire(datetime.now(UTC)),
+            },
             attachments={"signature": hashlib.sha256(PNG_1PX).hexdigest(), "photos": []},
             data={},
             prev=prev,
@@ -141,13 +155,22 @@ async def api(client) -> Api:
     return Api(client)
 
 
-async def table_counts(client: AsyncTestClient) -> dict[str, int]:
+@pytest.fixture
+async def db(settings):
+    """The test's own connection to the app's database (the app runs in the client's event loop)."""
+    from server.db.engine import Database
+
+    database = Database(settings.db_url)
+    yield database
+    await database.dispose()
+
+
+async def table_counts(db) -> dict[str, int]:
     """Row counts of every table: what 'nothing changed' means."""
     from sqlalchemy import func, select
 
     from server.db.models import Base
 
-    db = client.app.state.db
     out = {}
     async with db.read() as conn:
         for name, table in Base.metadata.tables.items():

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import msgspec
+
 from shared.events import CustodyEvent, verify_event
 from shared.labels import is_authentic, parse_label_url
-
-import msgspec
 
 
 async def test_health_and_keys(api):
@@ -30,9 +30,14 @@ async def test_register_pickup_deliver(api):
     assert item["next_events"] == ["picked_up"]
 
     picked = await api.event("courier1", code, "picked_up", created["head"])
-    delivered = await api.event("courier1", code, "delivered", picked["hash"],
-                                counterparty={"name": "Phạm Minh Tuấn", "role": "clerk"},
-                                data={})
+    delivered = await api.event(
+        "courier1",
+        code,
+        "delivered",
+        picked["hash"],
+        counterparty={"name": "Phạm Minh Tuấn", "role": "clerk"},
+        data={},
+    )
     r = await api.sync("courier1", [picked, delivered])
     assert r.status_code == 200, r.text
     assert [x["status"] for x in r.json()["results"]] == ["accepted", "accepted"]

@@ -10,15 +10,13 @@ from shared.jcs import canonicalize, es6_number
 json_scalars = (
     st.none()
     | st.booleans()
-    | st.integers(min_value=-(2**53), max_value=2**53)
+    | st.integers(min_value=-(2**53 - 1), max_value=2**53 - 1)
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text()
 )
 json_values = st.recursive(
     json_scalars,
-    lambda children: (
-        st.lists(children, max_size=5) | st.dictionaries(st.text(), children, max_size=5)
-    ),
+    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(), children, max_size=5),
     max_leaves=30,
 )
 
@@ -37,7 +35,6 @@ def test_rfc8785_examples():
     # RFC 8785 appendix B examples
     cases = {
         0.0: "0",
-        -0.0: "0",
         5e-324: "5e-324",
         1.7976931348623157e308: "1.7976931348623157e+308",
         9007199254740992.0: "9007199254740992",
@@ -49,6 +46,7 @@ def test_rfc8785_examples():
     }
     for x, text in cases.items():
         assert es6_number(x) == text
+    assert es6_number(-0.0) == "0"
     # keys sort by UTF-16 code units, not code points
     assert canonicalize({"\ufb33": 2, "\U0001f600": 1}) == '{"\U0001f600":1,"\ufb33":2}'.encode()
 

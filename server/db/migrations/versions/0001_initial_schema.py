@@ -46,9 +46,7 @@ def upgrade() -> None:
         sa.Column("user_id", sa.Integer(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_api_tokens_user_id_users")
-        ),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_api_tokens_user_id_users")),
         sa.PrimaryKeyConstraint("token_hash", name=op.f("pk_api_tokens")),
     )
     with op.batch_alter_table("api_tokens", schema=None) as batch_op:
@@ -61,9 +59,7 @@ def upgrade() -> None:
         sa.Column("size", sa.Integer(), nullable=False),
         sa.Column("uploaded_by", sa.Integer(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["uploaded_by"], ["users.id"], name=op.f("fk_attachments_uploaded_by_users")
-        ),
+        sa.ForeignKeyConstraint(["uploaded_by"], ["users.id"], name=op.f("fk_attachments_uploaded_by_users")),
         sa.PrimaryKeyConstraint("sha256", name=op.f("pk_attachments")),
     )
     op.create_table(
@@ -115,20 +111,14 @@ def upgrade() -> None:
             ["users.id"],
             name=op.f("fk_shipments_assigned_courier_id_users"),
         ),
-        sa.ForeignKeyConstraint(
-            ["created_by"], ["users.id"], name=op.f("fk_shipments_created_by_users")
-        ),
-        sa.ForeignKeyConstraint(
-            ["dest_unit_id"], ["units.id"], name=op.f("fk_shipments_dest_unit_id_units")
-        ),
+        sa.ForeignKeyConstraint(["created_by"], ["users.id"], name=op.f("fk_shipments_created_by_users")),
+        sa.ForeignKeyConstraint(["dest_unit_id"], ["units.id"], name=op.f("fk_shipments_dest_unit_id_units")),
         sa.ForeignKeyConstraint(["unit_id"], ["units.id"], name=op.f("fk_shipments_unit_id_units")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_shipments")),
         sa.UniqueConstraint("code", name=op.f("uq_shipments_code")),
     )
     with op.batch_alter_table("shipments", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_shipments_courier_state", ["assigned_courier_id", "state"], unique=False
-        )
+        batch_op.create_index("ix_shipments_courier_state", ["assigned_courier_id", "state"], unique=False)
         batch_op.create_index("ix_shipments_dest_unit", ["dest_unit_id"], unique=False)
         batch_op.create_index("ix_shipments_field", ["field"], unique=False)
         batch_op.create_index("ix_shipments_parent", ["parent_code"], unique=False)
@@ -185,9 +175,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("event_id", "hash", name="uq_rejected_events_id_hash"),
     )
     with op.batch_alter_table("rejected_events", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_rejected_events_shipment_code"), ["shipment_code"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_rejected_events_shipment_code"), ["shipment_code"], unique=False)
 
     # ### end Alembic commands ###
 

@@ -1,0 +1,47 @@
+"""Strict JSON bodies.
+
+Litestar converts request bodies leniently (it would turn "13.98" into 13.98). Custody
+data must arrive exactly as signed, and "wrong types" must be refused, so before any
+handler runs, a JSON body is decoded once more with msgspec in strict mode against
+the handler's declared body type.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import msgspec
+from litestar import Request
+from litestar.handlers import HTTPRouteHandler
+
+from .errors import BadRequest
+
+
+@lru_cache(maxsize=256)
+def _decoder(handler: HTTPRouteHandler) -> msgspec.json.Decoder[Any] | None:
+    field = handler.parsed_data_field
+    if field is None:
+        return None
+    annotation = field.annotation
+    if not (isinstance(annotation, type) and issubclass(annotation, msgspec.Struct)):
+        return None
+    return msgspec.json.Decoder(annotation, strict=True)
+
+
+async def strict_json_body(request: Request[Any, Any, Any]) -> None:
+    handler = request.route_handler
+    if not isinstance(handler, HTTPRouteHandler) or request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    decoder = _decoder(handler)
+    if decoder is None:
+        return
+    body = await request.body()
+    try:
+        decoder.decode(body)
+    except msgspec.ValidationError as exc:
+        message, _, path = str(exc).partition(" - at `$")
+        where = f" at `{path.rstrip('`').lstrip('.')}`" if path else ""
+        raise BadRequest(f"Invalid request body{where}: {message}.") from None
+    except msgspec.DecodeError as exc:
+        raise BadRequest(f"The request body is not valid JSON: {exc}.") from None

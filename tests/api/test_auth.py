@@ -1,0 +1,134 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+from litestar.handlers import HTTPRouteHandler
+from sqlalchemy import update
+
+from server.db.models import api_tokens
+from shared.crypto import SigningKey
+from shared.timeutil import utcnow
+from tests.api.conftest import table_counts
+
+
+async def test_token_and_wrong_credentials(api):
+    ok = await api.client.post(
+        "/api/v1/auth/token", json={"username": "courier1", "password": "test-password-1"}
+    )
+    assert ok.status_code == 200
+    body = ok.json()
+    assert body["token_type"] == "bearer" and body["expires_in"] > 0
+    assert body["user"]["role"] == "courier" and body["user"]["unit"] == "BC-PLEIKU"
+    for creds in ({"username": "courier1", "password": "nope"}, {"username": "ghost", "password": "x"}):
+        r = await api.client.post("/api/v1/auth/token", json=creds)
+        assert r.status_code == 401 and r.json()["detail"] == "Wrong username or password."
+
+
+async def test_bad_bodies_name_the_problem(api):
+    r = await api.client.post(
+        "/api/v1/auth/token", content=b'{"username": "a", ', headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 400 and "JSON" in r.json()["detail"]
+    r = await api.client.post("/api/v1/auth/token", json={"username": "a", "password": "b", "admin": True})
+    assert r.status_code == 400 and "unknown field `admin`" in r.json()["detail"]
+    r = await api.client.post("/api/v1/auth/token", json={"username": 5, "password": "b"})
+    assert r.status_code == 400 and "Expected `str`, got `int`" in r.json()["detail"]
+    assert "username" in r.json()["detail"]
+
+
+async def test_missing_bad_and_expired_tokens(api, db):
+    r = await api.client.get("/api/v1/me/assignments")
+    assert r.status_code == 401 and "Sign in" in r.json()["detail"]
+    r = await api.client.get("/api/v1/me/assignments", headers={"Authorization": "Bearer forged"})
+    assert r.status_code == 401 and "not valid" in r.json()["detail"]
+    headers = await api.login("courier1")
+    assert (await api.client.get("/api/v1/me/assignments", headers=headers)).status_code == 200
+    async with db.write() as conn:
+        await conn.execute(update(api_tokens).values(expires_at=utcnow() - timedelta(seconds=1)))
+    r = await api.client.get("/api/v1/me/assignments", headers=headers)
+    assert r.status_code == 401 and r.json()["detail"] == "The access token has expired: sign in again."
+
+
+async def test_roles_are_enforced(api, db):
+    cases = [
+        ("GET", "/api/v1/shipments", "courier1"),
+        ("POST", "/api/v1/shipments", "courier1"),
+        ("POST", "/api/v1/shipments", "auditor"),
+        ("POST", "/api/v1/events", "dispatcher"),
+        ("POST", "/api/v1/events", "clerk"),
+        ("POST", "/api/v1/devices", "dispatcher"),
+        ("GET", "/api/v1/me/assignments", "clerk"),
+        ("POST", "/api/v1/shipments/1234567890123/assign", "clerk"),
+        ("POST", "/api/v1/users", "dispatcher"),
+        ("GET", "/api/v1/attachments/" + "ab" * 32, "courier1"),
+    ]
+    for _, _, user in cases:
+        await api.login(user)
+    before = await table_counts(db)
+    for method, path, user in cases:
+        r = await api.call(method, path, user, json={})
+        assert r.status_code == 403, (method, path, user, r.text)
+        assert "may not do this" in r.json()["detail"]
+    assert await table_counts(db) == before
+
+
+def test_every_route_declares_roles_or_is_public(client):
+    for route in client.app.routes:
+        for handler in getattr(route, "route_handlers", []):
+            if (
+                not isinstance(handler, HTTPRouteHandler)
+                or route.path.startswith("/schema")
+                or handler.http_methods == {"OPTIONS"}
+            ):
+                continue
+            assert handler.opt.get("roles") or handler.opt.get("exclude_from_auth"), route.path
+
+
+async def test_device_enrolment(api):
+    key = SigningKey.generate()
+    r1 = await api.call("POST", "/api/v1/devices", "courier1", json={"public_key": key.public_key_b64})
+    assert r1.status_code == 201
+    keys = (await api.call("GET", "/api/v1/keys")).json()
+    assert r1.json()["label_public_key"] == keys["label_public_key"]
+    assert r1.json()["event_public_key"] == keys["event_public_key"]
+    r2 = await api.call("POST", "/api/v1/devices", "courier1", json={"public_key": key.public_key_b64})
+    assert r2.json()["device_id"] == r1.json()["device_id"]
+    r3 = await api.call("POST", "/api/v1/devices", "courier2", json={"public_key": key.public_key_b64})
+    assert r3.status_code == 409
+    r4 = await api.call("POST", "/api/v1/devices", "courier1", json={"public_key": "not-a-key"})
+    assert r4.status_code == 400 and "public_key" in r4.json()["detail"]
+
+
+async def test_admin_creates_users(api):
+    r = await api.call(
+        "POST",
+        "/api/v1/users",
+        "admin",
+        json={"username": "courier9", "password": "a-long-password", "role": "courier", "unit": "BC-PLEIKU"},
+    )
+    assert r.status_code == 201
+    r = await api.client.post(
+        "/api/v1/auth/token", json={"username": "courier9", "password": "a-long-password"}
+    )
+    assert r.status_code == 200
+    r = await api.call(
+        "POST",
+        "/api/v1/users",
+        "admin",
+        json={"username": "courier9", "password": "a-long-password", "role": "courier", "unit": "BC-PLEIKU"},
+    )
+    assert r.status_code == 409
+    r = await api.call(
+        "POST",
+        "/api/v1/users",
+        "admin",
+        json={"username": "x1", "password": "short", "role": "courier", "unit": "BC-PLEIKU"},
+    )
+    assert r.status_code == 400 and "password" in r.json()["detail"]
+    r = await api.call(
+        "POST",
+        "/api/v1/users",
+        "admin",
+        json={"username": "x2", "password": "a-long-password", "role": "courier", "unit": "NOWHERE"},
+    )
+    assert r.status_code == 404 and "NOWHERE" in r.json()["detail"]

@@ -1,0 +1,262 @@
+"""CUSTODY.md §3 at the sync endpoint: each rule, and that a refusal changes nothing it shouldn't."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import msgspec
+
+from shared.crypto import SigningKey
+from shared.events import sign_event
+from shared.timeutil import to_wire
+from tests.api.conftest import table_counts
+
+
+async def _ready(api, courier="courier1", kind="submission"):
+    created = await api.create_shipment(kind)
+    await api.assign(created["code"], courier)
+    return created["code"], created["head"]
+
+
+async def _statuses(r):
+    assert r.status_code == 200, r.text
+    return [(x["status"], x.get("reason", "")) for x in r.json()["results"]]
+
+
+async def test_rejections_are_kept_with_reasons_and_change_nothing(api):
+    code, head = await _ready(api)
+    good = await api.event("courier1", code, "picked_up", head)
+    bad_sig = dict(good, sig=good["sig"][:-4] + ("AAAA" if not good["sig"].endswith("AAAA") else "BBBB"))
+    wrong_prev = await api.event("courier1", code, "picked_up", "0" * 64)
+    illegal = await api.event(
+        "courier1", code, "delivered", head, counterparty={"name": "X", "role": "clerk"}, data={}
+    )
+    no_signature = await api.event(
+        "courier1", code, "picked_up", head, attachments={"signature": None, "photos": []}
+    )
+    no_fee = await api.event("courier1", code, "picked_up", head, data={"components": ["Tờ khai"]})
+    unknown = await api.event("courier1", "1234567890123", "picked_up", head)
+    tampered = dict(good, data={"components": ["Tờ khai"], "fee_vnd": 1})  # hash no longer matches
+    r = await api.sync("courier1", [bad_sig, wrong_prev, illegal, no_signature, no_fee, unknown, tampered])
+    results = await _statuses(r)
+    assert [s for s, _ in results] == ["rejected"] * 7
+    reasons = [reason for _, reason in results]
+    assert "signature" in reasons[0]
+    assert "not the current head" in reasons[1]
+    assert "illegal transition" in reasons[2] and "registered" in reasons[2]
+    assert "signature in attachments.signature" in reasons[3]
+    assert "fee_vnd" in reasons[4]
+    assert reasons[5] == "unknown shipment 1234567890123"
+    assert "hash does not match" in reasons[6]
+    assert r.json()["results"][1]["head"] == head  # the phone learns where the chain is
+
+    detail = await api.shipment(code)
+    assert detail["state"] == "registered" and detail["head"] == head and len(detail["events"]) == 1
+    assert {x["id"] for x in detail["rejected"]} >= {wrong_prev["id"], illegal["id"], no_signature["id"]}
+    assert all(x["reason"] for x in detail["rejected"])
+
+    # the good one still goes through afterwards
+    assert await _statuses(await api.sync("courier1", [good])) == [("accepted", "")]
+
+
+async def test_duplicates_and_conflicts(api):
+    code, head = await _ready(api)
+    ev = await api.event("courier1", code, "picked_up", head)
+    assert (await _statuses(await api.sync("courier1", [ev])))[0][0] == "accepted"
+    again = await api.sync("courier1", [ev, ev])
+    assert [x["status"] for x in again.json()["results"]] == ["duplicate", "duplicate"]
+    key = api.devices["courier1"]
+    body = {k: v for k, v in ev.items() if k not in ("hash", "sig", "device")}
+    body["data"] = {"components": ["Tờ khai"], "fee_vnd": 0}
+    conflicting = msgspec.to_builtins(sign_event(key, **body))
+    [(status, reason)] = await _statuses(await api.sync("courier1", [conflicting]))
+    assert status == "rejected" and reason.startswith("conflict")
+    assert len((await api.shipment(code))["events"]) == 2
+
+
+async def test_batch_is_applied_in_chain_order(api):
+    code, head = await _ready(api)
+    e1 = await api.event("courier1", code, "picked_up", head)
+    e2 = await api.event("courier1", code, "delivery_failed", e1["hash"])
+    e3 = await api.event("courier1", code, "delivered", e2["hash"])
+    results = await _statuses(await api.sync("courier1", [e3, e1, e2]))
+    assert [s for s, _ in results] == ["accepted"] * 3
+    detail = await api.shipment(code)
+    assert [e["event"]["type"] for e in detail["events"]] == [
+        "registered",
+        "picked_up",
+        "delivery_failed",
+        "delivered",
+    ]
+    assert detail["attempts"] == 1 and detail["state"] == "delivered"
+
+
+async def test_ownership_actor_and_device(api):
+    code, head = await _ready(api, "courier1")
+    theirs = await api.event("courier2", code, "picked_up", head)
+    [(status, reason)] = await _statuses(await api.sync("courier2", [theirs]))
+    assert status == "rejected" and "not assigned to courier:" in reason
+    # courier2 sending an event that claims to be courier1's
+    await api.enroll("courier1")
+    posing = await api.event("courier2", code, "picked_up", head, actor=f"courier:{api.user_ids['courier1']}")
+    [(status, reason)] = await _statuses(await api.sync("courier2", [posing]))
+    assert status == "rejected" and "is not the signed-in user" in reason
+    # a key nobody enrolled
+    stranger = SigningKey.generate()
+    fields = {
+        k: v
+        for k, v in (await api.event("courier1", code, "picked_up", head)).items()
+        if k not in ("hash", "sig", "device")
+    }
+    unenrolled = msgspec.to_builtins(sign_event(stranger, **fields))
+    [(status, reason)] = await _statuses(await api.sync("courier1", [unenrolled]))
+    assert status == "rejected" and "not enrolled" in reason
+    # a courier cannot read a shipment that is not theirs
+    r = await api.call("GET", f"/api/v1/shipments/{code}", "courier2")
+    assert r.status_code == 403
+
+
+async def test_final_states_do_not_move(api):
+    code, head = await _ready(api)
+    e1 = await api.event("courier1", code, "picked_up", head)
+    e2 = await api.event("courier1", code, "delivered", e1["hash"])
+    await api.sync("courier1", [e1, e2])
+    late = await api.event("courier1", code, "delivery_failed", e2["hash"])
+    [(status, reason)] = await _statuses(await api.sync("courier1", [late]))
+    assert status == "rejected" and "final state" in reason
+
+
+async def test_content_rules(api):
+    code, head = await _ready(api)
+    e1 = await api.event("courier1", code, "picked_up", head)
+    await api.sync("courier1", [e1])
+    cases = [
+        (
+            await api.event("courier1", code, "delivery_failed", e1["hash"], data={"reason": "aliens"}),
+            "data.reason must be one of",
+        ),
+        (
+            await api.event("courier1", code, "delivery_failed", e1["hash"], data={"reason": "other"}),
+            "needs a data.note",
+        ),
+        (
+            await api.event(
+                "courier1", code, "delivery_failed", e1["hash"], location=None, data={"reason": "not_home"}
+            ),
+            "no_fix_reason",
+        ),
+        (await api.event("courier1", code, "delivered", e1["hash"], data={}), "identity.method"),
+        (await api.event("courier1", code, "transferred", e1["hash"]), "a transfer goes to"),
+    ]
+    results = await _statuses(await api.sync("courier1", [ev for ev, _ in cases]))
+    for (status, reason), (_, expected) in zip(results, cases, strict=True):
+        assert status == "rejected" and expected in reason, reason
+    ok = await api.event(
+        "courier1",
+        code,
+        "delivery_failed",
+        e1["hash"],
+        location=None,
+        data={"reason": "other", "note": "Cổng khóa", "no_fix_reason": "gps_off"},
+    )
+    assert (await _statuses(await api.sync("courier1", [ok])))[0][0] == "accepted"
+
+
+async def test_identity_mismatch_is_flagged_not_hidden(api):
+    code, head = await _ready(api, kind="result")
+    e1 = await api.event(
+        "courier1", code, "picked_up", head, counterparty={"name": "Phạm Minh Tuấn", "role": "clerk"}, data={}
+    )
+    e2 = await api.event(
+        "courier1",
+        code,
+        "delivered",
+        e1["hash"],
+        counterparty={"name": "Nguyễn Thị Bích", "role": "citizen", "id_last4": "0000"},
+    )
+    assert [s for s, _ in await _statuses(await api.sync("courier1", [e1, e2]))] == ["accepted"] * 2
+    detail = await api.shipment(code)
+    assert detail["events"][-1]["flags"] == ["identity_mismatch"]
+
+
+async def test_transfer_hands_the_assignment_on(api):
+    code, head = await _ready(api, "courier1")
+    await api.login("courier2")
+    e1 = await api.event("courier1", code, "picked_up", head)
+    e2 = await api.event(
+        "courier1",
+        code,
+        "transferred",
+        e1["hash"],
+        counterparty={"name": "Trần Thị Lan", "role": "courier", "user_id": api.user_ids["courier2"]},
+    )
+    assert [s for s, _ in await _statuses(await api.sync("courier1", [e1, e2]))] == ["accepted"] * 2
+    mine = (await api.call("GET", "/api/v1/me/assignments", "courier2")).json()["items"]
+    assert [i["code"] for i in mine] == [code] and mine[0]["stop"]["kind"] == "delivery"
+    e3 = await api.event("courier2", code, "delivered", e2["hash"])
+    assert (await _statuses(await api.sync("courier2", [e3])))[0][0] == "accepted"
+    late = await api.event("courier1", code, "delivery_failed", e2["hash"])
+    assert (await _statuses(await api.sync("courier1", [late])))[0][0] == "rejected"
+
+
+async def test_three_clocks_are_kept_apart(api):
+    code, head = await _ready(api)
+    two_days_ago = datetime.now(UTC) - timedelta(days=2)
+    e1 = await api.event(
+        "courier1",
+        code,
+        "picked_up",
+        head,
+        occurred_at=to_wire(two_days_ago),
+        location={
+            "lat": 13.98,
+            "lon": 108.0,
+            "accuracy_m": 5.0,
+            "fix_at": to_wire(two_days_ago - timedelta(seconds=30)),
+        },
+    )
+    e2 = await api.event(
+        "courier1",
+        code,
+        "delivery_failed",
+        e1["hash"],
+        occurred_at=to_wire(datetime.now(UTC) + timedelta(hours=3)),
+    )
+    await api.sync("courier1", [e1, e2])
+    detail = await api.shipment(code)
+    ev = detail["events"][1]
+    assert ev["event"]["occurred_at"] == to_wire(two_days_ago)
+    assert ev["event"]["location"]["fix_at"] == to_wire(two_days_ago - timedelta(seconds=30))
+    received = datetime.fromisoformat(ev["received_at"])
+    assert received - two_days_ago > timedelta(days=1, hours=23)
+    assert detail["events"][2]["flags"] == ["device_clock_ahead"]
+
+
+async def test_malformed_batches_are_refused_whole(api, db):
+    code, head = await _ready(api)
+    good = await api.event("courier1", code, "picked_up", head)
+    await api.login("courier1")
+    before = await table_counts(db)
+    r = await api.call(
+        "POST",
+        "/api/v1/events",
+        "courier1",
+        content=b'{"events": [',
+        headers={"content-type": "application/json"},
+    )
+    assert r.status_code == 400 and "not valid JSON" in r.json()["detail"]
+    wrong_type = dict(good, location=dict(good["location"], lat="13.98"))
+    r = await api.sync("courier1", [good, wrong_type])
+    assert r.status_code == 400
+    assert (
+        "Expected `float`, got `str`" in r.json()["detail"] and "events[1].location.lat" in r.json()["detail"]
+    )
+    r = await api.sync("courier1", [dict(good, extra_field=1)])
+    assert r.status_code == 400 and "extra_field" in r.json()["detail"]
+    r = await api.sync("courier1", [dict(good, type="teleported")])
+    assert r.status_code == 400 and "events[0].type" in r.json()["detail"]
+    r = await api.sync("courier1", [dict(good, occurred_at="22/11/2026")])
+    assert r.status_code == 400 and "occurred_at" in r.json()["detail"]
+    r = await api.sync("courier1", [good] * 501)
+    assert r.status_code == 413 and "at most 500" in r.json()["detail"]
+    assert await table_counts(db) == before
