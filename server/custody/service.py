@@ -7,15 +7,18 @@ lifecycle, bulk-insert accepted and rejected events, update the shipments.
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared import lifecycle
@@ -178,34 +181,70 @@ async def lock_shipments(conn: AsyncConnection, codes: list[str]) -> dict[str, d
     return {r.code: dict(r._mapping) for r in rows}
 
 
+_EVENT_COLUMNS = [c.name for c in custody_events.columns]
+_SQLITE_EVENT_INSERT = (
+    f"INSERT INTO custody_events ({', '.join(_EVENT_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(_EVENT_COLUMNS))})"
+)
+
+
+def _sqlite_value(v: Any) -> Any:
+    # the same text SQLAlchemy's SQLite DATETIME and JSON types write, without their per-value overhead
+    if isinstance(v, datetime):
+        return v.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    if isinstance(v, list):
+        return json.dumps(v)
+    return v
+
+
+_SHIPMENT_UPDATE_COLUMNS = (
+    "state",
+    "head",
+    "seq",
+    "attempts",
+    "assigned_courier_id",
+    "custodian_role",
+    "custodian_name",
+    "custodian_user_id",
+    "closed_at",
+)
+_UPDATE_ORDER = (*_SHIPMENT_UPDATE_COLUMNS, "updated_at", "b_id")
+_SQLITE_SHIPMENT_UPDATE = (
+    f"UPDATE shipments SET {', '.join(f'{c} = ?' for c in _UPDATE_ORDER[:-1])} WHERE id = ?"
+)
+
+
+async def _insert_events(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """The hot insert of ingest: plain executemany on SQLite, Core executemany elsewhere."""
+    if conn.dialect.name == "sqlite":
+        params = [tuple(_sqlite_value(r[c]) for c in _EVENT_COLUMNS) for r in rows]
+        await conn.exec_driver_sql(_SQLITE_EVENT_INSERT, params)
+    else:
+        await conn.execute(insert(custody_events), rows)
+
+
 async def write_batch(conn: AsyncConnection, batch: Batch, now: datetime) -> None:
     if batch.accepted:
-        await conn.execute(insert(custody_events), batch.accepted)
+        await _insert_events(conn, batch.accepted)
     if batch.rejected:
         ins = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
         await conn.execute(ins(rejected_events).on_conflict_do_nothing(), batch.rejected)
     if batch.touched:
-        cols = (
-            "state",
-            "head",
-            "seq",
-            "attempts",
-            "assigned_courier_id",
-            "custodian_role",
-            "custodian_name",
-            "custodian_user_id",
-            "closed_at",
-        )
         params = [
-            {"b_id": sid, **{c: ship[c] for c in cols}, "updated_at": now}
+            {**{c: ship[c] for c in _SHIPMENT_UPDATE_COLUMNS}, "updated_at": now, "b_id": sid}
             for sid, ship in batch.touched.items()
         ]
-        stmt = (
-            update(shipments)
-            .where(shipments.c.id == bindparam("b_id"))
-            .values({c: bindparam(c) for c in (*cols, "updated_at")})
-        )
-        await conn.execute(stmt, params)
+        if conn.dialect.name == "sqlite":
+            await conn.exec_driver_sql(
+                _SQLITE_SHIPMENT_UPDATE, [tuple(_sqlite_value(p[c]) for c in _UPDATE_ORDER) for p in params]
+            )
+        else:
+            stmt = (
+                update(shipments)
+                .where(shipments.c.id == bindparam("b_id"))
+                .values({c: bindparam(c) for c in (*_SHIPMENT_UPDATE_COLUMNS, "updated_at")})
+            )
+            await conn.execute(stmt, params)
 
 
 def server_event(
@@ -278,36 +317,86 @@ def _precheck(event: CustodyEvent, user: CurrentUser, my_devices: dict[str, int]
     return None
 
 
+async def _my_devices(db: Database, user: CurrentUser, wanted: set[str]) -> dict[str, int]:
+    """The user's enrolled device keys; cached per process, re-read on any unknown key."""
+    cache: dict[int, dict[str, int]] = db.cache.setdefault("devices", {})
+    mine = cache.get(user.id, {})
+    if not wanted <= mine.keys():
+        async with db.read() as conn:
+            rows = (
+                await conn.execute(
+                    select(devices.c.public_key, devices.c.id).where(
+                        devices.c.user_id == user.id, devices.c.revoked_at.is_(None)
+                    )
+                )
+            ).all()
+        mine = cache[user.id] = {r.public_key: r.id for r in rows}
+    return mine
+
+
+def _precheck_chunk(
+    events: list[CustodyEvent], user: CurrentUser, my_devices: dict[str, int]
+) -> list[str | None]:
+    return [_precheck(ev, user, my_devices) for ev in events]
+
+
+async def _prechecks(
+    events: list[CustodyEvent], user: CurrentUser, my_devices: dict[str, int]
+) -> list[str | None]:
+    """Hash and signature checks on two threads: libsodium releases the GIL while it verifies."""
+    if len(events) < 16:
+        return _precheck_chunk(events, user, my_devices)
+    loop = asyncio.get_running_loop()
+    half = len(events) // 2
+    first, second = await asyncio.gather(
+        loop.run_in_executor(None, _precheck_chunk, events[:half], user, my_devices),
+        loop.run_in_executor(None, _precheck_chunk, events[half:], user, my_devices),
+    )
+    return first + second
+
+
 async def ingest(
     db: Database, user: CurrentUser, events: list[CustodyEvent], now: datetime
 ) -> list[EventResult]:
     """Apply a courier's batch; one result per event, in input order."""
-    async with db.read() as conn:
-        rows = (
-            await conn.execute(
-                select(devices.c.public_key, devices.c.id).where(
-                    devices.c.user_id == user.id, devices.c.revoked_at.is_(None)
-                )
-            )
-        ).all()
-    my_devices = {r.public_key: r.id for r in rows}
-    pending = [
-        _Pending(i, ev, _precheck(ev, user, my_devices), my_devices.get(ev.device))
-        for i, ev in enumerate(events)
-    ]
-    results: list[EventResult | None] = [None] * len(events)
+    my_devices = await _my_devices(db, user, {ev.device for ev in events})
+    # the signature checks run on worker threads while this task waits for the write lock
+    checking = asyncio.ensure_future(_prechecks(events, user, my_devices))
+    try:
+        return await _apply(db, user, events, checking, my_devices, now, check_all_ids=False)
+    except IntegrityError:
+        # an id that was accepted before, now with another body and the current head as prev:
+        # redo the batch looking every id up, so it is answered as a conflict
+        return await _apply(db, user, events, checking, my_devices, now, check_all_ids=True)
 
+
+async def _apply(
+    db: Database,
+    user: CurrentUser,
+    events: list[CustodyEvent],
+    checking: asyncio.Future[list[str | None]],
+    my_devices: dict[str, int],
+    now: datetime,
+    *,
+    check_all_ids: bool,
+) -> list[EventResult]:
+    results: list[EventResult | None] = [None] * len(events)
     async with db.write() as conn:
         ships = await lock_shipments(conn, sorted({ev.shipment for ev in events}))
-        ids = [ev.id for ev in events]
-        known = {
-            r.id: r.hash
-            for r in (
-                await conn.execute(
-                    select(custody_events.c.id, custody_events.c.hash).where(custody_events.c.id.in_(ids))
-                )
-            ).all()
-        }
+        linked = {s["head"] for s in ships.values()} | {ev.hash for ev in events}
+        pending = [
+            _Pending(i, ev, problem, my_devices.get(ev.device))
+            for i, (ev, problem) in enumerate(zip(events, await checking, strict=True))
+        ]
+        # Only an event whose prev is neither a current head nor in this batch can be a resend;
+        # look those up (usually none) instead of every id.
+        ids = [p.event.id for p in pending if check_all_ids or p.event.prev not in linked]
+        known: dict[str, str] = {}
+        if ids:
+            rows = await conn.execute(
+                select(custody_events.c.id, custody_events.c.hash).where(custody_events.c.id.in_(ids))
+            )
+            known = {r.id: r.hash for r in rows.all()}
         batch = Batch()
 
         def reject(p: _Pending, ship: dict[str, Any] | None, reason: str) -> None:
@@ -331,6 +420,7 @@ async def ingest(
                 continue
             by_ship[ev.shipment].append(p)
 
+        leftovers: list[tuple[_Pending, dict[str, Any]]] = []
         for code, plist in by_ship.items():
             ship = ships.get(code)
             if ship is None:
@@ -348,19 +438,31 @@ async def ingest(
                         _decide(p, ship, user, batch, known, results, reject, now)
                         progressed = True
                         break
-            for p in remaining:
-                if p.event.id in known:  # repeated inside this batch
-                    if known[p.event.id] == p.event.hash:
-                        results[p.index] = EventResult(p.event.id, "duplicate", head=ship["head"])
-                    else:
-                        reject(p, ship, "conflict: the same id with a different hash in this batch")
-                    continue
-                reject(
-                    p,
-                    ship,
-                    f"prev {str(p.event.prev)[:12]}… is not the current head "
-                    f"{str(ship['head'])[:12]}…: the chain has moved on; sync first and record anew",
-                )
+            leftovers += [(p, ship) for p in remaining]
+        unlooked = [p.event.id for p, _ in leftovers if p.event.id not in known]
+        if unlooked:  # the rest of a resent chain: duplicates, not forks
+            rows = await conn.execute(
+                select(custody_events.c.id, custody_events.c.hash).where(custody_events.c.id.in_(unlooked))
+            )
+            known.update({r.id: r.hash for r in rows.all()})
+        for p, ship in leftovers:
+            if p.event.id in known:
+                if known[p.event.id] == p.event.hash:
+                    results[p.index] = EventResult(p.event.id, "duplicate", head=ship["head"])
+                else:
+                    reject(
+                        p,
+                        ship,
+                        "conflict: an event with this id and a different hash was accepted "
+                        "before; a correction must be a new event with a new id",
+                    )
+                continue
+            reject(
+                p,
+                ship,
+                f"prev {str(p.event.prev)[:12]}… is not the current head "
+                f"{str(ship['head'])[:12]}…: the chain has moved on; sync first and record anew",
+            )
         await write_batch(conn, batch, now)
     return [r for r in results if r is not None]
 

@@ -45,6 +45,7 @@ def _sqlite_engine(url: str, *, writer: bool) -> AsyncEngine:
 class Database:
     def __init__(self, url: str) -> None:
         self.url = url
+        self.cache: dict[str, Any] = {}  # process-local caches (device keys), filled on demand
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
             self.reader = _sqlite_engine(url, writer=False)

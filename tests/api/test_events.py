@@ -71,6 +71,17 @@ async def test_duplicates_and_conflicts(api):
     conflicting = msgspec.to_builtins(sign_event(key, **body))
     [(status, reason)] = await _statuses(await api.sync("courier1", [conflicting]))
     assert status == "rejected" and reason.startswith("conflict")
+    # the same id again, re-signed as if it followed the current head
+    body.update(
+        type="delivery_failed",
+        prev=ev["hash"],
+        counterparty=None,
+        data={"reason": "not_home"},
+        attachments={"signature": None, "photos": []},
+    )
+    sneaky = msgspec.to_builtins(sign_event(key, **body))
+    [(status, reason)] = await _statuses(await api.sync("courier1", [sneaky]))
+    assert status == "rejected" and reason.startswith("conflict")
     assert len((await api.shipment(code))["events"]) == 2
 
 

@@ -1,0 +1,101 @@
+"""Ingest throughput of POST /api/v1/events against the irreducible per-event cost.
+
+    .venv/bin/python bench/ingest.py [--events 10000] [--batch 100] [--backends sqlite,postgres]
+
+For each backend: a real `hoso serve` (one uvicorn worker) on a fresh database; the
+client pre-signs every event, then posts batches of 100 over one keep-alive connection.
+Baseline, in the same run: RFC 8785 canonical hash + Ed25519 verify of the same events
+on one core, with no HTTP and no database. Targets (issue 2): >= 5,000 events/s on
+SQLite, and >= 40% of the baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import msgspec
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench._harness import Server
+from shared.events import CustodyEvent, verify_event
+
+CHAIN = 20  # events per shipment: pickup, 18 failed attempts, delivery
+
+
+def baseline(events: list[dict]) -> float:
+    structs = [msgspec.convert(e, CustodyEvent) for e in events]
+    best = 0.0
+    for _ in range(3):
+        t0 = time.perf_counter()
+        for ev in structs:
+            verify_event(ev)
+        best = max(best, len(structs) / (time.perf_counter() - t0))
+    return best
+
+
+def interleave(chains: list[list[dict]], batch: int) -> list[list[dict]]:
+    """Batches as phones send them: several shipments per batch, each chain in order."""
+    flat = []
+    width = max(1, batch // 4)  # 4 consecutive events of 25 shipments per batch of 100
+    for start in range(0, len(chains), width):
+        group = chains[start:start + width]
+        for step in range(0, CHAIN, 4):
+            for chain in group:
+                flat.extend(chain[step:step + 4])
+    return [flat[i:i + batch] for i in range(0, len(flat), batch)]
+
+
+def run_backend(backend: str, n_events: int, batch: int) -> tuple[float, list[dict], float]:
+    with Server(backend) as srv:
+        shipments = srv.shipments(n_events // CHAIN)
+        chains = [srv.chain(code, head, CHAIN) for code, head in shipments]
+        batches = interleave(chains, batch)
+        bodies = [msgspec.json.encode({"events": b}) for b in batches]
+        headers = {**srv.auth("courier"), "content-type": "application/json"}
+        latencies = []
+        t0 = time.perf_counter()
+        for body in bodies:
+            t = time.perf_counter()
+            r = srv.http.post("/api/v1/events", content=body, headers=headers)
+            latencies.append(time.perf_counter() - t)
+            r.raise_for_status()
+            bad = [x for x in r.json()["results"] if x["status"] != "accepted"]
+            assert not bad, bad[:3]
+        elapsed = time.perf_counter() - t0
+        total = sum(len(b) for b in batches)
+        return total / elapsed, [e for c in chains for e in c], statistics.median(latencies) * 1000
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--events", type=int, default=10_000)
+    ap.add_argument("--batch", type=int, default=100)
+    ap.add_argument("--backends", default="sqlite,postgres")
+    args = ap.parse_args()
+    print(f"ingest: {args.events} events in batches of {args.batch}, one server worker, "
+          f"{os.cpu_count()} cores")
+    sample: list[dict] = []
+    rows = []
+    for backend in args.backends.split(","):
+        rate, events, p50 = run_backend(backend, args.events, args.batch)
+        sample = sample or events
+        rows.append((backend, rate, p50))
+    base = baseline(sample)
+    print(f"  baseline  hash + Ed25519 verify, one core, no HTTP/DB: {base:8.0f} events/s")
+    for backend, rate, p50 in rows:
+        print(f"  {backend:<9} POST /api/v1/events: {rate:8.0f} events/s  "
+              f"({rate / base:5.1%} of baseline; median batch {p50:.1f} ms)")
+    sqlite = next((r for b, r, _ in rows if b == "sqlite"), None)
+    if sqlite is not None:
+        ok = sqlite >= 5000 and sqlite / base >= 0.40
+        print(f"  target: >= 5,000 events/s on SQLite and >= 40% of baseline: {'met' if ok else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""The `hoso` command as an operator uses it: real processes, real files."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+HOSO = [sys.executable, "-m", "server.cli"]
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(args: list[str], data_dir: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HOSO_DATA_DIR": str(data_dir)}
+    env.pop("HOSO_DATABASE_URL", None)
+    return subprocess.run(
+        [*HOSO, *args], input=stdin, capture_output=True, text=True, env=env, cwd=ROOT, timeout=120
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_unit_and_user_add(tmp_path):
+    assert run(["db", "upgrade"], tmp_path).returncode == 0
+    r = run(["unit", "add", "BC-PLEIKU", "--name", "Bưu cục Pleiku", "--kind", "post_office"], tmp_path)
+    assert r.returncode == 0 and "BC-PLEIKU" in r.stdout
+    r = run(["unit", "add", "BC-PLEIKU", "--name", "again", "--kind", "post_office"], tmp_path)
+    assert r.returncode == 1 and r.stderr.strip().count("\n") == 0 and "already exists" in r.stderr
+    r = run(
+        ["user", "add", "hung", "--role", "courier", "--unit", "BC-PLEIKU"], tmp_path, stdin="mật-khẩu-dài\n"
+    )
+    assert r.returncode == 0, r.stderr
+    r = run(["user", "add", "lan", "--role", "courier", "--unit", "NOWHERE"], tmp_path, stdin="a-long-one\n")
+    assert r.returncode == 1 and "NOWHERE" in r.stderr and r.stderr.count("\n") == 1
+    r = run(["user", "add", "lan", "--role", "courier"], tmp_path, stdin="a-long-one\n")
+    assert r.returncode == 1 and "--unit" in r.stderr
+    r = run(["user", "add", "lan", "--role", "emperor", "--unit", "BC-PLEIKU"], tmp_path, stdin="x\n")
+    assert r.returncode == 2  # argparse: invalid choice
+    keys = list((tmp_path / "keys").glob("*.key.json")) if (tmp_path / "keys").exists() else []
+    assert keys == []  # keys are made by the server on first start, not by user admin
+
+
+@pytest.mark.slow
+def test_serve_migrates_and_answers(tmp_path):
+    run(["unit", "add", "BC-PLEIKU", "--name", "Bưu cục Pleiku", "--kind", "post_office"], tmp_path)
+    run(["user", "add", "hung", "--role", "courier", "--unit", "BC-PLEIKU"], tmp_path, stdin="mật-khẩu-dài\n")
+    port = free_port()
+    env = {**os.environ, "HOSO_DATA_DIR": str(tmp_path)}
+    env.pop("HOSO_DATABASE_URL", None)
+    proc = subprocess.Popen(
+        [*HOSO, "serve", "--port", str(port)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                if httpx.get(f"{base}/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert httpx.get(f"{base}/health").json()["db"] == "ok"
+        r = httpx.post(f"{base}/api/v1/auth/token", json={"username": "hung", "password": "mật-khẩu-dài"})
+        assert r.status_code == 200
+        assert sorted(p.name for p in (tmp_path / "keys").iterdir()) == [
+            "event.key.json",
+            "label.key.json",
+            "log.key.json",
+        ]
+        assert oct((tmp_path / "keys" / "event.key.json").stat().st_mode & 0o777) == "0o600"
+        assert httpx.get(f"{base}/schema/openapi.json").status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.mark.slow
+def test_demo_builds_a_verifiable_data_set(tmp_path):
+    import asyncio
+
+    import msgspec
+    from sqlalchemy import func, select
+
+    from server.db.engine import Database
+    from server.db.models import custody_events, shipments
+    from shared.events import CustodyEvent, verify_event
+
+    r = run(["demo", "--no-serve"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "dieuphoi" in r.stdout and "hoso-demo" in r.stdout
+
+    async def check() -> tuple[dict[str, int], int]:
+        db = Database(f"sqlite+aiosqlite:///{tmp_path / 'demo' / 'hoso.db'}")
+        try:
+            async with db.read() as conn:
+                states = dict(
+                    (
+                        await conn.execute(
+                            select(shipments.c.state, func.count()).group_by(shipments.c.state)
+                        )
+                    ).all()
+                )
+                rows = (
+                    await conn.execute(
+                        select(custody_events.c.shipment_id, custody_events.c.body).order_by(
+                            custody_events.c.shipment_id, custody_events.c.seq
+                        )
+                    )
+                ).all()
+        finally:
+            await db.dispose()
+        heads: dict[int, str | None] = {}
+        for ship_id, body in rows:
+            ev = msgspec.json.decode(body, type=CustodyEvent)
+            verify_event(ev)
+            assert ev.prev == heads.get(ship_id)
+            heads[ship_id] = ev.hash
+        return states, len(rows)
+
+    states, n_events = asyncio.run(check())
+    assert sum(states.values()) == 50
+    assert set(states) == {"registered", "in_custody", "delivered", "returned", "cancelled"}
+    assert n_events > 100
