@@ -22,6 +22,7 @@ from .db.engine import Database
 from .deps import DB, Cfg, KeysDep
 from .errors import exception_handlers
 from .keys import load_keys
+from .log.controllers import LogController
 from .shipments.controllers import ShipmentController
 from .strict import strict_json_body
 
@@ -58,7 +59,7 @@ def create_app(settings: Cfg) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        db = Database(settings.db_url)
+        db = Database(settings.db_url, merkle_log=settings.merkle_log)
         holder["db"] = db
         app.state.db = db
         try:
@@ -73,7 +74,14 @@ def create_app(settings: Cfg) -> Litestar:
         return config
 
     return Litestar(
-        route_handlers=[health, public_keys, AuthController, ShipmentController, CustodyController],
+        route_handlers=[
+            health,
+            public_keys,
+            AuthController,
+            ShipmentController,
+            CustodyController,
+            LogController,
+        ],
         lifespan=[lifespan],
         dependencies={
             "db": Provide(provide_db, sync_to_thread=False),

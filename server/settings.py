@@ -38,6 +38,7 @@ class Settings:
         }
     )
     redis_url: str = ""
+    merkle_log: bool = True  # HOSO_MERKLE_LOG=0 exists only for bench/log.py's comparison
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -56,6 +57,8 @@ class Settings:
                 raise SettingsError(f"HOSO_TOKEN_TTL must be seconds, got {v!r}") from None
         if v := env.get("HOSO_DEMO"):
             values["demo"] = _bool(v)
+        if v := env.get("HOSO_MERKLE_LOG"):
+            values["merkle_log"] = _bool(v)
         if v := env.get("HOSO_REDIS_URL"):
             values["redis_url"] = v
         values.update(overrides)

@@ -12,9 +12,9 @@ from shared.timeutil import utcnow
 
 from ..auth.security import roles
 from ..auth.service import CurrentUser
-from ..deps import DB, Cfg
+from ..deps import DB, Cfg, KeysDep
 from ..errors import TooLarge
-from . import attachments, service
+from . import attachments, export, service
 from .service import EventResult
 
 Sha256Path = Annotated[str, Parameter(pattern=HEX64, description="SHA-256 of the body, lowercase hex")]
@@ -90,4 +90,20 @@ class CustodyController(Controller):
             body,
             media_type=content_type,
             headers={"Cache-Control": "private, max-age=31536000, immutable"},
+        )
+
+    @get(
+        "/shipments/{code:str}/custody",
+        operation_id="exportCustody",
+        opt=roles("clerk", "dispatcher", "admin", "auditor"),
+    )
+    async def export_custody(
+        self, code: str, request: Request[CurrentUser, Any, Any], db: DB, keys: KeysDep
+    ) -> Response[dict[str, Any]]:
+        body = await export.bundle(db, keys, request.user, code)
+        return Response(
+            body,
+            headers={
+                "Content-Disposition": f'attachment; filename="hoso-{body["shipment"]["code"]}-custody.json"'
+            },
         )

@@ -31,6 +31,7 @@ from shared.timeutil import from_wire, to_wire
 from ..auth.service import CurrentUser
 from ..db.engine import Database
 from ..db.models import custody_events, devices, rejected_events, shipments
+from ..log import service as log_service
 
 _encode = msgspec.json.Encoder().encode
 CLOCK_SKEW = timedelta(minutes=10)
@@ -149,6 +150,7 @@ def event_row(
         "lon": loc.lon if loc else None,
         "body": _encode(event).decode(),
         "flags": flags or None,
+        "log_index": None,
     }
 
 
@@ -223,8 +225,12 @@ async def _insert_events(conn: AsyncConnection, rows: list[dict[str, Any]]) -> N
         await conn.execute(insert(custody_events), rows)
 
 
-async def write_batch(conn: AsyncConnection, batch: Batch, now: datetime) -> None:
+async def write_batch(conn: AsyncConnection, batch: Batch, now: datetime, *, merkle_log: bool = True) -> None:
     if batch.accepted:
+        if merkle_log:  # same transaction: an event is in the log exactly when it is in a chain
+            start = await log_service.append(conn, [bytes.fromhex(row["hash"]) for row in batch.accepted])
+            for offset, row in enumerate(batch.accepted):
+                row["log_index"] = start + offset
         await _insert_events(conn, batch.accepted)
     if batch.rejected:
         ins = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
@@ -284,6 +290,7 @@ async def append_server_event(
     data: dict[str, Any],
     now: datetime,
     counterparty: dict[str, Any] | None = None,
+    merkle_log: bool = True,
 ) -> CustodyEvent:
     """Append a server-signed event to a locked shipment; raises IllegalTransition."""
     new_state = lifecycle.check(role, event_type, ship["state"])
@@ -301,7 +308,7 @@ async def append_server_event(
     batch.accepted.append(event_row(event, ship["id"], ship["seq"] + 1, None, now, None))
     apply_effects(ship, event, new_state, now)
     batch.touched[ship["id"]] = ship
-    await write_batch(conn, batch, now)
+    await write_batch(conn, batch, now, merkle_log=merkle_log)
     return event
 
 
@@ -463,7 +470,7 @@ async def _apply(
                 f"prev {str(p.event.prev)[:12]}… is not the current head "
                 f"{str(ship['head'])[:12]}…: the chain has moved on; sync first and record anew",
             )
-        await write_batch(conn, batch, now)
+        await write_batch(conn, batch, now, merkle_log=db.merkle_log)
     return [r for r in results if r is not None]
 
 

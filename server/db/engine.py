@@ -43,8 +43,9 @@ def _sqlite_engine(url: str, *, writer: bool) -> AsyncEngine:
 
 
 class Database:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, merkle_log: bool = True) -> None:
         self.url = url
+        self.merkle_log = merkle_log  # off only to measure what the log costs (bench/log.py)
         self.cache: dict[str, Any] = {}  # process-local caches (device keys), filled on demand
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:

@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -134,6 +135,7 @@ class CustodyEvent(Base):
     lon: Mapped[float | None] = mapped_column(Float)
     body: Mapped[str] = mapped_column(Text)
     flags: Mapped[list[Any] | None]
+    log_index: Mapped[int | None] = mapped_column(BigInteger, unique=True)  # leaf index in the Merkle log
 
     __table_args__ = (UniqueConstraint("shipment_id", "seq", name="uq_custody_events_chain"),)
 
@@ -166,6 +168,49 @@ class Attachment(Base):
     created_at: Mapped[datetime]
 
 
+class LogNode(Base):
+    """A perfect, aligned subtree of the Merkle log: 2**level leaves from idx * 2**level.
+
+    Level 0 holds the leaf hashes. Keeping every such node (about two per leaf) lets any
+    inclusion or consistency proof be read in O(log n) rows, never rebuilding the tree.
+    """
+
+    __tablename__ = "log_nodes"
+    level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class TreeHead(Base):
+    """A signed tree head the server has published."""
+
+    __tablename__ = "tree_heads"
+    size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    root: Mapped[str] = mapped_column(String(64))
+    timestamp: Mapped[int] = mapped_column(BigInteger)  # ms since the epoch
+    sig: Mapped[str] = mapped_column(String(100))
+    key: Mapped[str] = mapped_column(String(64))  # the log public key that signed it
+
+
+class Witness(Base):
+    """A one-stop shop's key that co-signs tree heads."""
+
+    __tablename__ = "witnesses"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    public_key: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+
+
+class Cosignature(Base):
+    __tablename__ = "cosignatures"
+    tree_size: Mapped[int] = mapped_column(ForeignKey("tree_heads.size"), primary_key=True)
+    witness_id: Mapped[int] = mapped_column(ForeignKey("witnesses.id"), primary_key=True)
+    sig: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+
+
 units = Unit.__table__
 users = User.__table__
 api_tokens = ApiToken.__table__
@@ -174,3 +219,7 @@ shipments = Shipment.__table__
 custody_events = CustodyEvent.__table__
 rejected_events = RejectedEvent.__table__
 attachments = Attachment.__table__
+log_nodes = LogNode.__table__
+tree_heads = TreeHead.__table__
+witnesses = Witness.__table__
+cosignatures = Cosignature.__table__

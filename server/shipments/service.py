@@ -175,7 +175,7 @@ async def create(
         batch.accepted.append(event_row(event, ship_id, 1, None, now, None))
         apply_effects(ship, event, lifecycle.State.REGISTERED, now)
         batch.touched[ship_id] = ship
-        await write_batch(conn, batch, now)
+        await write_batch(conn, batch, now, merkle_log=db.merkle_log)
     return ShipmentCreated(
         code=code,
         state="registered",
@@ -435,6 +435,7 @@ async def cancel(db: Database, keys: ServerKeys, user: CurrentUser, code_text: s
                 actor=user.actor,
                 data={"reason": reason},
                 now=utcnow(),
+                merkle_log=db.merkle_log,
             )
         except lifecycle.IllegalTransition as exc:
             raise Conflict(f"Cannot cancel: {exc}.") from None

@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get, post
+from litestar.params import JSONBody, Parameter
+from litestar.status_codes import HTTP_201_CREATED
+from msgspec import Meta, Struct
+
+from shared.events import HEX64
+
+from ..auth.security import PUBLIC, roles
+from ..auth.service import CurrentUser
+from ..deps import DB, KeysDep
+from . import service
+
+
+class TreeHeadOut(Struct):
+    size: int
+    root: str
+    timestamp: int
+    sig: str
+
+
+class InclusionOut(Struct):
+    index: int
+    size: int
+    proof: list[str]
+
+
+class ConsistencyOut(Struct):
+    first: int
+    second: int
+    proof: list[str]
+
+
+class WitnessIn(Struct, forbid_unknown_fields=True):
+    size: Annotated[int, Meta(ge=0)]
+    root: Annotated[str, Meta(pattern=HEX64)]
+    timestamp: int
+    sig: Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{86}$")]
+    public_key: Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{43}$")]
+    name: Annotated[str, Meta(min_length=1, max_length=200)]
+
+
+class WitnessOut(Struct):
+    size: int
+    witness_id: int
+
+
+class LogController(Controller):
+    path = "/api/v1/log"
+    tags = ["log"]
+
+    @get("/head", operation_id="logHead", opt=PUBLIC)
+    async def head(self, db: DB, keys: KeysDep) -> TreeHeadOut:
+        return TreeHeadOut(**await service.signed_head(db, keys))
+
+    @get("/inclusion", operation_id="logInclusion", opt=PUBLIC)
+    async def inclusion(
+        self,
+        db: DB,
+        leaf: Annotated[str, Parameter(pattern=HEX64, description="the event hash (hex)")],
+        size: Annotated[int | None, Parameter(ge=1, description="tree size; default: the current")] = None,
+    ) -> InclusionOut:
+        return InclusionOut(**await service.inclusion(db, leaf, size))
+
+    @get("/consistency", operation_id="logConsistency", opt=PUBLIC)
+    async def consistency(
+        self, db: DB, first: Annotated[int, Parameter(ge=1)], second: Annotated[int, Parameter(ge=1)]
+    ) -> ConsistencyOut:
+        return ConsistencyOut(**await service.consistency(db, first, second))
+
+    @post("/witness", status_code=HTTP_201_CREATED, operation_id="witnessHead", opt=roles("clerk"))
+    async def witness(
+        self, data: JSONBody[WitnessIn], request: Request[CurrentUser, Any, Any], db: DB
+    ) -> WitnessOut:
+        out = await service.cosign(
+            db,
+            request.user.unit_id,
+            data.name,
+            data.public_key,
+            data.size,
+            data.root,
+            data.timestamp,
+            data.sig,
+        )
+        return WitnessOut(**out)

@@ -1,0 +1,233 @@
+"""The append-only Merkle log of accepted events (CUSTODY.md §5).
+
+Appends happen inside the transaction that accepts the events, so an event is in the
+log exactly when it is in the chain. On PostgreSQL an advisory lock gives appends one
+total order; on SQLite the single writer already does.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlalchemy import and_, func, insert, or_, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from shared import merkle
+from shared.bundle import head_message
+from shared.crypto import b64url_decode
+from shared.timeutil import utcnow
+
+from ..db.engine import Database
+from ..db.models import cosignatures, custody_events, log_nodes, tree_heads, units, witnesses
+from ..errors import BadRequest, Conflict, NotFoundException, PermissionDeniedException
+from ..keys import ServerKeys
+
+_ADVISORY_KEY = 0x486F536F  # "HoSo": one total order of log appends on PostgreSQL
+
+
+async def _size(conn: AsyncConnection) -> int:
+    last = await conn.scalar(select(func.max(log_nodes.c.idx)).where(log_nodes.c.level == 0))
+    return 0 if last is None else int(last) + 1
+
+
+async def size(db: Database) -> int:
+    async with db.read() as conn:
+        return await _size(conn)
+
+
+async def fetch_nodes(conn: AsyncConnection, keys: set[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+    if not keys:
+        return {}
+    by_level: dict[int, list[int]] = {}
+    for level, idx in keys:
+        by_level.setdefault(level, []).append(idx)
+    cond = or_(*(and_(log_nodes.c.level == lv, log_nodes.c.idx.in_(ix)) for lv, ix in by_level.items()))
+    rows = (
+        await conn.execute(select(log_nodes.c.level, log_nodes.c.idx, log_nodes.c.hash).where(cond))
+    ).all()
+    found = {(r.level, r.idx): bytes(r.hash) for r in rows}
+    if len(found) != len(keys):
+        missing = sorted(keys - found.keys())[:3]
+        raise RuntimeError(f"Merkle log nodes missing from the database: {missing}")
+    return found
+
+
+async def _run(conn: AsyncConnection, fn: Any) -> Any:
+    """Evaluate fn(get) against stored nodes with a single query."""
+    nodes = await fetch_nodes(conn, merkle.needed_nodes(fn))
+    return fn(lambda level, idx: nodes[(level, idx)])
+
+
+async def append(conn: AsyncConnection, leaves: list[bytes]) -> int:
+    """Append leaves (raw 32-byte event hashes) inside the caller's write transaction.
+
+    Returns the index of the first new leaf.
+    """
+    if conn.dialect.name == "postgresql":
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_KEY})
+    start = await _size(conn)
+    edge = await fetch_nodes(conn, set(merkle.right_edge(start)))
+    created = merkle.append_nodes(start, [merkle.leaf_hash(x) for x in leaves], lambda lv, i: edge[(lv, i)])
+    await conn.execute(
+        insert(log_nodes), [{"level": lv, "idx": i, "hash": h} for (lv, i), h in created.items()]
+    )
+    return start
+
+
+async def root(conn: AsyncConnection, tree_size: int) -> bytes:
+    return await _run(conn, lambda get: merkle.tree_root(tree_size, get))
+
+
+def _head_dict(row: Any) -> dict[str, Any]:
+    return {"size": row.size, "root": row.root, "timestamp": row.timestamp, "sig": row.sig}
+
+
+async def signed_head(db: Database, keys: ServerKeys) -> dict[str, Any]:
+    """The newest signed tree head, signing a new one if the log grew since the last."""
+    async with db.read() as conn:
+        current = await _size(conn)
+        last = (await conn.execute(select(tree_heads).order_by(tree_heads.c.size.desc()).limit(1))).first()
+        if last is not None and last.size == current:
+            return _head_dict(last)
+        root_hex = (await root(conn, current)).hex()
+    timestamp = int(time.time() * 1000)
+    sig = keys.log.sign_b64(head_message(current, root_hex, timestamp))
+    ins = pg_insert if db.dialect == "postgresql" else sqlite_insert
+    async with db.write() as conn:
+        await conn.execute(
+            ins(tree_heads)
+            .values(size=current, root=root_hex, timestamp=timestamp, sig=sig, key=keys.log.public_key_b64)
+            .on_conflict_do_nothing()
+        )
+        row = (await conn.execute(select(tree_heads).where(tree_heads.c.size == current))).first()
+    return _head_dict(row)
+
+
+async def inclusion(db: Database, leaf_hex: str, tree_size: int | None) -> dict[str, Any]:
+    async with db.read() as conn:
+        index = await conn.scalar(select(custody_events.c.log_index).where(custody_events.c.hash == leaf_hex))
+        if index is None:
+            raise NotFoundException(f"No accepted event has the hash {leaf_hex}.")
+        current = await _size(conn)
+        n = current if tree_size is None else tree_size
+        if not index < n <= current:
+            raise BadRequest(
+                f"size must be more than the leaf's index {index} and at most the log size {current}."
+            )
+        proof = await _run(conn, lambda get: merkle.inclusion_path(index, n, get))
+    return {"index": index, "size": n, "proof": [p.hex() for p in proof]}
+
+
+async def consistency(db: Database, first: int, second: int) -> dict[str, Any]:
+    async with db.read() as conn:
+        current = await _size(conn)
+        if not 0 < first <= second <= current:
+            raise BadRequest(
+                f"need 0 < first <= second <= {current} (the log size); got first={first}, second={second}."
+            )
+        proof = await _run(conn, lambda get: merkle.consistency_path(first, second, get))
+    return {"first": first, "second": second, "proof": [p.hex() for p in proof]}
+
+
+async def proofs_for(db: Database, leaves: list[tuple[str, int]], tree_size: int) -> list[dict[str, Any]]:
+    """Inclusion proofs of several (hash, index) leaves in one tree, with one node query."""
+
+    def all_paths(get: merkle.NodeGetter) -> list[list[bytes]]:
+        return [merkle.inclusion_path(i, tree_size, get) for _, i in leaves]
+
+    async with db.read() as conn:
+        paths = await _run(conn, all_paths)
+    return [
+        {"leaf": h, "index": i, "proof": [p.hex() for p in path]}
+        for (h, i), path in zip(leaves, paths, strict=True)
+    ]
+
+
+async def cosign(
+    db: Database,
+    unit_id: int | None,
+    name: str,
+    public_key: str,
+    size_: int,
+    root_hex: str,
+    timestamp: int,
+    sig: str,
+) -> dict[str, Any]:
+    """Record a witness's cosignature of a published tree head; the key is bound to the unit on first use."""
+    from shared.crypto import BadSignature, verify
+
+    try:
+        if len(b64url_decode(public_key)) != 32:
+            raise ValueError
+    except ValueError:
+        raise BadRequest("public_key must be a raw Ed25519 key in base64url.") from None
+    async with db.write() as conn:
+        unit = (
+            (await conn.execute(select(units.c.kind).where(units.c.id == unit_id))).first()
+            if unit_id
+            else None
+        )
+        if unit is None or unit.kind != "one_stop_shop":
+            raise PermissionDeniedException("Only a one-stop shop's clerk can witness the log.")
+        head = (await conn.execute(select(tree_heads).where(tree_heads.c.size == size_))).first()
+        if head is None or head.root != root_hex or head.timestamp != timestamp:
+            raise NotFoundException("The server never published this tree head; fetch GET /api/v1/log/head.")
+        try:
+            verify(public_key, sig, head_message(size_, root_hex, timestamp))
+        except BadSignature:
+            raise BadRequest(
+                "sig is not this key's signature of the tree head's JCS {size, root, timestamp}."
+            ) from None
+        w = (await conn.execute(select(witnesses).where(witnesses.c.public_key == public_key))).first()
+        if w is None:
+            wid = (
+                await conn.execute(
+                    insert(witnesses).values(
+                        unit_id=unit_id, name=name, public_key=public_key, created_at=utcnow()
+                    )
+                )
+            ).inserted_primary_key[0]
+        elif w.unit_id != unit_id:
+            raise Conflict("This witness key belongs to another unit.")
+        else:
+            wid = w.id
+        ins = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+        await conn.execute(
+            ins(cosignatures)
+            .values(tree_size=size_, witness_id=wid, sig=sig, created_at=utcnow())
+            .on_conflict_do_nothing()
+        )
+    return {"size": size_, "witness_id": wid}
+
+
+async def cosignatures_of(conn: AsyncConnection, tree_size: int) -> list[dict[str, str]]:
+    rows = (
+        await conn.execute(
+            select(witnesses.c.public_key, witnesses.c.name, cosignatures.c.sig)
+            .select_from(cosignatures.join(witnesses, witnesses.c.id == cosignatures.c.witness_id))
+            .where(cosignatures.c.tree_size == tree_size)
+            .order_by(witnesses.c.id)
+        )
+    ).all()
+    return [{"public_key": r.public_key, "name": r.name, "sig": r.sig} for r in rows]
+
+
+async def head_for_export(
+    db: Database, keys: ServerKeys, min_size: int
+) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    """The newest witnessed head covering `min_size` leaves, else the newest head."""
+    current = await signed_head(db, keys)
+    async with db.read() as conn:
+        witnessed = (
+            await conn.execute(
+                select(tree_heads)
+                .where(tree_heads.c.size >= min_size, tree_heads.c.size.in_(select(cosignatures.c.tree_size)))
+                .order_by(tree_heads.c.size.desc())
+                .limit(1)
+            )
+        ).first()
+        head = _head_dict(witnessed) if witnessed is not None else current
+        return head, await cosignatures_of(conn, head["size"])
