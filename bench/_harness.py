@@ -66,16 +66,24 @@ class Server:
     def __enter__(self) -> Server:
         self.data_dir = Path(self._stack.enter_context(tempfile.TemporaryDirectory(prefix="hoso-bench-")))
         self.db_url = self._stack.enter_context(database(self.backend, self.data_dir))
-        self.env = {**os.environ, "HOSO_DATA_DIR": str(self.data_dir), "HOSO_DATABASE_URL": self.db_url,
-                    **self.extra_env}
+        self.env = {
+            **os.environ,
+            "HOSO_DATA_DIR": str(self.data_dir),
+            "HOSO_DATABASE_URL": self.db_url,
+            **self.extra_env,
+        }
         self._cli(["unit", "add", "BC-1", "--name", "Bưu cục", "--kind", "post_office"])
         for user, role in (("clerk", "clerk"), ("dispatcher", "dispatcher"), ("courier", "courier")):
             self._cli(["user", "add", user, "--role", role, "--unit", "BC-1"], stdin=PASSWORD + "\n")
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "server.cli", "serve", "--port", str(self.port)], env=self.env, cwd=ROOT,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [sys.executable, "-m", "server.cli", "serve", "--port", str(self.port)],
+            env=self.env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         self._stack.callback(self._stop)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -85,11 +93,13 @@ class Server:
             time.sleep(0.1)
         self.http = self._stack.enter_context(httpx.Client(base_url=self.base, timeout=120))
         self.tokens = {u: self._login(u) for u in ("clerk", "dispatcher", "courier")}
-        self.courier_id = self.http.post("/api/v1/auth/token", json={
-            "username": "courier", "password": PASSWORD}).json()["user"]["id"]
+        self.courier_id = self.http.post(
+            "/api/v1/auth/token", json={"username": "courier", "password": PASSWORD}
+        ).json()["user"]["id"]
         self.device = SigningKey.generate()
-        r = self.http.post("/api/v1/devices", json={"public_key": self.device.public_key_b64},
-                           headers=self.auth("courier"))
+        r = self.http.post(
+            "/api/v1/devices", json={"public_key": self.device.public_key_b64}, headers=self.auth("courier")
+        )
         r.raise_for_status()
         return self
 
@@ -101,8 +111,15 @@ class Server:
         self.proc.wait(timeout=20)
 
     def _cli(self, args: list[str], stdin: str | None = None) -> None:
-        subprocess.run([sys.executable, "-m", "server.cli", *args], env=self.env, cwd=ROOT, input=stdin,
-                       text=True, check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "server.cli", *args],
+            env=self.env,
+            cwd=ROOT,
+            input=stdin,
+            text=True,
+            check=True,
+            capture_output=True,
+        )
 
     def _login(self, user: str) -> str:
         r = self.http.post("/api/v1/auth/token", json={"username": user, "password": PASSWORD})
@@ -116,16 +133,34 @@ class Server:
         """Register and assign n shipments; return (code, head) pairs."""
         out = []
         due = to_wire(utcnow() + timedelta(days=5))
-        party = {"name": "Nguyễn Văn A", "address": "1 Lê Lợi", "commune": "Phường Pleiku",
-                 "province": "Tỉnh Gia Lai", "lat": 13.98, "lon": 108.0}
+        party = {
+            "name": "Nguyễn Văn A",
+            "address": "1 Lê Lợi",
+            "commune": "Phường Pleiku",
+            "province": "Tỉnh Gia Lai",
+            "lat": 13.98,
+            "lon": 108.0,
+        }
         for _ in range(n):
-            r = self.http.post("/api/v1/shipments", headers=self.auth("clerk"), json={
-                "kind": "submission", "due_at": due, "sender": party, "recipient": party,
-                "components": ["Tờ khai"], "fee_vnd": 50000})
+            r = self.http.post(
+                "/api/v1/shipments",
+                headers=self.auth("clerk"),
+                json={
+                    "kind": "submission",
+                    "due_at": due,
+                    "sender": party,
+                    "recipient": party,
+                    "components": ["Tờ khai"],
+                    "fee_vnd": 50000,
+                },
+            )
             r.raise_for_status()
             code, head = r.json()["code"], r.json()["head"]
-            self.http.post(f"/api/v1/shipments/{code}/assign", headers=self.auth("dispatcher"),
-                           json={"courier_id": self.courier_id}).raise_for_status()
+            self.http.post(
+                f"/api/v1/shipments/{code}/assign",
+                headers=self.auth("dispatcher"),
+                json={"courier_id": self.courier_id},
+            ).raise_for_status()
             out.append((code, head))
         return out
 
@@ -136,17 +171,26 @@ class Server:
         for i in range(length):
             t = now + timedelta(seconds=i)
             fields = dict(
-                id=new_event_id(), shipment=code, occurred_at=to_wire(t), actor=f"courier:{self.courier_id}",
+                id=new_event_id(),
+                shipment=code,
+                occurred_at=to_wire(t),
+                actor=f"courier:{self.courier_id}",
                 location={"lat": 13.98 + i * 1e-4, "lon": 108.0, "accuracy_m": 7.5, "fix_at": to_wire(t)},
-                prev=prev)
+                prev=prev,
+            )
             if i == 0:
-                fields.update(type="picked_up", counterparty={"name": "Nguyễn Văn A", "role": "citizen",
-                                                              "id_last4": "1234"},
-                              attachments={"signature": "ab" * 32, "photos": []},
-                              data={"components": ["Tờ khai", "CCCD bản sao"], "fee_vnd": 50000})
+                fields.update(
+                    type="picked_up",
+                    counterparty={"name": "Nguyễn Văn A", "role": "citizen", "id_last4": "1234"},
+                    attachments={"signature": "ab" * 32, "photos": []},
+                    data={"components": ["Tờ khai", "CCCD bản sao"], "fee_vnd": 50000},
+                )
             elif i == length - 1:
-                fields.update(type="delivered", counterparty={"name": "Cán bộ một cửa", "role": "clerk"},
-                              attachments={"signature": "cd" * 32, "photos": []})
+                fields.update(
+                    type="delivered",
+                    counterparty={"name": "Cán bộ một cửa", "role": "clerk"},
+                    attachments={"signature": "cd" * 32, "photos": []},
+                )
             else:
                 fields.update(type="delivery_failed", data={"reason": "not_home"})
             ev = sign_event(self.device, **fields)

@@ -44,11 +44,11 @@ def interleave(chains: list[list[dict]], batch: int) -> list[list[dict]]:
     flat = []
     width = max(1, batch // 4)  # 4 consecutive events of 25 shipments per batch of 100
     for start in range(0, len(chains), width):
-        group = chains[start:start + width]
+        group = chains[start : start + width]
         for step in range(0, CHAIN, 4):
             for chain in group:
-                flat.extend(chain[step:step + 4])
-    return [flat[i:i + batch] for i in range(0, len(flat), batch)]
+                flat.extend(chain[step : step + 4])
+    return [flat[i : i + batch] for i in range(0, len(flat), batch)]
 
 
 def run_backend(backend: str, n_events: int, batch: int) -> tuple[float, list[dict], float]:
@@ -78,8 +78,9 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=100)
     ap.add_argument("--backends", default="sqlite,postgres")
     args = ap.parse_args()
-    print(f"ingest: {args.events} events in batches of {args.batch}, one server worker, "
-          f"{os.cpu_count()} cores")
+    print(
+        f"ingest: {args.events} events in batches of {args.batch}, one server worker, {os.cpu_count()} cores"
+    )
     sample: list[dict] = []
     rows = []
     for backend in args.backends.split(","):
@@ -89,8 +90,10 @@ def main() -> None:
     base = baseline(sample)
     print(f"  baseline  hash + Ed25519 verify, one core, no HTTP/DB: {base:8.0f} events/s")
     for backend, rate, p50 in rows:
-        print(f"  {backend:<9} POST /api/v1/events: {rate:8.0f} events/s  "
-              f"({rate / base:5.1%} of baseline; median batch {p50:.1f} ms)")
+        print(
+            f"  {backend:<9} POST /api/v1/events: {rate:8.0f} events/s  "
+            f"({rate / base:5.1%} of baseline; median batch {p50:.1f} ms)"
+        )
     sqlite = next((r for b, r, _ in rows if b == "sqlite"), None)
     if sqlite is not None:
         ok = sqlite >= 5000 and sqlite / base >= 0.40

@@ -11,12 +11,17 @@ import getpass
 import os
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from .settings import Settings, SettingsError
 
 
 class CliError(Exception):
+    pass
+
+
+class VerifyFailed(CliError):
     pass
 
 
@@ -114,6 +119,82 @@ def cmd_demo(args: argparse.Namespace) -> None:
     _serve(settings)
 
 
+def cmd_keys_rotate(args: argparse.Namespace) -> None:
+    from .keys import rotate_key
+
+    settings = _settings(args)
+    old, new = rotate_key(settings.keys_dir, args.name)
+    print(f"{args.name} key rotated: {old} is retired (still listed), {new} signs from now on.")
+    print("Restart the server so it signs with the new key.")
+
+
+def _print_checks(checks: list[Any]) -> bool:
+    ok = True
+    for check in checks:
+        mark = "ok  " if check.ok else "FAIL"
+        note = ""
+        if check.ok and check.failures:
+            note = f"  ({check.failures[0]})"
+        print(f"  [{mark}] {check.name}{note}")
+        if not check.ok:
+            ok = False
+            for failure in check.failures[:20]:
+                print(f"         - {failure}")
+            if len(check.failures) > 20:
+                print(f"         … and {len(check.failures) - 20} more")
+    return ok
+
+
+def cmd_verify(args: argparse.Namespace) -> None:
+    import json
+
+    from shared.bundle import check_consistency, verify_bundle
+
+    if not args.file and not args.against:
+        raise CliError("give an export bundle FILE, or --against HEAD.json URL, or both")
+    ok = True
+    if args.file:
+        try:
+            bundle = json.loads(Path(args.file).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise CliError(f"cannot read {args.file}: {exc}") from None
+        code = (bundle.get("shipment") or {}).get("code", "?")
+        n = len(bundle.get("events") or [])
+        print(f"Custody record of shipment {code}: {n} events")
+        ok = _print_checks(verify_bundle(bundle)) and ok
+    if args.against:
+        import httpx
+
+        head_file, url = args.against
+        try:
+            old = json.loads(Path(head_file).read_text(encoding="utf-8"))
+            base = url.rstrip("/")
+            with httpx.Client(timeout=30) as http:
+                new = http.get(f"{base}/api/v1/log/head").raise_for_status().json()
+                keys = http.get(f"{base}/api/v1/keys").raise_for_status().json()
+                proof: list[str] = []
+                if 0 < old["size"] < new["size"]:
+                    proof = (
+                        http.get(
+                            f"{base}/api/v1/log/consistency",
+                            params={"first": old["size"], "second": new["size"]},
+                        )
+                        .raise_for_status()
+                        .json()["proof"]
+                    )
+        except (OSError, ValueError, KeyError, httpx.HTTPError) as exc:
+            raise CliError(f"cannot compare with the live log: {exc}") from None
+        log_keys = [
+            keys["log_public_key"],
+            *[k["public_key"] for k in keys.get("retired", []) if k.get("name") == "log"],
+        ]
+        print(f"Live log at {url}: size {new['size']}; saved head: size {old['size']}")
+        ok = _print_checks(check_consistency(old, new, proof, log_keys)) and ok
+    if not ok:
+        raise VerifyFailed("verification FAILED: see the checks marked FAIL above")
+    print("verification passed")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="hoso", description="HoSo Courier: chain of custody for dossiers by post"
@@ -146,6 +227,26 @@ def build_parser() -> argparse.ArgumentParser:
     ad.add_argument("--full-name", dest="full_name")
     ad.set_defaults(fn=cmd_user_add)
 
+    keys = sub.add_parser("keys", help="the server's signing keys")
+    ksub = keys.add_subparsers(dest="keys_command", required=True)
+    kr = ksub.add_parser(
+        "rotate", help="retire a key (it stays listed so old records verify) and make a new one"
+    )
+    kr.add_argument("name", choices=["label", "event", "log"])
+    kr.set_defaults(fn=cmd_keys_rotate)
+
+    v = sub.add_parser(
+        "verify", help="check a custody export offline; or a saved tree head against a live log"
+    )
+    v.add_argument("file", nargs="?", help="export bundle (GET /api/v1/shipments/CODE/custody)")
+    v.add_argument(
+        "--against",
+        nargs=2,
+        metavar=("HEAD.json", "URL"),
+        help="a tree head saved earlier, and the server whose log must extend it",
+    )
+    v.set_defaults(fn=cmd_verify)
+
     d = sub.add_parser("demo", help="fresh demo data set (SQLite under HOSO_DATA_DIR/demo), then serve")
     d.add_argument("--host", default="127.0.0.1")
     d.add_argument("--port", type=int, default=8000)
@@ -160,6 +261,9 @@ def main(argv: list[str] | None = None) -> int:
         args.fn(args)
     except KeyboardInterrupt:
         return 130
+    except VerifyFailed as exc:
+        print(f"hoso: {exc}", file=sys.stderr)
+        return 1
     except (CliError, SettingsError) as exc:
         print(f"hoso: {exc}", file=sys.stderr)
         return 2

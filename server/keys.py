@@ -62,3 +62,28 @@ def load_keys(keys_dir: Path) -> ServerKeys:
     if retired_file.exists():
         retired = json.loads(retired_file.read_text())
     return ServerKeys(**loaded, retired=tuple(retired))
+
+
+def rotate_key(keys_dir: Path, name: str) -> tuple[str, str]:
+    """Retire the current `name` key (its public key stays listed) and create a new one.
+
+    Returns (old public key, new public key). The retired private key is kept under
+    keys/retired/ for the record; nothing signs with it again.
+    """
+    if name not in KEY_NAMES:
+        raise ValueError(f"key name must be one of {', '.join(KEY_NAMES)}")
+    current = load_keys(keys_dir)
+    old: SigningKey = getattr(current, name)
+    path = keys_dir / f"{name}.key.json"
+    archive = keys_dir / "retired"
+    archive.mkdir(exist_ok=True, mode=0o700)
+    stamp = to_wire(utcnow()).replace(":", "")
+    os.replace(path, archive / f"{name}-{stamp}.key.json")
+    retired_file = keys_dir / "retired.json"
+    retired = json.loads(retired_file.read_text()) if retired_file.exists() else []
+    retired.append({"name": name, "public_key": old.public_key_b64, "retired_at": to_wire(utcnow())})
+    tmp = retired_file.with_suffix(".tmp")
+    tmp.write_text(json.dumps(retired, indent=1))
+    os.replace(tmp, retired_file)
+    new = _load_or_create(path)
+    return old.public_key_b64, new.public_key_b64

@@ -135,3 +135,80 @@ def test_demo_builds_a_verifiable_data_set(tmp_path):
     assert sum(states.values()) == 50
     assert set(states) == {"registered", "in_custody", "delivered", "returned", "cancelled"}
     assert n_events > 100
+
+
+@pytest.mark.slow
+def test_verify_against_a_saved_head_catches_a_rewritten_log(tmp_path):
+    import sqlite3
+    from datetime import timedelta
+
+    from shared.timeutil import to_wire, utcnow
+
+    data = tmp_path / "data"
+    run(["unit", "add", "BC-1", "--name", "Bưu cục", "--kind", "post_office"], data)
+    run(["user", "add", "lan", "--role", "clerk", "--unit", "BC-1"], data, stdin="mật-khẩu-dài\n")
+    port = free_port()
+    env = {**os.environ, "HOSO_DATA_DIR": str(data)}
+    env.pop("HOSO_DATABASE_URL", None)
+    proc = subprocess.Popen(
+        [*HOSO, "serve", "--port", str(port)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                httpx.get(f"{base}/health")
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        token = httpx.post(
+            f"{base}/api/v1/auth/token", json={"username": "lan", "password": "mật-khẩu-dài"}
+        ).json()["access_token"]
+        party = {"name": "Nguyễn Văn An", "commune": "Phường Pleiku", "province": "Tỉnh Gia Lai"}
+
+        def register() -> None:
+            r = httpx.post(
+                f"{base}/api/v1/shipments",
+                headers={"Authorization": f"Bearer {token}"},
+                json={
+                    "kind": "submission",
+                    "due_at": to_wire(utcnow() + timedelta(days=2)),
+                    "sender": party,
+                    "recipient": party,
+                },
+            )
+            assert r.status_code == 201, r.text
+
+        for _ in range(3):
+            register()
+        saved = tmp_path / "head.json"
+        saved.write_text(httpx.get(f"{base}/api/v1/log/head").text)
+        register()
+        r = run(["verify", "--against", str(saved), base], data)
+        assert r.returncode == 0 and "[ok  ] consistency" in r.stdout, r.stdout + r.stderr
+
+        from shared import merkle
+
+        with sqlite3.connect(data / "hoso.db") as conn:  # someone with database access rebuilds the log
+            leaves = [h for (h,) in conn.execute("SELECT hash FROM log_nodes WHERE level = 0 ORDER BY idx")]
+            leaves[1] = merkle.leaf_hash(b"\x42" * 32)
+            conn.execute("DELETE FROM log_nodes")
+            nodes = merkle.append_nodes(0, leaves, lambda level, index: b"")
+            conn.executemany(
+                "INSERT INTO log_nodes (level, idx, hash) VALUES (?, ?, ?)",
+                [(lv, i, h) for (lv, i), h in nodes.items()],
+            )
+        register()
+        r = run(["verify", "--against", str(saved), base], data)
+        assert r.returncode == 1 and "[FAIL] consistency" in r.stdout and "rewritten" in r.stdout, r.stdout
+        r = run(["verify"], data)
+        assert r.returncode == 2 and "give an export bundle" in r.stderr
+        r = run(["verify", str(tmp_path / "missing.json")], data)
+        assert r.returncode == 2 and "cannot read" in r.stderr
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -28,8 +28,13 @@ def _cases(kind: str):
 
 @pytest.mark.parametrize("case", _cases("inclusion"))
 def test_inclusion_vectors(case):
-    args = (_b64(case["leafHash"]), case["leafIdx"], case["treeSize"],
-            [_b64(p) for p in case["proof"] or []], _b64(case["root"]))
+    args = (
+        _b64(case["leafHash"]),
+        case["leafIdx"],
+        case["treeSize"],
+        [_b64(p) for p in case["proof"] or []],
+        _b64(case["root"]),
+    )
     if case["wantErr"]:
         with pytest.raises(merkle.ProofError):
             merkle.verify_inclusion(*args)
@@ -39,8 +44,13 @@ def test_inclusion_vectors(case):
 
 @pytest.mark.parametrize("case", _cases("consistency"))
 def test_consistency_vectors(case):
-    args = (case["size1"], case["size2"], [_b64(p) for p in case["proof"] or []],
-            _b64(case["root1"]), _b64(case["root2"]))
+    args = (
+        case["size1"],
+        case["size2"],
+        [_b64(p) for p in case["proof"] or []],
+        _b64(case["root1"]),
+        _b64(case["root2"]),
+    )
     if case["wantErr"]:
         with pytest.raises(merkle.ProofError):
             merkle.verify_consistency(*args)
@@ -60,8 +70,11 @@ class Store:
         self.size = 0
 
     def append(self, leaves):
-        self.nodes.update(merkle.append_nodes(self.size, [merkle.leaf_hash(x) for x in leaves],
-                                              lambda lv, i: self.nodes[(lv, i)]))
+        self.nodes.update(
+            merkle.append_nodes(
+                self.size, [merkle.leaf_hash(x) for x in leaves], lambda lv, i: self.nodes[(lv, i)]
+            )
+        )
         self.size += len(leaves)
 
     def get(self, level, index):
@@ -95,7 +108,7 @@ def test_random_logs_prove_and_flipped_bits_fail(leaves, data):
         merkle.verify_inclusion(hashes[index], index, size, proof, _flip(root, bit))
     if proof:
         k = data.draw(st.integers(min_value=0, max_value=len(proof) - 1))
-        bad = [*proof[:k], _flip(proof[k], bit), *proof[k + 1:]]
+        bad = [*proof[:k], _flip(proof[k], bit), *proof[k + 1 :]]
         with pytest.raises(merkle.ProofError):
             merkle.verify_inclusion(hashes[index], index, size, bad, root)
     first = data.draw(st.integers(min_value=1, max_value=size))
@@ -106,7 +119,7 @@ def test_random_logs_prove_and_flipped_bits_fail(leaves, data):
         merkle.verify_consistency(first, size, cproof, _flip(old_root, bit), root)
     if cproof:
         k = data.draw(st.integers(min_value=0, max_value=len(cproof) - 1))
-        bad = [*cproof[:k], _flip(cproof[k], bit), *cproof[k + 1:]]
+        bad = [*cproof[:k], _flip(cproof[k], bit), *cproof[k + 1 :]]
         with pytest.raises(merkle.ProofError):
             merkle.verify_consistency(first, size, bad, old_root, root)
 
