@@ -17,6 +17,7 @@ from typing import Any
 
 from vietnam_provinces import Province, Ward
 
+from shared.bundle import head_message
 from shared.crypto import SigningKey
 from shared.events import new_event_id, sign_event
 from shared.timeutil import to_wire, utcnow
@@ -28,6 +29,7 @@ from .custody.service import ingest
 from .db.engine import Database
 from .db.migrate import upgrade
 from .keys import load_keys
+from .log import service as log_service
 from .settings import Settings
 from .shipments import service as shipments
 from .shipments.schemas import Party, ShipmentCreate
@@ -414,6 +416,14 @@ async def seed(db: Database, settings: Settings) -> None:
     demo.rng.shuffle(plans)
     for i, plan in enumerate(plans):
         await demo.shipment(i, plan)
+    # the one-stop shop witnesses the log as it stands, so exports carry a cosignature
+    head = await log_service.signed_head(db, demo.keys)
+    witness = SigningKey.generate()
+    await log_service.cosign(
+        db, demo.users["motcua"].unit_id, "Trung tâm Phục vụ hành chính công tỉnh Gia Lai",
+        witness.public_key_b64, head["size"], head["root"], head["timestamp"],
+        witness.sign_b64(head_message(head["size"], head["root"], head["timestamp"])),
+    )
 
 
 def prepare_demo(base: Settings) -> Settings:
