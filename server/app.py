@@ -4,24 +4,30 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from litestar import Litestar, get
 from litestar.config.app import AppConfig
+from litestar.config.csrf import CSRFConfig
+from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
+from litestar.template.config import TemplateConfig
 from msgspec import Struct
 from sqlalchemy import text
 
 from . import __version__
 from .auth.controllers import AuthController
 from .auth.security import PUBLIC, BearerAuth, role_guard
+from .citizen.controllers import CitizenController
 from .custody.controllers import CustodyController
 from .db.engine import Database
 from .deps import DB, Cfg, KeysDep
 from .errors import exception_handlers
-from .keys import load_keys
+from .keys import load_keys, load_secret
+from .labels.controllers import LabelController
 from .log.controllers import LogController
 from .shipments.controllers import ShipmentController
 from .strict import strict_json_body
@@ -81,6 +87,8 @@ def create_app(settings: Cfg) -> Litestar:
             ShipmentController,
             CustodyController,
             LogController,
+            LabelController,
+            CitizenController,
         ],
         lifespan=[lifespan],
         dependencies={
@@ -94,6 +102,16 @@ def create_app(settings: Cfg) -> Litestar:
         exception_handlers=exception_handlers,  # type: ignore[arg-type]
         openapi_config=OpenAPIConfig(title="HoSo Courier", version=__version__, path="/schema"),
         request_max_body_size=settings.max_body_bytes,
+        template_config=TemplateConfig(
+            directory=Path(__file__).with_name("templates"), engine=JinjaTemplateEngine
+        ),
+        # forms are only on HTML pages; the JSON API authenticates with bearer tokens, not cookies
+        csrf_config=CSRFConfig(
+            secret=load_secret(settings.keys_dir, "csrf"),
+            exclude=["^/api/", "^/schema", "^/health"],
+            cookie_httponly=True,
+            cookie_samesite="strict",
+        ),
         on_app_init=[on_app_init],
         debug=False,
     )

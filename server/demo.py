@@ -420,8 +420,13 @@ async def seed(db: Database, settings: Settings) -> None:
     head = await log_service.signed_head(db, demo.keys)
     witness = SigningKey.generate()
     await log_service.cosign(
-        db, demo.users["motcua"].unit_id, "Trung tâm Phục vụ hành chính công tỉnh Gia Lai",
-        witness.public_key_b64, head["size"], head["root"], head["timestamp"],
+        db,
+        demo.users["motcua"].unit_id,
+        "Trung tâm Phục vụ hành chính công tỉnh Gia Lai",
+        witness.public_key_b64,
+        head["size"],
+        head["root"],
+        head["timestamp"],
         witness.sign_b64(head_message(head["size"], head["root"], head["timestamp"])),
     )
 

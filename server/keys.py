@@ -87,3 +87,15 @@ def rotate_key(keys_dir: Path, name: str) -> tuple[str, str]:
     os.replace(tmp, retired_file)
     new = _load_or_create(path)
     return old.public_key_b64, new.public_key_b64
+
+
+def load_secret(keys_dir: Path, name: str) -> str:
+    """A random secret kept beside the keys (created on first start, never a default)."""
+    keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = keys_dir / f"{name}.secret"
+    if not path.exists():
+        fd = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(b64url(os.urandom(32)))
+        os.replace(path.with_suffix(".tmp"), path)
+    return path.read_text().strip()

@@ -33,6 +33,8 @@ async def strict_json_body(request: Request[Any, Any, Any]) -> None:
     handler = request.route_handler
     if not isinstance(handler, HTTPRouteHandler) or request.method in ("GET", "HEAD", "OPTIONS"):
         return
+    if request.content_type[0] not in ("application/json", ""):
+        return  # forms (citizen pages) are parsed by their handlers
     decoder = _decoder(handler)
     if decoder is None:
         return

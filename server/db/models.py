@@ -211,6 +211,21 @@ class Cosignature(Base):
     created_at: Mapped[datetime]
 
 
+class PinFailure(Base):
+    """A wrong PIN typed on a citizen page: counted to rate-limit guessing."""
+
+    __tablename__ = "pin_failures"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    shipment_code: Mapped[str] = mapped_column(String(13))
+    client: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+
+    __table_args__ = (
+        Index("ix_pin_failures_code_time", "shipment_code", "created_at"),
+        Index("ix_pin_failures_client_time", "client", "created_at"),
+    )
+
+
 units = Unit.__table__
 users = User.__table__
 api_tokens = ApiToken.__table__
@@ -223,3 +238,4 @@ log_nodes = LogNode.__table__
 tree_heads = TreeHead.__table__
 witnesses = Witness.__table__
 cosignatures = Cosignature.__table__
+pin_failures = PinFailure.__table__

@@ -1,0 +1,253 @@
+"""What a citizen sees when scanning the envelope, and confirming receipt with the PIN."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import msgspec
+from sqlalchemy import delete, func, insert, select
+
+from shared import codes, labels
+from shared.i18n import t
+from shared.lifecycle import EventType
+from shared.timeutil import utcnow
+
+from ..auth.passwords import verify_pin
+from ..custody.service import append_server_event, lock_shipments
+from ..db.engine import Database
+from ..db.models import custody_events, pin_failures, shipments
+from ..keys import ServerKeys
+
+VN = ZoneInfo("Asia/Ho_Chi_Minh")
+MAX_TRIES = 5
+WINDOW = timedelta(hours=1)
+
+
+@dataclass
+class Step:
+    text: str
+    when: str
+    done: bool = True
+
+
+@dataclass
+class Journey:
+    code: str
+    kind: str
+    state: str
+    steps: list[Step]
+    now: str
+    holder: str
+    due: str
+    late: bool
+    attempts: int
+    masked_name: str
+    confirmable_code: str | None  # the delivered result shipment a PIN can confirm
+    confirmed: bool
+    authentic: bool | None  # None: no signature given
+
+
+def mask_name(name: str) -> str:
+    """`Nguyễn Thị Bích` -> `Nguyễn T*** B***`: enough to recognise, not to identify."""
+    words = name.split()
+    if not words:
+        return ""
+    return " ".join([words[0], *(w[0] + "***" for w in words[1:])])
+
+
+def _local(dt: datetime) -> str:
+    return dt.astimezone(VN).strftime("%H:%M %d/%m/%Y")
+
+
+def _step_text(kind: str, event: dict[str, Any], lang: str) -> str:
+    etype = event["type"]
+    if etype == "registered":
+        key = "step.result_registered" if kind == "result" else "step.registered"
+    elif etype == "picked_up":
+        key = "step.result_on_way" if kind == "result" else "step.picked_up"
+    elif etype == "delivered":
+        key = "step.delivered" if kind == "result" else "step.at_shop"
+    else:
+        key = f"step.{etype}"
+    text = t(key, lang)
+    if etype == "delivery_failed":
+        reason = (event.get("data") or {}).get("reason")
+        if reason:
+            text = f"{text}: {t(f'reason.{reason}', lang)}"
+    return text
+
+
+async def journey(db: Database, keys: ServerKeys, code: str, sig: str | None, lang: str) -> Journey | None:
+    async with db.read() as conn:
+        ship = (await conn.execute(select(shipments).where(shipments.c.code == code))).first()
+        if ship is None:
+            return None
+        legs = [ship]
+        if ship.kind == "result" and ship.parent_code:
+            parent = (
+                await conn.execute(select(shipments).where(shipments.c.code == ship.parent_code))
+            ).first()
+            legs = [parent, ship] if parent is not None else legs
+        elif ship.kind == "submission":
+            children = (
+                await conn.execute(
+                    select(shipments).where(shipments.c.parent_code == ship.code).order_by(shipments.c.id)
+                )
+            ).all()
+            legs = [ship, *children]
+        ids = [leg.id for leg in legs]
+        rows = (
+            await conn.execute(
+                select(
+                    custody_events.c.shipment_id,
+                    custody_events.c.body,
+                    custody_events.c.occurred_at,
+                    custody_events.c.type,
+                )
+                .where(custody_events.c.shipment_id.in_(ids))
+                .order_by(custody_events.c.shipment_id, custody_events.c.seq)
+            )
+        ).all()
+    by_leg: dict[int, list[Any]] = {}
+    for r in rows:
+        by_leg.setdefault(r.shipment_id, []).append(r)
+    steps: list[Step] = []
+    for leg in legs:
+        for r in by_leg.get(leg.id, []):
+            steps.append(Step(_step_text(leg.kind, msgspec.json.decode(r.body), lang), _local(r.occurred_at)))
+    current = legs[-1]
+    result = next((leg for leg in reversed(legs) if leg.kind == "result"), None)
+    citizen = (result.recipient if result is not None else legs[0].sender) or {}
+    due_leg = result or legs[0]
+    now = utcnow()
+    late = current.state in ("registered", "in_custody") and due_leg.due_at < now
+    confirmed = any(r.type == "confirmed" for r in by_leg.get(result.id, [])) if result is not None else False
+    authentic = None
+    if sig is not None:
+        label_keys = [
+            keys.label.public_key_b64,
+            *(k["public_key"] for k in keys.retired if k.get("name") == "label"),
+        ]
+        authentic = labels.is_authentic(code, sig, label_keys)
+    holder_role = current.custodian_role or "sender"
+    return Journey(
+        code=code,
+        kind=ship.kind,
+        state=current.state,
+        steps=steps,
+        now=steps[-1].text if steps else "",
+        holder=t(f"holder.{holder_role}", lang),
+        due=due_leg.due_at.astimezone(VN).strftime("%d/%m/%Y"),
+        late=late,
+        attempts=sum(leg.attempts for leg in legs),
+        masked_name=mask_name(citizen.get("name", "")),
+        confirmable_code=result.code if result is not None and result.state == "delivered" else None,
+        confirmed=confirmed,
+        authentic=authentic,
+    )
+
+
+@dataclass
+class ConfirmOutcome:
+    status: int
+    message: str
+    ok: bool = False
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+async def _failures_since(
+    db: Database, code: str, client: str, since: datetime
+) -> tuple[int, int, datetime | None]:
+    async with db.read() as conn:
+        by_code = await conn.scalar(
+            select(func.count())
+            .select_from(pin_failures)
+            .where(pin_failures.c.shipment_code == code, pin_failures.c.created_at >= since)
+        )
+        by_client = await conn.scalar(
+            select(func.count())
+            .select_from(pin_failures)
+            .where(pin_failures.c.client == client, pin_failures.c.created_at >= since)
+        )
+        oldest = await conn.scalar(
+            select(func.min(pin_failures.c.created_at)).where(
+                (pin_failures.c.shipment_code == code) | (pin_failures.c.client == client),
+                pin_failures.c.created_at >= since,
+            )
+        )
+    return int(by_code or 0), int(by_client or 0), oldest
+
+
+async def confirm(
+    db: Database,
+    keys: ServerKeys,
+    code: str,
+    pin: str,
+    rating: int,
+    comment: str | None,
+    client: str,
+    lang: str,
+) -> ConfirmOutcome:
+    now = utcnow()
+    since = now - WINDOW
+    by_code, by_client, oldest = await _failures_since(db, code, client, since)
+    if max(by_code, by_client) >= MAX_TRIES:
+        again = (oldest or now) + WINDOW
+        return ConfirmOutcome(429, t("page.locked", lang, at=again.astimezone(VN).strftime("%H:%M")))
+    if not (len(pin) == 6 and pin.isdigit()):
+        return ConfirmOutcome(422, t("page.bad_pin_format", lang))
+    if not 1 <= rating <= 5:
+        return ConfirmOutcome(422, t("page.bad_rating", lang))
+    async with db.read() as conn:
+        ship = (
+            await conn.execute(
+                select(
+                    shipments.c.pin_hash, shipments.c.state, shipments.c.kind, shipments.c.recipient
+                ).where(shipments.c.code == code)
+            )
+        ).first()
+    if ship is None:
+        return ConfirmOutcome(404, t("page.not_found", lang, code=codes.group(code)))
+    if not verify_pin(ship.pin_hash, pin):
+        async with db.write() as conn:
+            await conn.execute(insert(pin_failures).values(shipment_code=code, client=client, created_at=now))
+            # keep the table small: failures older than the window no longer count
+            await conn.execute(delete(pin_failures).where(pin_failures.c.created_at < since - WINDOW))
+        left = MAX_TRIES - max(by_code, by_client) - 1
+        if left <= 0:
+            again = (oldest or now) + WINDOW
+            return ConfirmOutcome(429, t("page.locked", lang, at=again.astimezone(VN).strftime("%H:%M")))
+        return ConfirmOutcome(403, t("page.wrong_pin", lang, left=left))
+    if ship.kind != "result" or ship.state != "delivered":
+        return ConfirmOutcome(409, t("page.not_delivered", lang))
+    async with db.write() as conn:
+        already = await conn.scalar(
+            select(func.count())
+            .select_from(custody_events)
+            .join(shipments, shipments.c.id == custody_events.c.shipment_id)
+            .where(shipments.c.code == code, custody_events.c.type == "confirmed")
+        )
+        if already:
+            return ConfirmOutcome(409, t("page.already_confirmed", lang))
+        locked = (await lock_shipments(conn, [code]))[code]
+        data: dict[str, Any] = {"rating": rating}
+        if comment:
+            data["comment"] = comment
+        await append_server_event(
+            conn,
+            keys.event,
+            locked,
+            event_type=EventType.CONFIRMED,
+            role="citizen",
+            actor="citizen",
+            data=data,
+            now=now,
+            merkle_log=db.merkle_log,
+        )
+    recipient = ship.recipient or {}
+    return ConfirmOutcome(
+        200, t("page.thanks", lang), ok=True, details={"name": recipient.get("name", ""), "rating": rating}
+    )

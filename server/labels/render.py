@@ -1,0 +1,212 @@
+"""QR labels as PNG (thermal printer, 100×150 mm at 203 dpi) and as PDF (one label, or A4 sheets).
+
+The QR carries the signed tracking URL of CUSTODY.md §2 at error correction level Q, so a
+creased envelope still scans. Text uses Be Vietnam Pro, embedded, so diacritics render.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import qrcode
+from qrcode.constants import ERROR_CORRECT_Q
+
+from shared import codes
+from shared.i18n import t
+
+VN = ZoneInfo("Asia/Ho_Chi_Minh")
+DPI = 203
+MM = DPI / 25.4
+
+
+@dataclass(frozen=True, slots=True)
+class LabelInfo:
+    code: str
+    url: str
+    kind: str
+    recipient_name: str
+    recipient_commune: str
+    due_at: datetime
+
+
+def font_path(bold: bool = False) -> Path:
+    import fontpkg_be_vietnam_pro
+
+    name = "BeVietnamPro-Bold.ttf" if bold else "BeVietnamPro-Regular.ttf"
+    return Path(fontpkg_be_vietnam_pro.__file__).parent / "files" / name
+
+
+def qr_matrix(url: str) -> list[list[bool]]:
+    qr = qrcode.QRCode(error_correction=ERROR_CORRECT_Q, border=0)
+    qr.add_data(url)
+    qr.make(fit=True)
+    return qr.get_matrix()
+
+
+def due_text(due_at: datetime) -> str:
+    return due_at.astimezone(VN).strftime("%d/%m/%Y")
+
+
+def _lines(info: LabelInfo) -> list[tuple[str, int, bool]]:
+    """(text, size in points, bold) top to bottom under the QR."""
+    return [
+        (codes.group(info.code), 26, True),
+        (t(f"kind.{info.kind}"), 13, True),
+        (f"{t('label.recipient')}: {info.recipient_name}", 12, False),
+        (info.recipient_commune, 12, False),
+        (f"{t('label.due')}: {due_text(info.due_at)}", 13, True),
+        (t("label.scan"), 10, False),
+    ]
+
+
+@cache
+def _pil_font(size_px: int, bold: bool):  # type: ignore[no-untyped-def]
+    from PIL import ImageFont
+
+    return ImageFont.truetype(str(font_path(bold)), size_px)
+
+
+def label_png(info: LabelInfo) -> bytes:
+    from PIL import Image, ImageDraw
+
+    width, height = round(100 * MM), round(150 * MM)
+    img = Image.new("L", (width, height), 255)
+    draw = ImageDraw.Draw(img)
+    matrix = qr_matrix(info.url)
+    quiet = 4
+    modules = len(matrix) + 2 * quiet
+    box = (width - round(12 * MM)) // modules
+    qr_px = box * modules
+    x0, y0 = (width - qr_px) // 2, round(6 * MM)
+    for r, row in enumerate(matrix):
+        for c, dark in enumerate(row):
+            if dark:
+                x, y = x0 + (c + quiet) * box, y0 + (r + quiet) * box
+                draw.rectangle((x, y, x + box - 1, y + box - 1), fill=0)
+    y = y0 + qr_px + round(2 * MM)
+    max_w = width - round(8 * MM)
+    for text, points, bold in _lines(info):
+        for line in _wrap(
+            text, lambda s, p=points, b=bold: draw.textlength(s, font=_pil_font(_px(p), b)), max_w
+        ):
+            px = _px(points)
+            while px > 14 and draw.textlength(line, font=_pil_font(px, bold)) > max_w:
+                px -= 2  # shrink a long name rather than cut it
+            font = _pil_font(px, bold)
+            w = draw.textlength(line, font=font)
+            draw.text(((width - w) / 2, y), line, font=font, fill=0)
+            y += round(px * 1.4)
+    out = io.BytesIO()
+    img.save(out, format="PNG", optimize=True, dpi=(DPI, DPI))
+    return out.getvalue()
+
+
+def _px(points: float) -> int:
+    return round(points * DPI / 72)
+
+
+def _wrap(text: str, width_of, max_width: float) -> list[str]:  # type: ignore[no-untyped-def]
+    """Greedy word wrap; a single over-long word is left for the caller to shrink."""
+    lines: list[str] = []
+    current = ""
+    for word in text.split():
+        candidate = f"{current} {word}".strip()
+        if current and width_of(candidate) > max_width:
+            lines.append(current)
+            current = word
+        else:
+            current = candidate
+    return [*lines, current] if current else lines
+
+
+# --- PDF ---------------------------------------------------------------------------------
+
+_FONTS_READY = False
+
+
+def _register_fonts() -> None:
+    global _FONTS_READY
+    if _FONTS_READY:
+        return
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.ttfonts import TTFont
+
+    pdfmetrics.registerFont(TTFont("BeVietnamPro", str(font_path(False))))
+    pdfmetrics.registerFont(TTFont("BeVietnamPro-Bold", str(font_path(True))))
+    _FONTS_READY = True
+
+
+def _draw_label(canvas, info: LabelInfo, x: float, y: float, w: float, h: float) -> None:  # type: ignore[no-untyped-def]
+    """One label in the box whose lower-left corner is (x, y), sizes in points."""
+    from reportlab.lib.units import mm
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    matrix = qr_matrix(info.url)
+    quiet = 4
+    modules = len(matrix) + 2 * quiet
+    qr_size = min(w - 12 * mm, h * 0.58)
+    box = qr_size / modules
+    qx, qtop = x + (w - qr_size) / 2, y + h - 6 * mm
+    canvas.setFillGray(0)
+    path = canvas.beginPath()
+    for r, row in enumerate(matrix):
+        c = 0
+        while c < len(row):  # one rectangle per run of dark modules
+            if row[c]:
+                start = c
+                while c < len(row) and row[c]:
+                    c += 1
+                path.rect(qx + (start + quiet) * box, qtop - (r + quiet + 1) * box, (c - start) * box, box)
+            else:
+                c += 1
+    canvas.drawPath(path, stroke=0, fill=1)
+    ty = qtop - qr_size - 3 * mm
+    max_w = w - 8 * mm
+    for text, points, bold in _lines(info):
+        font = "BeVietnamPro-Bold" if bold else "BeVietnamPro"
+        for line in _wrap(text, lambda s, f=font, p=points: stringWidth(s, f, p), max_w):
+            size = points
+            while size > 6 and stringWidth(line, font, size) > max_w:
+                size -= 0.5
+            canvas.setFont(font, size)
+            canvas.drawCentredString(x + w / 2, ty - size, line)
+            ty -= size * 1.4
+
+
+def labels_pdf(infos: list[LabelInfo], *, sheet: bool) -> bytes:
+    """One 100×150 mm page per label, or A4 sheets of four labels with cutting lines."""
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.units import mm
+    from reportlab.pdfgen.canvas import Canvas
+
+    _register_fonts()
+    out = io.BytesIO()
+    if not sheet:
+        canvas = Canvas(out, pagesize=(100 * mm, 150 * mm), pageCompression=1)
+        for info in infos:
+            _draw_label(canvas, info, 0, 0, 100 * mm, 150 * mm)
+            canvas.showPage()
+    else:
+        canvas = Canvas(out, pagesize=A4, pageCompression=1)
+        pw, ph = A4
+        lw, lh = 100 * mm, 145 * mm
+        ox, oy = (pw - 2 * lw) / 2, (ph - 2 * lh) / 2
+        slots = [(ox, oy + lh), (ox + lw, oy + lh), (ox, oy), (ox + lw, oy)]
+        for i, info in enumerate(infos):
+            if i and i % 4 == 0:
+                canvas.showPage()
+            sx, sy = slots[i % 4]
+            canvas.setStrokeGray(0.75)
+            canvas.setDash(2, 3)
+            canvas.rect(sx, sy, lw, lh, stroke=1, fill=0)
+            canvas.setDash()
+            _draw_label(canvas, info, sx, sy, lw, lh)
+        canvas.showPage()
+    canvas.setTitle("HoSo labels")
+    canvas.save()
+    return out.getvalue()
