@@ -77,6 +77,7 @@ def test_serve_migrates_and_answers(tmp_path):
         r = httpx.post(f"{base}/api/v1/auth/token", json={"username": "hung", "password": "mật-khẩu-dài"})
         assert r.status_code == 200
         assert sorted(p.name for p in (tmp_path / "keys").iterdir()) == [
+            "csrf.secret",
             "event.key.json",
             "label.key.json",
             "log.key.json",
