@@ -296,6 +296,8 @@ class _Demo:
         sender, recipient = (citizen, self.agency()) if kind == "submission" else (self.agency(), citizen)
         clerk = self.users["giaodich" if kind == "submission" else "motcua"]
         due = utcnow() + timedelta(days=rng.randint(-3, 10), hours=rng.randint(0, 8))
+        start = rng.uniform(120, 60 * 24 * 2)  # minutes ago the courier picked it up
+        registered_at = utcnow() - timedelta(minutes=start + rng.uniform(60, 600))
         created = await shipments.create(
             self.db,
             self.keys,
@@ -313,6 +315,7 @@ class _Demo:
                 components=components,
                 dest_unit="TTHCC-GL" if kind == "submission" else None,
             ),
+            registered_at=registered_at,
         )
         code, head = created.code, created.head
         if plan == "new":
@@ -325,7 +328,6 @@ class _Demo:
         await shipments.assign(self.db, dispatcher, code, self.users[courier].id)
         if plan == "assigned":
             return
-        start = rng.uniform(120, 60 * 24 * 2)
         giver = sender.name
         sig = await self.signature(giver)
         pickup_data = {"components": components, "fee_vnd": fee} if kind == "submission" else {}

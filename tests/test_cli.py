@@ -132,7 +132,10 @@ def test_demo_builds_a_verifiable_data_set(tmp_path):
             heads[ship_id] = ev.hash
         return states, len(rows)
 
-    states, n_events = asyncio.run(check())
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:  # its own thread: no other event loop can be in the way
+        states, n_events = pool.submit(asyncio.run, check()).result()
     assert sum(states.values()) == 50
     assert set(states) == {"registered", "in_custody", "delivered", "returned", "cancelled"}
     assert n_events > 100

@@ -40,6 +40,7 @@ def _page(
             "switch_url": f"/t/{code}?{urlencode(query)}",
             "grouped": codes.group(code) if code.isdigit() else code,
             "title": t("page.title", lang, code=codes.group(code) if code.isdigit() else code),
+            "authentic": None,
             **context,
         },
         status_code=status,
@@ -70,8 +71,15 @@ class CitizenController(Controller):
         try:
             code = codes.normalize(code)
         except codes.InvalidCode as exc:
+            # an altered code on a signed label is a forgery as far as the citizen is concerned
             return _page(
-                request, lang, code[:20], 400, journey=None, message=t("page.bad_code", lang, reason=str(exc))
+                request,
+                lang,
+                code[:20],
+                400,
+                journey=None,
+                message=t("page.bad_code", lang, reason=str(exc)),
+                authentic=False if s is not None else None,
             )
         journey = await service.journey(db, keys, code, s, lang)
         if journey is None:
@@ -82,8 +90,9 @@ class CitizenController(Controller):
                 404,
                 journey=None,
                 message=t("page.not_found", lang, code=codes.group(code)),
+                authentic=service.label_is_authentic(keys, code, s),
             )
-        return _page(request, lang, code, journey=journey, message=None)
+        return _page(request, lang, code, journey=journey, message=None, authentic=journey.authentic)
 
     @post("/{code:str}/confirm", operation_id="citizenConfirm", opt=PUBLIC, status_code=200)
     async def confirm(

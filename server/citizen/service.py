@@ -50,6 +50,17 @@ class Journey:
     authentic: bool | None  # None: no signature given
 
 
+def label_is_authentic(keys: ServerKeys, code: str, sig: str | None) -> bool | None:
+    """None when no signature was given (a typed code), else whether it is ours, current or retired."""
+    if sig is None:
+        return None
+    label_keys = [
+        keys.label.public_key_b64,
+        *(k["public_key"] for k in keys.retired if k.get("name") == "label"),
+    ]
+    return labels.is_authentic(code, sig, label_keys)
+
+
 def mask_name(name: str) -> str:
     """`Nguyễn Thị Bích` -> `Nguyễn T*** B***`: enough to recognise, not to identify."""
     words = name.split()
@@ -125,13 +136,7 @@ async def journey(db: Database, keys: ServerKeys, code: str, sig: str | None, la
     now = utcnow()
     late = current.state in ("registered", "in_custody") and due_leg.due_at < now
     confirmed = any(r.type == "confirmed" for r in by_leg.get(result.id, [])) if result is not None else False
-    authentic = None
-    if sig is not None:
-        label_keys = [
-            keys.label.public_key_b64,
-            *(k["public_key"] for k in keys.retired if k.get("name") == "label"),
-        ]
-        authentic = labels.is_authentic(code, sig, label_keys)
+    authentic = label_is_authentic(keys, code, sig)
     holder_role = current.custodian_role or "sender"
     return Journey(
         code=code,

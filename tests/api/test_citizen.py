@@ -1,0 +1,171 @@
+"""The citizen page and receipt confirmation, through HTTP as a phone browser sends it."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+import msgspec
+
+from shared.events import CustodyEvent, verify_event
+from tests.api.conftest import PARTY_CITIZEN
+
+
+async def _delivered_result(api):
+    sub = await api.create_shipment("submission")
+    await api.assign(sub["code"])
+    e1 = await api.event("courier1", sub["code"], "picked_up", sub["head"])
+    e2 = await api.event(
+        "courier1",
+        sub["code"],
+        "delivered",
+        e1["hash"],
+        counterparty={"name": "Phạm Minh Tuấn", "role": "clerk"},
+        data={},
+    )
+    await api.sync("courier1", [e1, e2])
+    res = await api.create_shipment(
+        "result", user="shopclerk", sender=None, recipient=None, parent=sub["code"]
+    )
+    await api.assign(res["code"])
+    r1 = await api.event(
+        "courier1",
+        res["code"],
+        "picked_up",
+        res["head"],
+        counterparty={"name": "Phạm Minh Tuấn", "role": "clerk"},
+        data={},
+    )
+    r2 = await api.event("courier1", res["code"], "delivered", r1["hash"])
+    await api.sync("courier1", [r1, r2])
+    return sub, res
+
+
+def _path(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.path}?{parts.query}"
+
+
+def _csrf(html: str) -> str:
+    return re.search(r'name="_csrf_token" value="([^"]+)"', html).group(1)
+
+
+async def test_page_shows_the_journey_without_personal_data(api):
+    sub, res = await _delivered_result(api)
+    r = await api.client.get(_path(sub["tracking_url"]))
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    html = r.text
+    assert 'data-authentic="true"' in html
+    for step in (
+        "Đã tiếp nhận hồ sơ",
+        "Bưu tá đã nhận hồ sơ",
+        "Hồ sơ đã đến Bộ phận Một cửa",
+        "Kết quả đang được chuyển đến bạn",
+        "Đã trả kết quả tận nhà",
+    ):
+        assert step in html, step
+    assert "Nguyễn T*** B***" in html
+    for secret in (PARTY_CITIZEN["name"], PARTY_CITIZEN["phone"], PARTY_CITIZEN["address"], "4821"):
+        assert secret not in html, secret
+    assert len(r.content) < 50_000
+    assert "http://" not in html.replace("http://testserver", "")  # no external requests
+    en = await api.client.get(f"/t/{res['code']}?lang=en")
+    assert "Result delivered to your door" in en.text and 'lang="en"' in en.text
+    assert "data-authentic" not in en.text  # no signature, no badge
+
+
+async def test_forged_or_altered_labels_say_so(api):
+    created = await api.create_shipment()
+    path = _path(created["tracking_url"])
+    code, sig = created["code"], path.split("s=")[1]
+    flipped = sig[:10] + ("A" if sig[10] != "A" else "B") + sig[11:]
+    r = await api.client.get(f"/t/{code}?s={flipped}")
+    assert r.status_code == 200 and 'data-authentic="false"' in r.text and "CẢNH BÁO" in r.text
+    altered = code[:5] + str((int(code[5]) + 1) % 10) + code[6:]
+    r = await api.client.get(f"/t/{altered}?s={sig}")
+    assert r.status_code == 400 and 'data-authentic="false"' in r.text
+    other = await api.create_shipment()
+    r = await api.client.get(f"/t/{other['code']}?s={sig}")  # a genuine signature of another code
+    assert 'data-authentic="false"' in r.text
+    r = await api.client.get("/t/1234567890123")
+    assert r.status_code == 404 and "Không tìm thấy" in r.text
+
+
+async def test_confirm_with_pin_records_a_server_signed_event(api):
+    sub, res = await _delivered_result(api)
+    page = await api.client.get(f"/t/{res['code']}")
+    token = _csrf(page.text)
+    r = await api.client.post(f"/t/{res['code']}/confirm", data={"pin": "000000", "rating": "5"})
+    assert r.status_code == 403  # no CSRF token: refused by the middleware
+    r = await api.client.post(
+        f"/t/{res['code']}/confirm",
+        data={"pin": sub["pin"], "rating": "4", "comment": "Nhanh, lịch sự", "_csrf_token": token},
+    )
+    assert r.status_code == 200 and "Cảm ơn" in r.text, r.text
+    detail = await api.shipment(res["code"])
+    last = msgspec.convert(detail["events"][-1]["event"], CustodyEvent)
+    keys = (await api.call("GET", "/api/v1/keys")).json()
+    assert last.type == "confirmed" and last.actor == "citizen" and last.data["rating"] == 4
+    verify_event(last, keys["event_public_key"])
+    assert detail["state"] == "delivered"
+    r = await api.client.post(
+        f"/t/{res['code']}/confirm", data={"pin": sub["pin"], "rating": "4", "_csrf_token": token}
+    )
+    assert r.status_code == 409 and "đã được xác nhận" in r.text
+
+
+async def test_pin_guessing_is_rate_limited(api):
+    sub, res = await _delivered_result(api)
+    token = _csrf((await api.client.get(f"/t/{res['code']}")).text)
+    wrong = "111111" if sub["pin"] != "111111" else "222222"
+    statuses = []
+    for _ in range(5):
+        r = await api.client.post(
+            f"/t/{res['code']}/confirm", data={"pin": wrong, "rating": "5", "_csrf_token": token}
+        )
+        statuses.append(r.status_code)
+    assert statuses == [403, 403, 403, 403, 429]
+    assert "còn 1 lần" not in r.text and "thử lại lúc" in r.text
+    assert re.search(r"thử lại lúc \d\d:\d\d", r.text)
+    r = await api.client.post(
+        f"/t/{res['code']}/confirm", data={"pin": sub["pin"], "rating": "5", "_csrf_token": token}
+    )
+    assert r.status_code == 429  # even the right PIN waits
+    assert all(e["event"]["type"] != "confirmed" for e in (await api.shipment(res["code"]))["events"])
+    # the same client guessing on another envelope is locked out too
+    other_sub, other_res = await _delivered_result(api)
+    r = await api.client.post(
+        f"/t/{other_res['code']}/confirm", data={"pin": other_sub["pin"], "rating": "5", "_csrf_token": token}
+    )
+    assert r.status_code == 429
+
+
+async def test_confirm_checks(api):
+    sub = await api.create_shipment("submission")
+    token = (
+        _csrf((await api.client.get(f"/t/{sub['code']}")).text)
+        if "_csrf_token" in (await api.client.get(f"/t/{sub['code']}")).text
+        else None
+    )
+    assert token is None  # nothing to confirm yet: no form
+    page = await api.client.get("/t/1234567890123")
+    cookie_token = api.client.cookies.get("csrftoken")
+    assert cookie_token and page.status_code == 404
+    r = await api.client.post(
+        f"/t/{sub['code']}/confirm",
+        data={"pin": sub["pin"], "rating": "5"},
+        headers={"x-csrftoken": cookie_token},
+    )
+    assert r.status_code == 409 and "sau khi hồ sơ đã được trả" in r.text
+    r = await api.client.post(
+        f"/t/{sub['code']}/confirm",
+        data={"pin": "12ab", "rating": "5"},
+        headers={"x-csrftoken": cookie_token},
+    )
+    assert r.status_code == 422 and "6 chữ số" in r.text
+    r = await api.client.post(
+        f"/t/{sub['code']}/confirm",
+        data={"pin": sub["pin"], "rating": "9"},
+        headers={"x-csrftoken": cookie_token},
+    )
+    assert r.status_code == 422
