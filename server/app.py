@@ -27,7 +27,7 @@ from .db.engine import Database
 from .deps import DB, Cfg, KeysDep
 from .errors import exception_handlers
 from .keys import load_keys, load_secret
-from .labels.controllers import LabelController
+from .labels.controllers import DocumentController, LabelController
 from .log.controllers import LogController
 from .shipments.controllers import ShipmentController
 from .strict import strict_json_body
@@ -88,6 +88,7 @@ def create_app(settings: Cfg) -> Litestar:
             CustodyController,
             LogController,
             LabelController,
+            DocumentController,
             CitizenController,
         ],
         lifespan=[lifespan],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import os
 from pathlib import Path
 
@@ -30,6 +31,18 @@ def _write_durably(target: Path, body: bytes) -> None:
     os.replace(tmp, target)
 
 
+def _check_image(body: bytes, content_type: str) -> None:
+    """A signature or photo must decode: a damaged one would be useless as evidence."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(body)) as img:
+            img.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        kind = content_type.split("/")[1].upper()
+        raise BadRequest(f"The {kind} is damaged and cannot be decoded ({exc}); take it again.") from None
+
+
 def path_for(root: Path, sha256: str) -> Path:
     return root / sha256[:2] / sha256
 
@@ -48,6 +61,8 @@ def check_content(content_type: str, body: bytes, limits: dict[str, int]) -> Non
     magic = _MAGIC.get(content_type)
     if magic and not body.startswith(magic):
         raise BadRequest(f"The body is not a {content_type.split('/')[1].upper()} file.")
+    if magic:
+        _check_image(body, content_type)
     if content_type == "application/json":
         try:
             msgspec.json.decode(body)

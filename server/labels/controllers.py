@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
+import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.params import JSONBody
 from msgspec import Meta, Struct
@@ -10,14 +12,17 @@ from sqlalchemy import select
 from shared import codes
 from shared.labels import label_url
 
+from ..auth.passwords import verify_pin
 from ..auth.security import roles
 from ..auth.service import CurrentUser
+from ..custody import attachments as attachment_store
 from ..db.engine import Database
-from ..db.models import shipments
+from ..db.models import custody_events, shipments, users
 from ..deps import DB, Cfg, KeysDep
-from ..errors import BadRequest, NotFoundException, TooLarge
+from ..errors import BadRequest, Conflict, NotFoundException, TooLarge
 from ..keys import ServerKeys
-from ..shipments.service import _can_see, parse_code
+from ..shipments.service import _can_see, _load_visible, parse_code
+from .documents import Handover, delivery_pdf, handover_pdf, receipt_pdf
 from .render import LabelInfo, label_png, labels_pdf
 
 MAX_SHEET = 1000
@@ -102,4 +107,178 @@ class LabelController(Controller):
             labels_pdf(infos, sheet=True),
             media_type="application/pdf",
             headers={"Content-Disposition": 'inline; filename="nhan-a4.pdf"'},
+        )
+
+
+class ReceiptRequest(Struct, forbid_unknown_fields=True):
+    pin: Annotated[str, Meta(pattern=r"^[0-9]{6}$")] | None = None
+
+
+class HandoverRequest(Struct, forbid_unknown_fields=True):
+    codes: Annotated[list[Annotated[str, Meta(max_length=20)]], Meta(min_length=1, max_length=500)]
+
+
+async def _events(db: Database, ship_id: int) -> list[Any]:
+    async with db.read() as conn:
+        return (
+            await conn.execute(
+                select(custody_events.c.body, custody_events.c.received_at, custody_events.c.type)
+                .where(custody_events.c.shipment_id == ship_id)
+                .order_by(custody_events.c.seq)
+            )
+        ).all()
+
+
+async def _signature(db: Database, settings: Any, event: dict[str, Any]) -> bytes | None:
+    digest = (event.get("attachments") or {}).get("signature")
+    if not digest:
+        return None
+    try:
+        content_type, body = await attachment_store.load(db, settings.attachments_dir, digest)
+    except NotFoundException:
+        return None
+    return body if content_type == "image/png" else None
+
+
+async def _user_names(db: Database, actors: set[str]) -> dict[str, str]:
+    ids = [int(a.split(":")[1]) for a in actors if ":" in a]
+    async with db.read() as conn:
+        rows = (
+            await conn.execute(
+                select(users.c.id, users.c.role, users.c.full_name, users.c.username).where(
+                    users.c.id.in_(ids)
+                )
+            )
+        ).all()
+    return {f"{r.role}:{r.id}": f"{r.full_name or r.username} ({r.username})" for r in rows}
+
+
+async def _visible_ship(db: Database, user: CurrentUser, code_text: str) -> Any:
+    code = parse_code(code_text)
+    async with db.read() as conn:
+        return await _load_visible(conn, user, code)
+
+
+class DocumentController(Controller):
+    path = "/api/v1"
+    tags = ["labels"]
+
+    @post(
+        "/shipments/{code:str}/receipt.pdf",
+        operation_id="receiptPdf",
+        status_code=200,
+        opt=roles("clerk", "dispatcher", "admin", "courier"),
+    )
+    async def receipt(
+        self,
+        code: str,
+        data: JSONBody[ReceiptRequest],
+        request: Request[CurrentUser, Any, Any],
+        db: DB,
+        keys: KeysDep,
+        settings: Cfg,
+    ) -> Response[bytes]:
+        ship = await _visible_ship(db, request.user, code)
+        if data.pin is not None and not verify_pin(ship.pin_hash, data.pin):
+            raise BadRequest(
+                "This PIN is not the shipment's; print without it or use the PIN given at registration."
+            )
+        rows = await _events(db, ship.id)
+        pickup = next((msgspec.json.decode(r.body) for r in rows if r.type == "picked_up"), None)
+        names = await _user_names(db, {pickup["actor"]} if pickup else set())
+        fee = (pickup or {}).get("data", {}).get("fee_vnd") if pickup else None
+        pdf = receipt_pdf(
+            ship,
+            label_url(settings.base_url, ship.code, keys.label),
+            data.pin,
+            fee if isinstance(fee, int) else None,
+            datetime.fromisoformat(pickup["occurred_at"]) if pickup else None,
+            names.get(pickup["actor"]) if pickup else None,
+        )
+        return Response(
+            pdf,
+            media_type="application/pdf",
+            headers={"Content-Disposition": f'inline; filename="phieu-gui-{ship.code}.pdf"'},
+        )
+
+    @post(
+        "/handovers.pdf",
+        operation_id="handoverPdf",
+        status_code=200,
+        opt=roles("clerk", "dispatcher", "admin", "auditor"),
+    )
+    async def handover(
+        self,
+        data: JSONBody[HandoverRequest],
+        request: Request[CurrentUser, Any, Any],
+        db: DB,
+        keys: KeysDep,
+        settings: Cfg,
+    ) -> Response[bytes]:
+        items: list[Handover] = []
+        for code_text in data.codes:
+            ship = await _visible_ship(db, request.user, code_text)
+            handovers = [
+                msgspec.json.decode(r.body)
+                for r in await _events(db, ship.id)
+                if r.type in ("delivered", "transferred", "returned")
+            ]
+            if not handovers:
+                raise Conflict(f"Shipment {codes.group(ship.code)} has not been handed over yet.")
+            ev = handovers[-1]
+            names = await _user_names(db, {ev["actor"]})
+            cp = ev.get("counterparty") or {}
+            items.append(
+                Handover(
+                    code=ship.code,
+                    url=label_url(settings.base_url, ship.code, keys.label),
+                    procedure=ship.procedure,
+                    kind=ship.kind,
+                    when=datetime.fromisoformat(ev["occurred_at"]),
+                    giver=names.get(ev["actor"], ev["actor"]),
+                    giver_key=ev["device"],
+                    receiver=cp.get("name", ""),
+                    receiver_role=cp.get("role", ""),
+                    signature_png=await _signature(db, settings, ev),
+                    place=(ship.recipient or {}).get("name", ""),
+                )
+            )
+        unit = request.user.unit_code or ""
+        return Response(
+            handover_pdf(items, unit),
+            media_type="application/pdf",
+            headers={"Content-Disposition": 'inline; filename="bien-ban-giao-nhan.pdf"'},
+        )
+
+    @get(
+        "/shipments/{code:str}/delivery.pdf",
+        operation_id="deliveryPdf",
+        opt=roles("clerk", "dispatcher", "admin", "auditor"),
+    )
+    async def delivery(
+        self, code: str, request: Request[CurrentUser, Any, Any], db: DB, keys: KeysDep, settings: Cfg
+    ) -> Response[bytes]:
+        ship = await _visible_ship(db, request.user, code)
+        rows = [r for r in await _events(db, ship.id) if r.type == "delivered"]
+        if not rows:
+            raise Conflict(f"Shipment {codes.group(ship.code)} has not been delivered yet.")
+        ev = msgspec.json.decode(rows[-1].body)
+        loc, to = ev.get("location"), ship.recipient or {}
+        distance = None
+        if loc and to.get("lat") is not None and to.get("lon") is not None:
+            from geopy.distance import geodesic
+
+            distance = geodesic((loc["lat"], loc["lon"]), (to["lat"], to["lon"])).meters
+        pdf = delivery_pdf(
+            ship,
+            label_url(settings.base_url, ship.code, keys.label),
+            ev,
+            rows[-1].received_at,
+            await _signature(db, settings, ev),
+            distance,
+        )
+        return Response(
+            pdf,
+            media_type="application/pdf",
+            headers={"Content-Disposition": f'inline; filename="bao-phat-{ship.code}.pdf"'},
         )

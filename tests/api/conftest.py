@@ -32,10 +32,19 @@ PARTY_AGENCY = {
     "lat": 13.9760,
     "lon": 108.0050,
 }
-PNG_1PX = bytes.fromhex(
-    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
-)
+
+
+def _tiny_png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("L", (4, 2), 0).save(out, format="PNG")
+    return out.getvalue()
+
+
+PNG_1PX = _tiny_png()
 
 
 class Api:

@@ -58,6 +58,15 @@ async def test_bad_uploads_change_nothing(api, db):
         headers={"content-type": "image/jpeg"},
     )
     assert r.status_code == 400 and "not a JPEG" in r.json()["detail"]
+    broken = PNG_1PX[:-20] + b"\x00" * 20  # a PNG header over damaged data
+    r = await api.call(
+        "PUT",
+        f"/api/v1/attachments/{hashlib.sha256(broken).hexdigest()}",
+        "courier1",
+        content=broken,
+        headers={"content-type": "image/png"},
+    )
+    assert r.status_code == 400 and "damaged" in r.json()["detail"]
     big = _png(2 * 1024 * 1024 + 10_000)
     r = await api.call(
         "PUT",
