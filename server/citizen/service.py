@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import msgspec
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, or_, select
 
 from shared import codes, labels
 from shared.i18n import t
@@ -54,11 +55,17 @@ def label_is_authentic(keys: ServerKeys, code: str, sig: str | None) -> bool | N
     """None when no signature was given (a typed code), else whether it is ours, current or retired."""
     if sig is None:
         return None
-    label_keys = [
+    label_keys = (
         keys.label.public_key_b64,
         *(k["public_key"] for k in keys.retired if k.get("name") == "label"),
-    ]
-    return labels.is_authentic(code, sig, label_keys)
+    )
+    return _authentic(code, sig, label_keys)
+
+
+@lru_cache(maxsize=20_000)
+def _authentic(code: str, sig: str, label_keys: tuple[str, ...]) -> bool:
+    # a pure function of its arguments, and the same envelope is scanned again and again
+    return labels.is_authentic(code, sig, list(label_keys))
 
 
 def mask_name(name: str) -> str:
@@ -73,8 +80,7 @@ def _local(dt: datetime) -> str:
     return dt.astimezone(VN).strftime("%H:%M %d/%m/%Y")
 
 
-def _step_text(kind: str, event: dict[str, Any], lang: str) -> str:
-    etype = event["type"]
+def _step_text(kind: str, etype: str, body: str, lang: str) -> str:
     if etype == "registered":
         key = "step.result_registered" if kind == "result" else "step.registered"
     elif etype == "picked_up":
@@ -85,31 +91,36 @@ def _step_text(kind: str, event: dict[str, Any], lang: str) -> str:
         key = f"step.{etype}"
     text = t(key, lang)
     if etype == "delivery_failed":
-        reason = (event.get("data") or {}).get("reason")
+        reason = (msgspec.json.decode(body).get("data") or {}).get("reason")
         if reason:
             text = f"{text}: {t(f'reason.{reason}', lang)}"
     return text
 
 
 async def journey(db: Database, keys: ServerKeys, code: str, sig: str | None, lang: str) -> Journey | None:
+    parent_of = select(shipments.c.parent_code).where(shipments.c.code == code).scalar_subquery()
     async with db.read() as conn:
-        ship = (await conn.execute(select(shipments).where(shipments.c.code == code))).first()
+        # the shipment, its parent submission and its result(s): the whole journey in one query
+        family = (
+            await conn.execute(
+                select(shipments)
+                .where(
+                    or_(
+                        shipments.c.code == code,
+                        shipments.c.parent_code == code,
+                        shipments.c.code == parent_of,
+                    )
+                )
+                .order_by(shipments.c.id)
+            )
+        ).all()
+        ship = next((r for r in family if r.code == code), None)
         if ship is None:
             return None
-        legs = [ship]
-        if ship.kind == "result" and ship.parent_code:
-            parent = (
-                await conn.execute(select(shipments).where(shipments.c.code == ship.parent_code))
-            ).first()
-            legs = [parent, ship] if parent is not None else legs
-        elif ship.kind == "submission":
-            children = (
-                await conn.execute(
-                    select(shipments).where(shipments.c.parent_code == ship.code).order_by(shipments.c.id)
-                )
-            ).all()
-            legs = [ship, *children]
-        ids = [leg.id for leg in legs]
+        if ship.kind == "result":
+            legs = [r for r in family if r.code == ship.parent_code] + [ship]
+        else:
+            legs = [ship, *(r for r in family if r.parent_code == ship.code)]
         rows = (
             await conn.execute(
                 select(
@@ -118,7 +129,7 @@ async def journey(db: Database, keys: ServerKeys, code: str, sig: str | None, la
                     custody_events.c.occurred_at,
                     custody_events.c.type,
                 )
-                .where(custody_events.c.shipment_id.in_(ids))
+                .where(custody_events.c.shipment_id.in_([leg.id for leg in legs]))
                 .order_by(custody_events.c.shipment_id, custody_events.c.seq)
             )
         ).all()
@@ -128,7 +139,7 @@ async def journey(db: Database, keys: ServerKeys, code: str, sig: str | None, la
     steps: list[Step] = []
     for leg in legs:
         for r in by_leg.get(leg.id, []):
-            steps.append(Step(_step_text(leg.kind, msgspec.json.decode(r.body), lang), _local(r.occurred_at)))
+            steps.append(Step(_step_text(leg.kind, r.type, r.body, lang), _local(r.occurred_at)))
     current = legs[-1]
     result = next((leg for leg in reversed(legs) if leg.kind == "result"), None)
     citizen = (result.recipient if result is not None else legs[0].sender) or {}
