@@ -99,40 +99,40 @@ def _step_text(kind: str, etype: str, body: str, lang: str) -> str:
 
 async def journey(db: Database, keys: ServerKeys, code: str, sig: str | None, lang: str) -> Journey | None:
     parent_of = select(shipments.c.parent_code).where(shipments.c.code == code).scalar_subquery()
+    s, e = shipments.c, custody_events.c
+    # the shipment, its parent submission, its result(s) and all their events: one query
+    query = (
+        select(
+            s.id,
+            s.code,
+            s.kind,
+            s.state,
+            s.parent_code,
+            s.due_at,
+            s.attempts,
+            s.custodian_role,
+            s.sender,
+            s.recipient,
+            e.shipment_id,
+            e.type,
+            e.body,
+            e.occurred_at,
+        )
+        .select_from(shipments.outerjoin(custody_events, e.shipment_id == s.id))
+        .where(or_(s.code == code, s.parent_code == code, s.code == parent_of))
+        .order_by(s.id, e.seq)
+    )
     async with db.read() as conn:
-        # the shipment, its parent submission and its result(s): the whole journey in one query
-        family = (
-            await conn.execute(
-                select(shipments)
-                .where(
-                    or_(
-                        shipments.c.code == code,
-                        shipments.c.parent_code == code,
-                        shipments.c.code == parent_of,
-                    )
-                )
-                .order_by(shipments.c.id)
-            )
-        ).all()
-        ship = next((r for r in family if r.code == code), None)
-        if ship is None:
-            return None
-        if ship.kind == "result":
-            legs = [r for r in family if r.code == ship.parent_code] + [ship]
-        else:
-            legs = [ship, *(r for r in family if r.parent_code == ship.code)]
-        rows = (
-            await conn.execute(
-                select(
-                    custody_events.c.shipment_id,
-                    custody_events.c.body,
-                    custody_events.c.occurred_at,
-                    custody_events.c.type,
-                )
-                .where(custody_events.c.shipment_id.in_([leg.id for leg in legs]))
-                .order_by(custody_events.c.shipment_id, custody_events.c.seq)
-            )
-        ).all()
+        joined = (await conn.execute(query)).all()
+    family = list({r.id: r for r in joined}.values())
+    ship = next((r for r in family if r.code == code), None)
+    if ship is None:
+        return None
+    if ship.kind == "result":
+        legs = [r for r in family if r.code == ship.parent_code] + [ship]
+    else:
+        legs = [ship, *(r for r in family if r.parent_code == ship.code)]
+    rows = [r for r in joined if r.shipment_id is not None]
     by_leg: dict[int, list[Any]] = {}
     for r in rows:
         by_leg.setdefault(r.shipment_id, []).append(r)
