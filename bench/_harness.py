@@ -106,9 +106,29 @@ class Server:
     def __exit__(self, *exc: object) -> None:
         self._stack.close()
 
+    def start(self) -> None:
+        """(Re)start `hoso serve` on the same port and data, and wait until it answers."""
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "server.cli", "serve", "--port", str(self.port)],
+            env=self.env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{self.base}/health").status_code == 200:
+                    return
+            time.sleep(0.1)
+        raise RuntimeError("hoso serve did not start")
+
     def _stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=20)
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=20)
+
+    stop = _stop
 
     def _cli(self, args: list[str], stdin: str | None = None) -> None:
         subprocess.run(

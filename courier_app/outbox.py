@@ -1,0 +1,156 @@
+"""The phone's durable outbox: signed events and their attachments, in SQLite (WAL).
+
+An event is written with its attachments in one transaction the moment the courier
+finishes a flow, and it stays here until the server has answered for it: accepted and
+duplicate events are marked acknowledged, rejected ones are kept with the reason so the
+courier sees them. Nothing is ever deleted before an acknowledgement.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgspec
+
+from shared.events import CustodyEvent
+from shared.timeutil import to_wire, utcnow
+
+PENDING, ACKED, REJECTED = "pending", "acked", "rejected"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    shipment TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    body BLOB NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    reason TEXT,
+    created_at TEXT NOT NULL,
+    acked_at TEXT
+);
+CREATE INDEX IF NOT EXISTS events_state ON events (state, seq);
+CREATE INDEX IF NOT EXISTS events_shipment ON events (shipment, seq);
+CREATE TABLE IF NOT EXISTS attachments (
+    sha256 TEXT PRIMARY KEY,
+    content_type TEXT NOT NULL,
+    body BLOB NOT NULL,
+    uploaded INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    sha256: str
+    content_type: str
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    id: str
+    shipment: str
+    type: str
+    reason: str
+
+
+class Outbox:
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")  # a record survives the battery dying
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def put(self, event: CustodyEvent, attachments: list[Attachment] = ()) -> None:  # type: ignore[assignment]
+        """Keep a signed event and its attachments, atomically."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for a in attachments:
+                    self._db.execute(
+                        "INSERT OR IGNORE INTO attachments (sha256, content_type, body) VALUES (?, ?, ?)",
+                        (a.sha256, a.content_type, a.body),
+                    )
+                self._db.execute(
+                    "INSERT INTO events (id, shipment, hash, body, created_at) VALUES (?, ?, ?, ?, ?)",
+                    (event.id, event.shipment, event.hash, msgspec.json.encode(event), to_wire(utcnow())),
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def pending(self, limit: int = 100) -> list[dict]:
+        """The oldest unanswered events, as JSON-ready dicts, in the order they were recorded."""
+        rows = self._db.execute(
+            "SELECT body FROM events WHERE state = ? ORDER BY seq LIMIT ?", (PENDING, limit)
+        ).fetchall()
+        return [msgspec.json.decode(r[0]) for r in rows]
+
+    def pending_attachments(self) -> list[Attachment]:
+        rows = self._db.execute(
+            "SELECT sha256, content_type, body FROM attachments WHERE uploaded = 0 ORDER BY rowid"
+        ).fetchall()
+        return [Attachment(*r) for r in rows]
+
+    def mark_uploaded(self, sha256: str) -> None:
+        with self._lock:
+            self._db.execute("UPDATE attachments SET uploaded = 1 WHERE sha256 = ?", (sha256,))
+
+    def acknowledge(self, results: list[dict]) -> None:
+        """Apply the server's per-event answers from POST /api/v1/events."""
+        now = to_wire(utcnow())
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for r in results:
+                    if r["status"] in ("accepted", "duplicate"):
+                        self._db.execute(
+                            "UPDATE events SET state = ?, acked_at = ? WHERE id = ?", (ACKED, now, r["id"])
+                        )
+                    elif r["status"] == "rejected":
+                        self._db.execute(
+                            "UPDATE events SET state = ?, reason = ?, acked_at = ? WHERE id = ?",
+                            (REJECTED, r.get("reason") or "", now, r["id"]),
+                        )
+                self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('last_sync', ?)", (now,))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def local_head(self, shipment: str) -> str | None:
+        """The hash of this phone's latest unrejected event for a shipment (the next event's prev)."""
+        row = self._db.execute(
+            "SELECT hash FROM events WHERE shipment = ? AND state != ? ORDER BY seq DESC LIMIT 1",
+            (shipment, REJECTED),
+        ).fetchone()
+        return row[0] if row else None
+
+    def rejected(self) -> list[Rejected]:
+        rows = self._db.execute(
+            "SELECT id, shipment, body, reason FROM events WHERE state = ? ORDER BY seq", (REJECTED,)
+        ).fetchall()
+        return [Rejected(r[0], r[1], msgspec.json.decode(r[2])["type"], r[3]) for r in rows]
+
+    def waiting(self) -> int:
+        return self._db.execute("SELECT count(*) FROM events WHERE state = ?", (PENDING,)).fetchone()[0]
+
+    def last_sync(self) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'last_sync'").fetchone()
+        return row[0] if row else None
+
+    def counts(self) -> dict[str, int]:
+        return dict(self._db.execute("SELECT state, count(*) FROM events GROUP BY state").fetchall())

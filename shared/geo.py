@@ -1,0 +1,58 @@
+"""Distances and the order of a courier's stops (geopy underneath).
+
+A day has tens of stops, so an exact tour is not needed: nearest neighbour from where
+the courier stands, then 2-opt until no swap shortens the path. Stops without
+coordinates go last, in the order given (the caller sorts them by due date).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from geopy.distance import geodesic
+
+Point = tuple[float, float]  # (lat, lon)
+
+
+def distance_m(a: Point, b: Point) -> float:
+    return float(geodesic(a, b).meters)
+
+
+def order_stops(start: Point | None, stops: Sequence[Point | None]) -> list[int]:
+    """Indices of `stops` in visiting order from `start` (open path: no return)."""
+    known = [i for i, p in enumerate(stops) if p is not None]
+    unknown = [i for i, p in enumerate(stops) if p is None]
+    if not known:
+        return unknown
+    pts = [stops[i] for i in known]  # type: ignore[misc]
+    n = len(pts)
+    d = [[distance_m(pts[i], pts[j]) if i != j else 0.0 for j in range(n)] for i in range(n)]
+    origin = start or pts[0]
+    from_start = [distance_m(origin, p) for p in pts]
+    # nearest neighbour
+    left = set(range(n))
+    current = min(left, key=lambda i: from_start[i])
+    order = [current]
+    left.remove(current)
+    while left:
+        current = min(left, key=lambda j, c=current: d[c][j])
+        order.append(current)
+        left.remove(current)
+
+    # 2-opt on the open path; the first leg starts at `origin`
+    def leg(a: int | None, b: int) -> float:
+        return from_start[b] if a is None else d[a][b]
+
+    improved = True
+    while improved:
+        improved = False
+        for i in range(n - 1):
+            for k in range(i + 1, n):
+                before = order[i - 1] if i > 0 else None
+                after = order[k + 1] if k + 1 < n else None
+                old = leg(before, order[i]) + (d[order[k]][after] if after is not None else 0.0)
+                new = leg(before, order[k]) + (d[order[i]][after] if after is not None else 0.0)
+                if new < old - 1e-6:
+                    order[i : k + 1] = reversed(order[i : k + 1])
+                    improved = True
+    return [known[i] for i in order] + unknown

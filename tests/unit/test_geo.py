@@ -1,0 +1,39 @@
+import itertools
+import random
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from shared.geo import distance_m, order_stops
+
+PLEIKU = (13.9833, 108.0)
+
+
+def test_distance_is_geodesic():
+    assert 1100 < distance_m(PLEIKU, (13.9933, 108.0)) < 1112  # 0.01° of latitude ≈ 1.1 km
+
+
+def test_stops_on_a_line_are_visited_in_order():
+    stops = [(13.99 + 0.01 * k, 108.0) for k in (3, 1, 4, 2, 0)]
+    order = order_stops(PLEIKU, stops)
+    assert [stops[i][0] for i in order] == sorted(s[0] for s in stops)
+
+
+def test_unknown_positions_go_last():
+    assert order_stops(PLEIKU, [None, (13.99, 108.0), None]) == [1, 0, 2]
+    assert order_stops(None, [None, None]) == [0, 1]
+
+
+def _length(start, stops, order):
+    pts = [start, *(stops[i] for i in order)]
+    return sum(distance_m(a, b) for a, b in itertools.pairwise(pts))
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(min_value=1, max_value=6), st.randoms(use_true_random=False))
+def test_close_to_the_best_tour_on_small_days(n, rnd: random.Random):
+    stops = [(13.9 + rnd.random() * 0.2, 107.9 + rnd.random() * 0.2) for _ in range(n)]
+    order = order_stops(PLEIKU, stops)
+    assert sorted(order) == list(range(n))
+    best = min(_length(PLEIKU, stops, p) for p in itertools.permutations(range(n)))
+    assert _length(PLEIKU, stops, order) <= best * 1.15 + 1
