@@ -20,6 +20,7 @@ from vietnam_provinces import Province, Ward
 from shared.bundle import head_message
 from shared.crypto import SigningKey
 from shared.events import new_event_id, sign_event
+from shared.labels import label_url
 from shared.timeutil import to_wire, utcnow
 
 from .auth import service as auth
@@ -202,6 +203,7 @@ class _Demo:
         self.rng = random.Random(seed)
         self.users: dict[str, CurrentUser] = {}
         self.devices: dict[str, SigningKey] = {}
+        self.sample: str | None = None
 
     def person(self) -> Party:
         rng = self.rng
@@ -387,6 +389,8 @@ class _Demo:
             sig = await self.signature(recipient.name)
             cp = {"name": recipient.name, "role": "citizen", "id_last4": recipient.id_last4}
             data = {"identity": {"method": "id_last4"}}
+        if kind == "result":
+            self.sample = code
         await self.sign(
             courier,
             code,
@@ -410,7 +414,8 @@ PLANS = (
 )
 
 
-async def seed(db: Database, settings: Settings) -> None:
+async def seed(db: Database, settings: Settings) -> str | None:
+    """Build the data set; return the code of a delivered result (to show its citizen page)."""
     _check_communes()
     demo = _Demo(db, settings)
     await demo.setup_people()
@@ -431,6 +436,7 @@ async def seed(db: Database, settings: Settings) -> None:
         head["timestamp"],
         witness.sign_b64(head_message(head["size"], head["root"], head["timestamp"])),
     )
+    return demo.sample
 
 
 def prepare_demo(base: Settings) -> Settings:
@@ -441,17 +447,21 @@ def prepare_demo(base: Settings) -> Settings:
     demo_dir.mkdir(parents=True)
     upgrade(settings.db_url)
 
-    async def run() -> None:
+    async def run() -> str | None:
         db = Database(settings.db_url)
         try:
-            await seed(db, settings)
+            return await seed(db, settings)
         finally:
             await db.dispose()
 
-    asyncio.run(run())
+    sample = asyncio.run(run())
     print(f"\nDemo data set ready: {len(PLANS)} shipments in {demo_dir.resolve()}")
     print(f"Sign in with any of these (password for all: {DEMO_PASSWORD}):")
     for username, role, unit, full_name in USERS:
         print(f"  {username:<10} {role:<11} {unit or '':<10} {full_name}")
+    if sample:
+        url = label_url(settings.base_url, sample, load_keys(settings.keys_dir).label)
+        print(f"\nWhat a citizen sees after scanning a label: {url}")
+    print(f"The API and its schema: {settings.base_url}/schema")
     print()
     return settings
