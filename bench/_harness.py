@@ -217,3 +217,49 @@ class Server:
             events.append(msgspec.to_builtins(ev))
             prev = ev.hash
         return events
+
+    def delivered_result(self, party: dict, chain_length: int = 3) -> tuple[dict, dict]:
+        """A citizen's whole journey: a submission carried to the shop, its result delivered home.
+
+        Returns the two creation answers (code, head, tracking_url, pin…).
+        """
+        due = to_wire(utcnow() + timedelta(days=3))
+        sub = (
+            self.http.post(
+                "/api/v1/shipments",
+                headers=self.auth("clerk"),
+                json={
+                    "kind": "submission",
+                    "due_at": due,
+                    "sender": party,
+                    "recipient": party,
+                    "procedure": "Đăng ký khai sinh",
+                    "components": ["Tờ khai"],
+                    "fee_vnd": 0,
+                },
+            )
+            .raise_for_status()
+            .json()
+        )
+        res = (
+            self.http.post(
+                "/api/v1/shipments",
+                headers=self.auth("clerk"),
+                json={"kind": "result", "due_at": due, "parent": sub["code"]},
+            )
+            .raise_for_status()
+            .json()
+        )
+        for created in (sub, res):
+            self.http.post(
+                f"/api/v1/shipments/{created['code']}/assign",
+                headers=self.auth("dispatcher"),
+                json={"courier_id": self.courier_id},
+            ).raise_for_status()
+            r = self.http.post(
+                "/api/v1/events",
+                headers=self.auth("courier"),
+                json={"events": self.chain(created["code"], created["head"], chain_length)},
+            ).raise_for_status()
+            assert all(x["status"] == "accepted" for x in r.json()["results"])
+        return sub, res

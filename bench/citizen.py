@@ -14,7 +14,6 @@ import argparse
 import sys
 import threading
 import time
-from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -22,7 +21,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import httpx
 
 from bench._harness import Server
-from shared.timeutil import to_wire, utcnow
 
 PARTY = {
     "name": "Nguyễn Thị Bích",
@@ -65,35 +63,7 @@ def main() -> None:
     ap.add_argument("--labels", type=int, default=1000)
     args = ap.parse_args()
     with Server("sqlite") as srv:
-        due = to_wire(utcnow() + timedelta(days=3))
-        h = srv.auth("clerk")
-        sub = (
-            srv.http.post(
-                "/api/v1/shipments",
-                headers=h,
-                json={"kind": "submission", "due_at": due, "sender": PARTY, "recipient": PARTY},
-            )
-            .raise_for_status()
-            .json()
-        )
-        res = (
-            srv.http.post(
-                "/api/v1/shipments", headers=h, json={"kind": "result", "due_at": due, "parent": sub["code"]}
-            )
-            .raise_for_status()
-            .json()
-        )
-        for created in (sub, res):
-            srv.http.post(
-                f"/api/v1/shipments/{created['code']}/assign",
-                headers=srv.auth("dispatcher"),
-                json={"courier_id": srv.courier_id},
-            ).raise_for_status()
-            srv.http.post(
-                "/api/v1/events",
-                headers=srv.auth("courier"),
-                json={"events": srv.chain(created["code"], created["head"], 4)},
-            ).raise_for_status()
+        _, res = srv.delivered_result(PARTY, chain_length=4)
         page = res["tracking_url"].replace("http://127.0.0.1:" + str(srv.port), "")
         weight = len(httpx.get(srv.base + page).content)
         load(srv.base, "/health", 200, args.clients)  # warm up

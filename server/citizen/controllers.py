@@ -52,6 +52,13 @@ def _page(
     )
 
 
+def _bad_code(
+    request: Request[Any, Any, Any], lang: str, code: str, exc: Exception, authentic: bool | None
+) -> Template:
+    message = t("page.bad_code", lang, reason=str(exc))
+    return _page(request, lang, code[:20], 400, journey=None, message=message, authentic=authentic)
+
+
 class CitizenController(Controller):
     path = "/t"
     tags = ["citizen"]
@@ -72,15 +79,7 @@ class CitizenController(Controller):
             code = codes.normalize(code)
         except codes.InvalidCode as exc:
             # an altered code on a signed label is a forgery as far as the citizen is concerned
-            return _page(
-                request,
-                lang,
-                code[:20],
-                400,
-                journey=None,
-                message=t("page.bad_code", lang, reason=str(exc)),
-                authentic=False if s is not None else None,
-            )
+            return _bad_code(request, lang, code, exc, authentic=False if s is not None else None)
         journey = await service.journey(db, keys, code, s, lang)
         if journey is None:
             return _page(
@@ -108,9 +107,7 @@ class CitizenController(Controller):
         try:
             code = codes.normalize(code)
         except codes.InvalidCode as exc:
-            return _page(
-                request, lang, code[:20], 400, journey=None, message=t("page.bad_code", lang, reason=str(exc))
-            )
+            return _bad_code(request, lang, code, exc, authentic=None)
         try:
             rating = int(data.rating)
         except ValueError:

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 
 import pytest
 
 from bench._harness import Server
-from shared.timeutil import to_wire, utcnow
 
 PARTY = {
     "name": "Nguyễn Thị Bích",
@@ -24,43 +22,7 @@ PARTY = {
 
 def _delivered_result(srv: Server) -> tuple[str, str]:
     """A submission carried to the shop and its result delivered home; returns (tracking URL, PIN)."""
-    h = srv.auth("clerk")
-    due = to_wire(utcnow() + timedelta(days=3))
-    sub = (
-        srv.http.post(
-            "/api/v1/shipments",
-            headers=h,
-            json={
-                "kind": "submission",
-                "due_at": due,
-                "sender": PARTY,
-                "recipient": PARTY,
-                "procedure": "Đăng ký khai sinh",
-                "components": ["Tờ khai"],
-                "fee_vnd": 0,
-            },
-        )
-        .raise_for_status()
-        .json()
-    )
-    res = (
-        srv.http.post(
-            "/api/v1/shipments", headers=h, json={"kind": "result", "due_at": due, "parent": sub["code"]}
-        )
-        .raise_for_status()
-        .json()
-    )
-    for created in (sub, res):
-        srv.http.post(
-            f"/api/v1/shipments/{created['code']}/assign",
-            headers=srv.auth("dispatcher"),
-            json={"courier_id": srv.courier_id},
-        ).raise_for_status()
-        chain = srv.chain(created["code"], created["head"], 3)
-        r = srv.http.post(
-            "/api/v1/events", headers=srv.auth("courier"), json={"events": chain}
-        ).raise_for_status()
-        assert all(x["status"] == "accepted" for x in r.json()["results"])
+    sub, res = srv.delivered_result(PARTY)
     return res["tracking_url"], sub["pin"]
 
 
