@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -22,6 +23,33 @@ def run(args: list[str], data_dir: Path, stdin: str | None = None) -> subprocess
     return subprocess.run(
         [*HOSO, *args], input=stdin, capture_output=True, text=True, env=env, cwd=ROOT, timeout=120
     )
+
+
+@contextlib.contextmanager
+def serving(data_dir: Path):
+    """`hoso serve` on a free port over data_dir; yields its base URL once /health answers."""
+    port = free_port()
+    env = {**os.environ, "HOSO_DATA_DIR": str(data_dir)}
+    env.pop("HOSO_DATABASE_URL", None)
+    proc = subprocess.Popen(
+        [*HOSO, "serve", "--port", str(port)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(150):
+            try:
+                if httpx.get(f"{base}/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 def free_port() -> int:
@@ -54,25 +82,7 @@ def test_unit_and_user_add(tmp_path):
 def test_serve_migrates_and_answers(tmp_path):
     run(["unit", "add", "BC-PLEIKU", "--name", "Bưu cục Pleiku", "--kind", "post_office"], tmp_path)
     run(["user", "add", "hung", "--role", "courier", "--unit", "BC-PLEIKU"], tmp_path, stdin="mật-khẩu-dài\n")
-    port = free_port()
-    env = {**os.environ, "HOSO_DATA_DIR": str(tmp_path)}
-    env.pop("HOSO_DATABASE_URL", None)
-    proc = subprocess.Popen(
-        [*HOSO, "serve", "--port", str(port)],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                if httpx.get(f"{base}/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+    with serving(tmp_path) as base:
         assert httpx.get(f"{base}/health").json()["db"] == "ok"
         r = httpx.post(f"{base}/api/v1/auth/token", json={"username": "hung", "password": "mật-khẩu-dài"})
         assert r.status_code == 200
@@ -84,9 +94,6 @@ def test_serve_migrates_and_answers(tmp_path):
         ]
         assert oct((tmp_path / "keys" / "event.key.json").stat().st_mode & 0o777) == "0o600"
         assert httpx.get(f"{base}/schema/openapi.json").status_code == 200
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 @pytest.mark.slow
@@ -151,24 +158,7 @@ def test_verify_against_a_saved_head_catches_a_rewritten_log(tmp_path):
     data = tmp_path / "data"
     run(["unit", "add", "BC-1", "--name", "Bưu cục", "--kind", "post_office"], data)
     run(["user", "add", "lan", "--role", "clerk", "--unit", "BC-1"], data, stdin="mật-khẩu-dài\n")
-    port = free_port()
-    env = {**os.environ, "HOSO_DATA_DIR": str(data)}
-    env.pop("HOSO_DATABASE_URL", None)
-    proc = subprocess.Popen(
-        [*HOSO, "serve", "--port", str(port)],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                httpx.get(f"{base}/health")
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
+    with serving(data) as base:
         token = httpx.post(
             f"{base}/api/v1/auth/token", json={"username": "lan", "password": "mật-khẩu-dài"}
         ).json()["access_token"]
@@ -213,6 +203,3 @@ def test_verify_against_a_saved_head_catches_a_rewritten_log(tmp_path):
         assert r.returncode == 2 and "give an export bundle" in r.stderr
         r = run(["verify", str(tmp_path / "missing.json")], data)
         assert r.returncode == 2 and "cannot read" in r.stderr
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
