@@ -24,7 +24,9 @@ SQLITE_PRAGMAS = (
 
 
 def _sqlite_engine(url: str, *, writer: bool) -> AsyncEngine:
-    kwargs: dict[str, Any] = {"pool_size": 1, "max_overflow": 0} if writer else {}
+    # Readers run each statement in autocommit, so a pooled connection holds no snapshot
+    # and needs no ROLLBACK round trip to the driver's thread when it is returned.
+    kwargs: dict[str, Any] = {"pool_size": 1, "max_overflow": 0} if writer else {"pool_reset_on_return": None}
     engine = create_async_engine(url, **kwargs)
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -35,9 +37,11 @@ def _sqlite_engine(url: str, *, writer: bool) -> AsyncEngine:
             cur.execute(pragma)
         cur.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
+    if writer:
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 
