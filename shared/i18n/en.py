@@ -61,4 +61,13 @@ STRINGS: dict[str, str] = {
     "page.name": "Recipient",
     "page.rated": "You rated {rating}/5",
     "page.footer": "Public postal service — administrative dossiers collected and returned",
+    "sign.empty": "No signature yet. Ask the recipient to sign in the box.",
+    "sign.too_small": "The signature is too short. Ask them to sign again, clearly.",
+    "scan.ok": "Shipment code read.",
+    "scan.forged": (
+        "This QR label is not genuine (bad signature): it may be forged. Do not take it; tell dispatch."
+    ),
+    "scan.not_assigned": "This shipment is not on your list for today.",
+    "scan.foreign": "This is not a dossier shipment code.",
+    "scan.bad_code": "Wrong code: check the 13 digits (a typo or two digits swapped).",
 }

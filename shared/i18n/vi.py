@@ -58,4 +58,13 @@ STRINGS: dict[str, str] = {
     "page.name": "Người nhận",
     "page.rated": "Bạn đã chấm {rating}/5",
     "page.footer": "Bưu chính công ích — dịch vụ nhận và trả hồ sơ thủ tục hành chính",
+    "sign.empty": "Chưa có chữ ký. Mời người nhận ký vào khung.",
+    "sign.too_small": "Chữ ký quá ngắn. Mời ký lại rõ hơn.",
+    "scan.ok": "Đã nhận mã bưu gửi.",
+    "scan.forged": (
+        "Tem QR không hợp lệ (chữ ký sai): có thể là tem giả. Không nhận bưu gửi này, báo điều phối."
+    ),
+    "scan.not_assigned": "Bưu gửi này không có trong danh sách hôm nay của bạn.",
+    "scan.foreign": "Đây không phải mã của dịch vụ bưu gửi hồ sơ.",
+    "scan.bad_code": "Mã không đúng: kiểm tra lại 13 chữ số (có thể gõ nhầm hoặc đảo chữ số).",
 }
