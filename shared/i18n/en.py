@@ -70,4 +70,11 @@ STRINGS: dict[str, str] = {
     "scan.not_assigned": "This shipment is not on your list for today.",
     "scan.foreign": "This is not a dossier shipment code.",
     "scan.bad_code": "Wrong code: check the 13 digits (a typo or two digits swapped).",
+    "login.bad_server": "The server address must start with http:// or https://",
+    "login.missing": "Enter your username and password.",
+    "login.wrong": "Wrong username or password.",
+    "login.not_courier": "This is not a courier account.",
+    "login.device_taken": "This phone is enrolled to another account. Tell your administrator.",
+    "login.unreachable": "Cannot reach the server. Check the network and try again; saved records are kept.",
+    "login.server_error": "The server has a problem. Try again in a few minutes.",
 }

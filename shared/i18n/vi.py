@@ -67,4 +67,13 @@ STRINGS: dict[str, str] = {
     "scan.not_assigned": "Bưu gửi này không có trong danh sách hôm nay của bạn.",
     "scan.foreign": "Đây không phải mã của dịch vụ bưu gửi hồ sơ.",
     "scan.bad_code": "Mã không đúng: kiểm tra lại 13 chữ số (có thể gõ nhầm hoặc đảo chữ số).",
+    "login.bad_server": "Địa chỉ máy chủ phải bắt đầu bằng http:// hoặc https://",
+    "login.missing": "Nhập tên đăng nhập và mật khẩu.",
+    "login.wrong": "Sai tên đăng nhập hoặc mật khẩu.",
+    "login.not_courier": "Tài khoản này không phải tài khoản bưu tá.",
+    "login.device_taken": "Điện thoại này đã được đăng ký cho tài khoản khác. Báo quản trị.",
+    "login.unreachable": (
+        "Không kết nối được máy chủ. Kiểm tra mạng rồi thử lại; dữ liệu đã ghi vẫn được giữ."
+    ),
+    "login.server_error": "Máy chủ đang lỗi. Thử lại sau ít phút.",
 }
