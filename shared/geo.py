@@ -1,17 +1,19 @@
 """Distances and the order of a courier's stops (geopy underneath).
 
-A day has tens of stops, so an exact tour is not needed: nearest neighbour from where
-the courier stands, then 2-opt until no swap shortens the path. Stops without
+Up to seven stops the best order is found exactly; beyond that, nearest neighbour from
+where the courier stands, then 2-opt and single-stop moves until nothing shortens the path. Stops without
 coordinates go last, in the order given (the caller sorts them by due date).
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 from geopy.distance import geodesic
 
 Point = tuple[float, float]  # (lat, lon)
+EXACT_UP_TO = 7
 
 
 def distance_m(a: Point, b: Point) -> float:
@@ -29,6 +31,13 @@ def order_stops(start: Point | None, stops: Sequence[Point | None]) -> list[int]
     d = [[distance_m(pts[i], pts[j]) if i != j else 0.0 for j in range(n)] for i in range(n)]
     origin = start or pts[0]
     from_start = [distance_m(origin, p) for p in pts]
+
+    def length(order: Sequence[int]) -> float:
+        return from_start[order[0]] + sum(d[a][b] for a, b in itertools.pairwise(order))
+
+    if n <= EXACT_UP_TO:
+        best = min(itertools.permutations(range(n)), key=length)
+        return [known[i] for i in best] + unknown
     # nearest neighbour
     left = set(range(n))
     current = min(left, key=lambda i: from_start[i])
@@ -55,4 +64,16 @@ def order_stops(start: Point | None, stops: Sequence[Point | None]) -> list[int]
                 if new < old - 1e-6:
                     order[i : k + 1] = reversed(order[i : k + 1])
                     improved = True
+        # or-opt: move one stop to wherever it shortens the path most
+        for i in range(n):
+            rest = order[:i] + order[i + 1 :]
+            current = length(order)
+            best_j, best_len = None, current - 1e-6
+            for j in range(n):
+                candidate = [*rest[:j], order[i], *rest[j:]]
+                if (cand_len := length(candidate)) < best_len:
+                    best_j, best_len = j, cand_len
+            if best_j is not None:
+                order = [*rest[:best_j], order[i], *rest[best_j:]]
+                improved = True
     return [known[i] for i in order] + unknown
