@@ -75,18 +75,24 @@ class Outbox:
 
     def put(self, event: CustodyEvent, attachments: list[Attachment] = ()) -> None:  # type: ignore[assignment]
         """Keep a signed event and its attachments, atomically."""
+        self.put_many([(event, list(attachments))])
+
+    def put_many(self, items: list[tuple[CustodyEvent, list[Attachment]]]) -> None:
+        """Keep several events (one handover of many envelopes) in one transaction: all or none."""
+        now = to_wire(utcnow())
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                for a in attachments:
+                for event, attachments in items:
+                    for a in attachments:
+                        self._db.execute(
+                            "INSERT OR IGNORE INTO attachments (sha256, content_type, body) VALUES (?, ?, ?)",
+                            (a.sha256, a.content_type, a.body),
+                        )
                     self._db.execute(
-                        "INSERT OR IGNORE INTO attachments (sha256, content_type, body) VALUES (?, ?, ?)",
-                        (a.sha256, a.content_type, a.body),
+                        "INSERT INTO events (id, shipment, hash, body, created_at) VALUES (?, ?, ?, ?, ?)",
+                        (event.id, event.shipment, event.hash, msgspec.json.encode(event), now),
                     )
-                self._db.execute(
-                    "INSERT INTO events (id, shipment, hash, body, created_at) VALUES (?, ?, ?, ?, ?)",
-                    (event.id, event.shipment, event.hash, msgspec.json.encode(event), to_wire(utcnow())),
-                )
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -151,6 +157,28 @@ class Outbox:
     def last_sync(self) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key = 'last_sync'").fetchone()
         return row[0] if row else None
+
+    def local_events(self, shipment: str) -> list[tuple[str, str | None, str]]:
+        """(type, prev, hash) of this phone's unrejected events for a shipment, oldest first."""
+        rows = self._db.execute(
+            "SELECT body FROM events WHERE shipment = ? AND state != ? ORDER BY seq", (shipment, REJECTED)
+        ).fetchall()
+        out = []
+        for (body,) in rows:
+            e = msgspec.json.decode(body)
+            out.append((e["type"], e["prev"], e["hash"]))
+        return out
+
+    def remember(self, key: str, value: bytes) -> None:
+        """Keep a small blob (today's assignments) so the app opens offline after a restart."""
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value.decode("utf-8"))
+            )
+
+    def recall(self, key: str) -> bytes | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0].encode("utf-8") if row else None
 
     def counts(self) -> dict[str, int]:
         return dict(self._db.execute("SELECT state, count(*) FROM events GROUP BY state").fetchall())

@@ -152,6 +152,9 @@ class Assignment(Struct):
     stop: Stop
     next_events: list[str]
     label_sig: str
+    # argon2 hash of the citizen's PIN on a delivery stop, so the phone can check a typed PIN
+    # offline; 10^6 PINs at argon2 cost keep it from being read back off a lost phone quickly.
+    pin_check: str | None = None
 
 
 class AssignmentList(Struct):

@@ -1,0 +1,379 @@
+"""The four things a courier records — pickup, handover, delivery, failed attempt — each
+ending in signed events (CUSTODY.md §3) written to the outbox with their attachments.
+
+A flow knows what is still missing (`missing()` gives i18n keys, first one first), so the
+screen can say exactly what to do next; `finish()` refuses to sign an incomplete record.
+The same content rules the server applies (`shared.rules`) are checked before signing, so
+an event the server would reject for its content never leaves the phone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared import lifecycle
+from shared.crypto import SigningKey
+from shared.events import CustodyEvent, new_event_id, sign_event
+from shared.geo import distance_m
+from shared.rules import content_problem
+from shared.timeutil import to_wire
+
+from ..outbox import Attachment, Outbox
+from ..ports import Clock, Fix
+from .signature import SignaturePad
+from .today import Row
+
+FAR_FROM_ADDRESS_M = 500.0
+MAX_PHOTOS = 3
+
+
+class Incomplete(ValueError):
+    """`finish()` was called with something missing; args[0] is the i18n key."""
+
+
+@dataclass
+class Recorder:
+    """Signs events as this courier's device and keeps them, with attachments, in the outbox."""
+
+    outbox: Outbox
+    key: SigningKey
+    actor: str  # "courier:42"
+    clock: Clock
+
+    def record(self, row: Row, type_: str, **kw: Any) -> CustodyEvent:
+        event, attachments = self.build(row, type_, **kw)
+        self.outbox.put(event, attachments)
+        return event
+
+    def build(
+        self,
+        row: Row,
+        type_: str,
+        *,
+        counterparty: dict[str, Any] | None,
+        fix: Fix | None,
+        data: dict[str, Any],
+        signature: SignaturePad | None = None,
+        photos: list[bytes] = (),  # type: ignore[assignment]
+        shared_attachments: list[Attachment] | None = None,
+    ) -> tuple[CustodyEvent, list[Attachment]]:
+        """Sign one event; raises Incomplete when the server would refuse its content."""
+        lifecycle.check("courier", type_, row.state)
+        attachments = list(shared_attachments or [])
+        sig_hash = None
+        data = dict(data)
+        if signature is not None and shared_attachments is None:
+            attachments += [Attachment(*a) for a in signature.attachments()]
+        for a in attachments:
+            if a.content_type == "image/png":
+                sig_hash = a.sha256
+            elif a.content_type == "application/json":
+                data["signature_strokes"] = a.sha256
+        photo_hashes = []
+        for jpeg in photos:
+            digest = hashlib.sha256(jpeg).hexdigest()
+            attachments.append(Attachment(digest, "image/jpeg", jpeg))
+            photo_hashes.append(digest)
+        if fix is None:
+            data.setdefault("no_fix_reason", "no GPS fix on the device")
+        event = sign_event(
+            self.key,
+            id=new_event_id(),
+            shipment=row.a.code,
+            type=type_,
+            occurred_at=to_wire(self.clock()),
+            actor=self.actor,
+            counterparty=counterparty,
+            location=fix.wire() if fix else None,
+            attachments={"signature": sig_hash, "photos": photo_hashes},
+            data=data,
+            prev=row.head,
+        )
+        if (problem := content_problem(event, row.a.kind)) is not None:
+            raise Incomplete(problem)
+        return event, attachments
+
+
+def _party(name: str, role: str, id_last4: str | None = None, unit: str | None = None) -> dict[str, Any]:
+    party: dict[str, Any] = {"name": name.strip(), "role": role}
+    if id_last4:
+        party["id_last4"] = id_last4
+    if unit:
+        party["unit"] = unit
+    return party
+
+
+def _last4_ok(text: str) -> bool:
+    return len(text) == 4 and text.isdigit()
+
+
+@dataclass
+class _Base:
+    row: Row
+    recorder: Recorder
+    fix: Fix | None = None
+    located: bool = False  # the GPS was asked (a None fix after asking is recorded as such)
+    photos: list[bytes] = field(default_factory=list)
+    error: str | None = None
+
+    def set_fix(self, fix: Fix | None) -> None:
+        self.fix, self.located = fix, True
+
+    def add_photo(self, jpeg: bytes) -> None:
+        if len(self.photos) < MAX_PHOTOS:
+            self.photos.append(jpeg)
+
+    @property
+    def distance_from_address_m(self) -> float | None:
+        point = self.row.a.stop.point
+        return distance_m(self.fix.point, point) if self.fix and point else None
+
+    @property
+    def far_from_address(self) -> bool:
+        d = self.distance_from_address_m
+        return d is not None and d > FAR_FROM_ADDRESS_M
+
+    def missing(self) -> list[str]:
+        raise NotImplementedError
+
+    def _check(self) -> None:
+        if problems := self.missing():
+            self.error = problems[0]
+            raise Incomplete(problems[0])
+        self.error = None
+
+
+@dataclass
+class PickupFlow(_Base):
+    """Taking an envelope: a citizen's dossier at their door, or a result at the one-stop shop."""
+
+    pad: SignaturePad = field(default_factory=lambda: SignaturePad(360, 180))
+    checked: set[int] = field(default_factory=set)
+    fee_text: str = ""
+    giver_name: str = ""
+    giver_id_last4: str = ""
+
+    def __post_init__(self) -> None:
+        self.giver_name = self.giver_name or self.row.a.stop.contact_name
+        self.fee_text = self.fee_text or str(self.row.a.fee_vnd)
+
+    @property
+    def from_citizen(self) -> bool:
+        return self.row.a.kind == "submission"
+
+    @property
+    def components(self) -> list[str]:
+        return [c if isinstance(c, str) else str(c.get("name", c)) for c in self.row.a.components]
+
+    def toggle(self, index: int) -> None:
+        self.checked ^= {index}
+
+    def fee(self) -> int | None:
+        text = self.fee_text.replace(".", "").replace(",", "").replace(" ", "")
+        return int(text) if text.isdigit() else None
+
+    def missing(self) -> list[str]:
+        out = []
+        if self.from_citizen:
+            if self.components and not self.checked:
+                out.append("flow.components_missing")
+            if self.fee() is None:
+                out.append("flow.fee_invalid")
+        if not self.giver_name.strip():
+            out.append("flow.name_missing")
+        if self.from_citizen and not _last4_ok(self.giver_id_last4):
+            out.append("flow.id_last4_invalid")
+        if (p := self.pad.problem()) is not None:
+            out.append(p)
+        return out
+
+    def finish(self) -> CustodyEvent:
+        self._check()
+        data: dict[str, Any] = {}
+        if self.from_citizen:
+            data = {"components": [self.components[i] for i in sorted(self.checked)], "fee_vnd": self.fee()}
+            party = _party(self.giver_name, "citizen", self.giver_id_last4)
+        else:
+            party = _party(self.giver_name, "clerk")
+        return self.recorder.record(
+            self.row,
+            "picked_up",
+            counterparty=party,
+            fix=self.fix,
+            data=data,
+            signature=self.pad,
+            photos=self.photos,
+        )
+
+
+IDENTITY_METHODS = ("id_last4", "pin", "proxy")
+
+
+@dataclass
+class DeliveryFlow(_Base):
+    """Handing a result to the citizen at their door: identity, signature, GPS, optional photo."""
+
+    pad: SignaturePad = field(default_factory=lambda: SignaturePad(360, 180))
+    method: str = "id_last4"
+    receiver_name: str = ""
+    id_last4: str = ""
+    pin: str = ""
+    proxy_note: str = ""
+    check_pin: Any = None  # (pin_hash, pin) -> bool; argon2 on the phone, injected for tests
+
+    def __post_init__(self) -> None:
+        self.receiver_name = self.receiver_name or self.row.a.stop.contact_name
+
+    def missing(self) -> list[str]:
+        out = []
+        if not self.receiver_name.strip():
+            out.append("flow.name_missing")
+        if self.method == "id_last4" and not _last4_ok(self.id_last4):
+            out.append("flow.id_last4_invalid")
+        elif self.method == "pin" and not self.pin_ok():
+            out.append("flow.pin_wrong" if len(self.pin) == 6 and self.pin.isdigit() else "flow.pin_invalid")
+        elif self.method == "proxy" and not self.proxy_note.strip():
+            out.append("flow.proxy_note_missing")
+        if (p := self.pad.problem()) is not None:
+            out.append(p)
+        return out
+
+    def pin_ok(self) -> bool:
+        if not (len(self.pin) == 6 and self.pin.isdigit()):
+            return False
+        expected = self.row.a.pin_check
+        if expected is None:
+            return False  # no PIN on record for this shipment: identify by ID card or proxy
+        check = self.check_pin or verify_pin
+        return bool(check(expected, self.pin))
+
+    def finish(self) -> CustodyEvent:
+        self._check()
+        identity: dict[str, Any] = {"method": self.method}
+        role = "citizen"
+        if self.method == "proxy":
+            identity["note"] = self.proxy_note.strip()
+            role = "proxy"
+        party = _party(self.receiver_name, role, self.id_last4 if self.method == "id_last4" else None)
+        return self.recorder.record(
+            self.row,
+            "delivered",
+            counterparty=party,
+            fix=self.fix,
+            data={"identity": identity},
+            signature=self.pad,
+            photos=self.photos,
+        )
+
+
+def verify_pin(pin_hash: str, pin: str) -> bool:
+    from argon2 import PasswordHasher
+    from argon2.exceptions import InvalidHashError, VerificationError
+
+    try:
+        return PasswordHasher().verify(pin_hash, pin)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+FAILURE_REASONS = lifecycle.FAILURE_REASONS
+
+
+@dataclass
+class FailedAttemptFlow(_Base):
+    reason: str | None = None
+    note: str = ""
+
+    def missing(self) -> list[str]:
+        if self.reason not in FAILURE_REASONS:
+            return ["flow.reason_missing"]
+        if self.reason == "other" and not self.note.strip():
+            return ["flow.note_missing"]
+        return []
+
+    def finish(self) -> CustodyEvent:
+        self._check()
+        data: dict[str, Any] = {"reason": self.reason}
+        if self.note.strip():
+            data["note"] = self.note.strip()
+        return self.recorder.record(
+            self.row, "delivery_failed", counterparty=None, fix=self.fix, data=data, photos=self.photos
+        )
+
+
+RECEIVERS = ("clerk", "courier", "hub")
+
+
+@dataclass
+class HandoverFlow:
+    """Several envelopes handed over at once: the receiver identifies once and signs once,
+    and each envelope gets its own event carrying that one signature.
+
+    To a one-stop shop's clerk a dossier is `delivered` (it has arrived) and a result that
+    could not be delivered is `returned`; to another courier or a post-office hub it is
+    `transferred`.
+    """
+
+    recorder: Recorder
+    rows: list[Row] = field(default_factory=list)
+    receiver_role: str = "clerk"
+    receiver_name: str = ""
+    receiver_unit: str = ""
+    pad: SignaturePad = field(default_factory=lambda: SignaturePad(360, 180))
+    fix: Fix | None = None
+    located: bool = False
+    error: str | None = None
+
+    def set_fix(self, fix: Fix | None) -> None:
+        self.fix, self.located = fix, True
+
+    def add(self, row: Row) -> str | None:
+        """Add an envelope; an i18n key when it cannot be handed over now."""
+        if any(r.a.code == row.a.code for r in self.rows):
+            return "handover.already_added"
+        if row.state != lifecycle.State.IN_CUSTODY:
+            return "handover.not_in_custody"
+        self.rows.append(row)
+        return None
+
+    def remove(self, code: str) -> None:
+        self.rows = [r for r in self.rows if r.a.code != code]
+
+    def event_type(self, row: Row) -> str:
+        if self.receiver_role == "clerk":
+            return "delivered" if row.a.kind == "submission" else "returned"
+        return "transferred"
+
+    def missing(self) -> list[str]:
+        out = []
+        if not self.rows:
+            out.append("handover.empty")
+        if self.receiver_role not in RECEIVERS:
+            out.append("handover.receiver_missing")
+        if not self.receiver_name.strip():
+            out.append("flow.name_missing")
+        if (p := self.pad.problem()) is not None:
+            out.append(p)
+        return out
+
+    def finish(self) -> list[CustodyEvent]:
+        if problems := self.missing():
+            self.error = problems[0]
+            raise Incomplete(problems[0])
+        shared = [Attachment(*a) for a in self.pad.attachments()]
+        party = _party(self.receiver_name, self.receiver_role, unit=self.receiver_unit.strip() or None)
+        built = [
+            self.recorder.build(
+                row,
+                self.event_type(row),
+                counterparty=party,
+                fix=self.fix,
+                data={},
+                shared_attachments=shared,
+            )
+            for row in self.rows
+        ]
+        self.recorder.outbox.put_many(built)  # all envelopes or none
+        return [event for event, _ in built]

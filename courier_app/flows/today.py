@@ -1,0 +1,171 @@
+"""Today's stops: the courier's assignments, ordered into a route from where they stand.
+
+The list comes from `GET /api/v1/me/assignments` and is remembered in the outbox, so the
+app opens with yesterday's list when there is no signal. What this phone recorded but has
+not synced yet is laid over the server's state (a picked-up envelope is in custody at once),
+and the next event of each shipment links to this phone's own latest event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import msgspec
+
+from shared import geo, lifecycle
+
+from ..outbox import Outbox
+from ..ports import Clock
+
+DUE_SOON = timedelta(hours=24)
+CACHE_KEY = "assignments"
+
+
+class Stop(msgspec.Struct):
+    kind: str  # pickup | delivery
+    lat: float | None
+    lon: float | None
+    address: str
+    commune: str
+    province: str
+    contact_name: str
+    contact_phone: str | None = None
+
+    @property
+    def point(self) -> tuple[float, float] | None:
+        return (self.lat, self.lon) if self.lat is not None and self.lon is not None else None
+
+
+class Assignment(msgspec.Struct):
+    code: str
+    kind: str  # submission | result
+    state: str
+    head: str | None
+    due_at: datetime
+    attempts: int
+    dossier_ref: str
+    procedure: str
+    fee_vnd: int
+    components: list[Any]
+    recipient_id_last4_known: bool
+    stop: Stop
+    label_sig: str
+    pin_check: str | None = None
+
+
+class AssignmentList(msgspec.Struct):
+    items: list[Assignment]
+    label_public_key: str
+    event_public_key: str
+
+
+_decode = msgspec.json.Decoder(AssignmentList)
+
+
+@dataclass
+class Row:
+    """One stop as the Today screen shows it."""
+
+    a: Assignment
+    state: str  # after this phone's own unsynced events
+    head: str | None  # the `prev` of the next event
+    distance_m: float | None
+    late: bool
+    due_soon: bool
+    unsynced: int  # events of this shipment waiting in the outbox
+
+    @property
+    def done(self) -> bool:
+        return self.state not in lifecycle.OPEN_STATES
+
+    @property
+    def action(self) -> str:
+        """pickup | handover | delivery | done: what the courier does at this stop."""
+        if self.done:
+            return "done"
+        if self.state == lifecycle.State.REGISTERED:
+            return "pickup"
+        return "handover" if self.a.kind == "submission" else "delivery"
+
+
+@dataclass
+class TodayFlow:
+    outbox: Outbox
+    fetch: Callable[[], bytes]  # GET /api/v1/me/assignments body; raises sync.ServerUnavailable offline
+    clock: Clock
+    data: AssignmentList | None = None
+    offline: bool = False
+    position: tuple[float, float] | None = None
+
+    def load_cached(self) -> None:
+        if self.data is None and (blob := self.outbox.recall(CACHE_KEY)) is not None:
+            self.data = _decode.decode(blob)
+
+    def refresh(self) -> None:
+        """Ask the server; without signal keep the remembered list (and say so)."""
+        from ..sync import ServerUnavailable
+
+        try:
+            blob = self.fetch()
+        except ServerUnavailable:
+            self.offline = True
+            self.load_cached()
+            return
+        self.data = _decode.decode(blob)
+        self.outbox.remember(CACHE_KEY, blob)
+        self.offline = False
+
+    @property
+    def label_keys(self) -> list[str]:
+        return [self.data.label_public_key] if self.data else []
+
+    def find(self, code: str) -> Assignment | None:
+        for a in self.data.items if self.data else []:
+            if a.code == code:
+                return a
+        return None
+
+    def local(self, a: Assignment) -> tuple[str, str | None, int]:
+        """(state, head, unsynced) once this phone's own events since the server's head are applied."""
+        state, head = a.state, a.head
+        waiting = 0
+        for type_, prev, digest in self.outbox.local_events(a.code):
+            if prev != head:
+                continue  # already part of the server's head, or on another branch the server will reject
+            try:
+                state = lifecycle.check("courier", type_, state)
+            except lifecycle.IllegalTransition:
+                break
+            head = digest
+            waiting += 1
+        return state, head, waiting
+
+    def row(self, a: Assignment) -> Row:
+        now = self.clock()
+        state, head, waiting = self.local(a)
+        point = a.stop.point
+        distance = geo.distance_m(self.position, point) if self.position and point else None
+        open_ = state in lifecycle.OPEN_STATES
+        return Row(
+            a,
+            state,
+            head,
+            distance,
+            late=open_ and a.due_at < now,
+            due_soon=open_ and now <= a.due_at < now + DUE_SOON,
+            unsynced=waiting,
+        )
+
+    def rows(self) -> list[Row]:
+        """Open stops in route order from the current position, then what is done today."""
+        items = self.data.items if self.data else []
+        rows = [self.row(a) for a in items]
+        open_rows = [r for r in rows if not r.done]
+        order = geo.order_stops(self.position, [r.a.stop.point for r in open_rows])
+        return [open_rows[i] for i in order] + [r for r in rows if r.done]
+
+    def assigned_codes(self) -> set[str]:
+        return {a.code for a in self.data.items} if self.data else set()

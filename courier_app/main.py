@@ -1,0 +1,81 @@
+"""The courier app: builds the real services (outbox, device key, camera, GPS, HTTP) and
+runs the Flet app — in the browser for `hoso app`, or packaged by `flet build apk`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import flet as ft
+
+from .context import AppContext
+
+DEFAULT_SERVER = "http://127.0.0.1:8000"
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+
+
+def _data_dir() -> Path:
+    # On Android, Flet points FLET_APP_STORAGE_DATA at the app's private storage.
+    return Path(os.environ.get("HOSO_APP_DATA") or os.environ.get("FLET_APP_STORAGE_DATA") or "var/courier")
+
+
+def make_main(server_url: str, data_dir: Path):  # type: ignore[no-untyped-def]
+    async def main(page: ft.Page) -> None:
+        from .views.hardware import CameraPanel, GeoLocator
+        from .views.screens import login_screen, open_today
+        from .views.shell import Shell
+
+        page.title = "HoSo — Bưu tá"
+        page.theme = ft.Theme(color_scheme_seed=ft.Colors.BLUE_800)
+        page.theme_mode = ft.ThemeMode.LIGHT
+        page.padding = 0
+        locator = GeoLocator()
+        camera = CameraPanel()  # screens make their own previews; this one answers the port
+        ctx = AppContext(data_dir, server_url, lambda: datetime.now(UTC), locator, camera)
+        shell = Shell(page, ctx)
+        page.data = shell  # reachable from tests that drive the page
+        if ctx.resume_session():
+            await open_today(shell, refresh=True)
+        else:
+            shell.show(lambda: login_screen(shell), root=True)
+        page.run_task(shell.sync_loop)
+
+    return main
+
+
+def run(
+    server_url: str = DEFAULT_SERVER,
+    port: int = 8550,
+    host: str = "127.0.0.1",
+    data_dir: Path | None = None,
+    open_browser: bool = True,
+) -> None:
+    ft.run(
+        make_main(server_url, data_dir or _data_dir()),
+        name="",
+        host=host,
+        port=port,
+        view=ft.AppView.WEB_BROWSER if open_browser else None,
+        assets_dir=str(ASSETS),
+        no_cdn=True,
+    )
+
+
+def cli(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="hoso app", description="HoSo courier app in the browser")
+    p.add_argument("--server", default=os.environ.get("HOSO_SERVER_URL", DEFAULT_SERVER))
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8550)
+    p.add_argument("--data-dir", type=Path, default=None)
+    p.add_argument("--no-browser", action="store_true", help="serve only; open the URL yourself")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    print(f"Courier app: http://{args.host}:{args.port}/  (server {args.server})", flush=True)
+    run(args.server, args.port, args.host, args.data_dir, open_browser=not args.no_browser)
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,357 @@
+"""The recording screens: pickup, delivery, failed attempt, handover. Each renders its flow,
+forwards input to it, and on "finish" asks the flow to sign and keep the event(s)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import flet as ft
+
+from ..flows.custody import (
+    FAILURE_REASONS,
+    RECEIVERS,
+    DeliveryFlow,
+    FailedAttemptFlow,
+    HandoverFlow,
+    Incomplete,
+    PickupFlow,
+)
+from ..flows.today import Row
+from . import ui
+from .hardware import CameraPanel
+from .signature import SignatureBox
+
+if TYPE_CHECKING:
+    from .shell import Shell
+
+
+def _header(shell: Shell, row: Row) -> ft.Control:
+    a, tr = row.a, shell.ctx.tr
+    return ft.Column(
+        [
+            ft.Text(a.stop.contact_name, size=20, weight=ft.FontWeight.BOLD),
+            ft.Text(f"{a.stop.address}, {a.stop.commune}", size=16),
+            ft.Text(
+                f"{tr('flow.code')}: {a.code[:4]} {a.code[4:8]} {a.code[8:]} · {a.procedure}",
+                size=14,
+                color=ft.Colors.BLUE_GREY_700,
+            ),
+        ],
+        spacing=2,
+    )
+
+
+class _Location(ft.Text):
+    """Shows the GPS fix as it arrives, the distance from the address, and a flag above 500 m."""
+
+    def __init__(self, shell: Shell, flow: Any) -> None:
+        super().__init__(shell.ctx.tr("flow.locating"), size=15)
+        self.shell, self.flow = shell, flow
+
+    def did_mount(self) -> None:
+        self.page.run_task(self._locate)  # type: ignore[union-attr]
+
+    async def _locate(self) -> None:
+        fix = await self.shell.ctx.locator.locate()
+        self.flow.set_fix(fix)
+        tr = self.shell.ctx.tr
+        if fix is None:
+            self.value, self.color = tr("flow.no_fix"), ui.SOON
+        else:
+            d = getattr(self.flow, "distance_from_address_m", None)
+            self.value = tr("flow.fix", acc=f"{fix.accuracy_m or 0:.0f}")
+            if d is not None:
+                self.value += " · " + tr("flow.from_address", d=ui.km(d))
+            if getattr(self.flow, "far_from_address", False):
+                self.value += " — " + tr("flow.far")
+                self.color = ui.LATE
+            else:
+                self.color = ui.OK
+        if self.page is not None:
+            self.update()
+
+
+def _photo_row(shell: Shell, flow: Any) -> ft.Control:
+    tr = shell.ctx.tr
+    count = ft.Text(tr("flow.photos", n=len(flow.photos)), size=15)
+
+    def take(e: object = None) -> None:
+        def got(jpeg: bytes) -> None:
+            flow.add_photo(jpeg)
+
+        shell.show(lambda: photo_screen(shell, got))
+
+    return ft.Row([ui.button(tr("flow.photo"), take, icon=ft.Icons.PHOTO_CAMERA, primary=False), count])
+
+
+def photo_screen(shell: Shell, got: Callable[[bytes], None]) -> ft.Control:
+    tr = shell.ctx.tr
+    shell.set_title(tr("flow.photo"))
+    panel = CameraPanel()
+    status = ui.note(tr("flow.photo_help"))
+
+    async def shoot(e: object = None) -> None:
+        jpeg = await panel.take_picture()
+        if jpeg is None:
+            status.value = tr("scan.no_camera")
+            shell.page.update()
+            return
+        got(jpeg)
+        shell.back()
+
+    async def start() -> None:
+        if not await panel.start():
+            status.value = tr("scan.no_camera")
+            shell.page.update()
+
+    shell.page.run_task(start)
+    return ft.Column(
+        [panel, status, ft.Row([ui.button(tr("flow.shoot"), shoot, icon=ft.Icons.CAMERA)])], spacing=12
+    )
+
+
+def _finish_button(shell: Shell, label: str, flow: Any, error: ft.Text) -> ft.Control:
+    tr = shell.ctx.tr
+
+    async def finish(e: object = None) -> None:
+        try:
+            result = await asyncio.to_thread(flow.finish)
+        except Incomplete as exc:
+            error.value = tr(str(exc.args[0]))
+            shell.page.update()
+            return
+        n = len(result) if isinstance(result, list) else 1
+        shell.toast(tr("flow.saved", n=n))
+        shell.wake_sync()
+        from .screens import today_screen
+
+        shell.show(lambda: today_screen(shell), root=True)
+
+    return ft.Semantics(content=ui.button(label, finish, icon=ft.Icons.CHECK), identifier="finish")
+
+
+def _keep(shell: Shell, build: Callable[[], ft.Control]) -> None:
+    """Rebuilding this screen (back from the photo or scan screen) reuses the same flow."""
+    shell.stack[-1] = build
+
+
+def pickup_screen(shell: Shell, row: Row, flow: PickupFlow | None = None) -> ft.Control:
+    ctx, tr = shell.ctx, shell.ctx.tr
+    shell.set_title(tr("pickup.title"))
+    if flow is None:
+        flow = PickupFlow(row, ctx.recorder())
+        _keep(shell, lambda: pickup_screen(shell, row, flow))
+    error = ui.error_text()
+    items: list[ft.Control] = [_header(shell, row), _Location(shell, flow)]
+    if flow.from_citizen:
+        items.append(ft.Text(tr("pickup.components"), size=17, weight=ft.FontWeight.W_600))
+        for i, name in enumerate(flow.components):
+            items.append(
+                ft.Checkbox(
+                    label=name,
+                    value=i in flow.checked,
+                    on_change=lambda e, i=i: flow.toggle(i),
+                    label_style=ft.TextStyle(size=17),
+                )
+            )
+        fee = ui.field(tr("pickup.fee"), flow.fee_text, digits=True)
+        fee.on_change = lambda e: setattr(flow, "fee_text", fee.value or "")
+        items.append(fee)
+    name = ui.field(
+        tr("pickup.giver_citizen" if flow.from_citizen else "pickup.giver_clerk"), flow.giver_name
+    )
+    name.on_change = lambda e: setattr(flow, "giver_name", name.value or "")
+    items.append(name)
+    if flow.from_citizen:
+        last4 = ui.field(tr("flow.id_last4"), flow.giver_id_last4, digits=True, max_length=4)
+        last4.on_change = lambda e: setattr(flow, "giver_id_last4", (last4.value or "").strip())
+        items.append(last4)
+    items += [
+        SignatureBox(flow.pad, tr, on_change=lambda: None),
+        _photo_row(shell, flow),
+        error,
+        ft.Row([_finish_button(shell, tr("pickup.finish"), flow, error)]),
+    ]
+    return ft.Column(items, spacing=12, scroll=ft.ScrollMode.AUTO)
+
+
+def delivery_screen(shell: Shell, row: Row, flow: DeliveryFlow | None = None) -> ft.Control:
+    ctx, tr = shell.ctx, shell.ctx.tr
+    shell.set_title(tr("delivery.title"))
+    if flow is None:
+        flow = DeliveryFlow(row, ctx.recorder())
+        _keep(shell, lambda: delivery_screen(shell, row, flow))
+    error = ui.error_text()
+    last4 = ui.field(tr("flow.id_last4"), flow.id_last4, digits=True, max_length=4)
+    last4.on_change = lambda e: setattr(flow, "id_last4", (last4.value or "").strip())
+    pin = ui.field(tr("delivery.pin"), flow.pin, digits=True, max_length=6, password=True)
+    pin.on_change = lambda e: setattr(flow, "pin", (pin.value or "").strip())
+    proxy = ui.field(tr("delivery.proxy_note"), flow.proxy_note)
+    proxy.on_change = lambda e: setattr(flow, "proxy_note", proxy.value or "")
+    inputs = {"id_last4": last4, "pin": pin, "proxy": proxy}
+
+    def pick(e: Any) -> None:
+        flow.method = e.control.selected[0] if e.control.selected else "id_last4"
+        for k, c in inputs.items():
+            c.visible = k == flow.method
+        shell.page.update()
+
+    for k, c in inputs.items():
+        c.visible = k == flow.method
+    methods = ft.SegmentedButton(
+        segments=[
+            ft.Segment(value=m, label=ft.Text(tr(f"identity.{m}"), size=15))
+            for m in ("id_last4", "pin", "proxy")
+        ],
+        selected=[flow.method],
+        on_change=pick,
+    )
+    name = ui.field(tr("delivery.receiver"), flow.receiver_name)
+    name.on_change = lambda e: setattr(flow, "receiver_name", name.value or "")
+    return ft.Column(
+        [
+            _header(shell, row),
+            _Location(shell, flow),
+            ft.Text(tr("delivery.identity"), size=17, weight=ft.FontWeight.W_600),
+            methods,
+            last4,
+            pin,
+            proxy,
+            name,
+            SignatureBox(flow.pad, tr, on_change=lambda: None),
+            _photo_row(shell, flow),
+            error,
+            ft.Row([_finish_button(shell, tr("delivery.finish"), flow, error)]),
+            ft.Row(
+                [
+                    ui.button(
+                        tr("failed.open"),
+                        lambda e: shell.replace(lambda: failed_screen(shell, row)),
+                        icon=ft.Icons.REPORT,
+                        primary=False,
+                        danger=True,
+                    )
+                ]
+            ),
+        ],
+        spacing=12,
+        scroll=ft.ScrollMode.AUTO,
+    )
+
+
+def failed_screen(shell: Shell, row: Row, flow: FailedAttemptFlow | None = None) -> ft.Control:
+    ctx, tr = shell.ctx, shell.ctx.tr
+    shell.set_title(tr("failed.title"))
+    if flow is None:
+        flow = FailedAttemptFlow(row, ctx.recorder())
+        _keep(shell, lambda: failed_screen(shell, row, flow))
+    error = ui.error_text()
+    note = ui.field(tr("failed.note"), flow.note)
+    note.on_change = lambda e: setattr(flow, "note", note.value or "")
+
+    def pick(e: Any) -> None:
+        flow.reason = e.control.value
+
+    reasons = ft.RadioGroup(
+        content=ft.Column(
+            [
+                ft.Radio(value=r, label=tr(f"reason.{r}"), label_style=ft.TextStyle(size=18))
+                for r in FAILURE_REASONS
+            ]
+        ),
+        value=flow.reason,
+        on_change=pick,
+    )
+    return ft.Column(
+        [
+            _header(shell, row),
+            _Location(shell, flow),
+            reasons,
+            note,
+            _photo_row(shell, flow),
+            error,
+            ft.Row([_finish_button(shell, tr("failed.finish"), flow, error)]),
+        ],
+        spacing=12,
+        scroll=ft.ScrollMode.AUTO,
+    )
+
+
+def handover_screen(shell: Shell, rows: list[Row], flow: HandoverFlow | None = None) -> ft.Control:
+    ctx, tr = shell.ctx, shell.ctx.tr
+    shell.set_title(tr("handover.title"))
+    if flow is None:
+        flow = HandoverFlow(ctx.recorder())
+        for r in rows:
+            flow.add(r)
+        _keep(shell, lambda: handover_screen(shell, [], flow))
+    error = ui.error_text()
+    envelopes = ft.Column(spacing=4)
+
+    def render_list() -> None:
+        envelopes.controls = [
+            ft.Row(
+                [
+                    ft.Text(
+                        f"{r.a.code[:4]} {r.a.code[4:8]} {r.a.code[8:]} · {tr('step.' + flow.event_type(r))}",
+                        size=16,
+                        expand=True,
+                    ),
+                    ft.IconButton(
+                        ft.Icons.DELETE_OUTLINE, on_click=lambda e, c=r.a.code: remove(c), icon_size=26
+                    ),
+                ]
+            )
+            for r in flow.rows
+        ] or [ui.note(tr("handover.empty"))]
+
+    def remove(code: str) -> None:
+        flow.remove(code)
+        render_list()
+        shell.page.update()
+
+    def scanned(code: str) -> None:
+        row = next((r for r in ctx.today.rows() if r.a.code == code), None)
+        problem = flow.add(row) if row else "scan.not_assigned"
+        shell.back()
+        if problem:
+            shell.toast(tr(problem), error=True)
+
+    def scan_more(e: object = None) -> None:
+        from .screens import scan_screen
+
+        shell.show(lambda: scan_screen(shell, on_code=scanned, title_key="handover.scan"))
+
+    def pick(e: Any) -> None:
+        flow.receiver_role = e.control.selected[0] if e.control.selected else "clerk"
+        render_list()
+        shell.page.update()
+
+    receiver = ft.SegmentedButton(
+        segments=[ft.Segment(value=r, label=ft.Text(tr(f"receiver.{r}"), size=15)) for r in RECEIVERS],
+        selected=[flow.receiver_role],
+        on_change=pick,
+    )
+    name = ui.field(tr("handover.name"), flow.receiver_name)
+    name.on_change = lambda e: setattr(flow, "receiver_name", name.value or "")
+    unit = ui.field(tr("handover.unit"), flow.receiver_unit)
+    unit.on_change = lambda e: setattr(flow, "receiver_unit", unit.value or "")
+    render_list()
+    return ft.Column(
+        [
+            ui.note(tr("handover.help")),
+            receiver,
+            envelopes,
+            ft.Row([ui.button(tr("handover.scan"), scan_more, icon=ft.Icons.QR_CODE_SCANNER, primary=False)]),
+            name,
+            unit,
+            _Location(shell, flow),
+            SignatureBox(flow.pad, tr, on_change=lambda: None),
+            error,
+            ft.Row([_finish_button(shell, tr("handover.finish"), flow, error)]),
+        ],
+        spacing=12,
+        scroll=ft.ScrollMode.AUTO,
+    )

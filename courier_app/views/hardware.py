@@ -1,0 +1,78 @@
+"""The phone's camera and GPS behind the flows' Camera and Locator ports (flet-camera,
+flet-geolocator). In the browser build they use the browser's camera and geolocation."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+
+import flet as ft
+import flet_camera as fc
+import flet_geolocator as fg
+
+from ..ports import Fix
+
+log = logging.getLogger(__name__)
+GPS_TIMEOUT_S = 12.0
+
+
+class GeoLocator:
+    def __init__(self) -> None:
+        self.service = fg.Geolocator()  # registers itself with the current page
+
+    async def locate(self) -> Fix | None:
+        try:
+            p = await asyncio.wait_for(self.service.get_current_position(), GPS_TIMEOUT_S)
+        except Exception as exc:  # no permission, no service, timeout: the event says "no fix"
+            log.info("no GPS fix: %s", exc)
+            return None
+        if p is None or p.latitude is None or p.longitude is None:
+            return None
+        at = p.timestamp if isinstance(p.timestamp, datetime) else datetime.now(UTC)
+        at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+        return Fix(float(p.latitude), float(p.longitude), float(p.accuracy) if p.accuracy else None, at)
+
+
+class CameraPanel(ft.Container):
+    """A live preview with a flashlight toggle; `take_picture()` gives one JPEG frame."""
+
+    def __init__(self, width: int = 380, height: int = 285, on_error: object = None) -> None:
+        self.camera = fc.Camera(preview_enabled=True, expand=True)
+        self.ready = False
+        self.torch = False
+        super().__init__(
+            content=self.camera, width=width, height=height, bgcolor=ft.Colors.BLACK, border_radius=8
+        )
+
+    async def start(self) -> bool:
+        try:
+            cams = await self.camera.get_available_cameras()
+            if not cams:
+                return False
+            back = [c for c in cams if c.lens_direction == fc.CameraLensDirection.BACK]
+            await self.camera.initialize((back or cams)[0], fc.ResolutionPreset.HIGH, enable_audio=False)
+        except Exception as exc:
+            log.info("camera unavailable: %s", exc)
+            return False
+        self.ready = True
+        return True
+
+    async def toggle_torch(self) -> bool:
+        """Flashlight for dark stairwells; False when this camera has none."""
+        try:
+            self.torch = not self.torch
+            await self.camera.set_flash_mode(fc.FlashMode.TORCH if self.torch else fc.FlashMode.OFF)
+            return True
+        except Exception:
+            self.torch = False
+            return False
+
+    async def take_picture(self) -> bytes | None:
+        if not self.ready:
+            return None
+        try:
+            return await self.camera.take_picture()
+        except Exception as exc:
+            log.info("take_picture failed: %s", exc)
+            return None

@@ -1,0 +1,306 @@
+"""Login, Today, Scan and Sync screens."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+import flet as ft
+
+from ..flows.scan import ScanFlow
+from ..flows.today import Row
+from ..sync import TokenExpired
+from . import ui
+from .hardware import CameraPanel
+
+if TYPE_CHECKING:
+    from .shell import Shell
+
+SCAN_PAUSE_S = 0.25
+
+
+def login_screen(shell: Shell, *, expired: bool = False) -> ft.Control:
+    ctx, tr = shell.ctx, shell.ctx.tr
+    shell.set_title(tr("login.title"))
+    flow = ctx.login_flow()
+    server = ui.field(tr("login.server"), ctx.server_url)
+    username = ui.field(tr("login.username"))
+    password = ui.field(tr("login.password"), password=True)
+    error = ui.error_text()
+    if expired:
+        error.value = tr("login.expired", n=ctx.outbox.waiting())
+    progress = ft.ProgressRing(visible=False, width=28, height=28)
+
+    async def submit(e: object = None) -> None:
+        progress.visible, error.value = True, ""
+        shell.page.update()
+        session = await asyncio.to_thread(
+            flow.submit, server.value or "", username.value or "", password.value or ""
+        )
+        progress.visible = False
+        if session is None:
+            error.value = tr(flow.error or "login.server_error")
+            shell.page.update()
+            return
+        ctx.signed_in(session)
+        await open_today(shell, refresh=True)
+        shell.wake_sync()
+
+    password.on_submit = submit
+    return ft.Column(
+        [
+            ui.title(tr("app.name")),
+            ui.note(tr("login.help")),
+            server,
+            username,
+            password,
+            error,
+            ft.Row([ui.button(tr("login.submit"), submit, icon=ft.Icons.LOGIN), progress]),
+        ],
+        spacing=14,
+        scroll=ft.ScrollMode.AUTO,
+    )
+
+
+async def open_today(shell: Shell, *, refresh: bool = False) -> None:
+    ctx = shell.ctx
+    fix = await ctx.locator.locate()
+    if fix is not None:
+        ctx.today.position = fix.point
+    if refresh:
+        try:
+            await asyncio.to_thread(ctx.today.refresh)
+        except TokenExpired:
+            shell.session_expired()
+            return
+    shell.show(lambda: today_screen(shell), root=True)
+
+
+def _stop_card(shell: Shell, index: int, row: Row) -> ft.Control:
+    tr = shell.ctx.tr
+    a = row.a
+    badges: list[ft.Control] = [ui.badge(tr(f"action.{row.action}"), ui.PRIMARY if not row.done else ui.OK)]
+    if row.late:
+        badges.append(ui.badge(tr("today.late"), ui.LATE))
+    elif row.due_soon:
+        badges.append(ui.badge(tr("today.due_soon"), ui.SOON))
+    if row.unsynced:
+        badges.append(ui.badge(tr("today.unsynced"), ft.Colors.BLUE_GREY_600))
+    due = a.due_at.astimezone().strftime("%d/%m %H:%M")
+    lines = [
+        ft.Row([ft.Text(f"{index}.", size=20, weight=ft.FontWeight.BOLD), *badges], wrap=True),
+        ft.Text(a.stop.contact_name, size=18, weight=ft.FontWeight.W_600),
+        ft.Text(f"{a.stop.address}, {a.stop.commune}", size=16),
+        ft.Text(
+            f"{tr('today.distance')}: {ui.km(row.distance_m)} · {tr('today.due')}: {due}",
+            size=15,
+            color=ft.Colors.BLUE_GREY_700,
+        ),
+        ft.Text(
+            f"{a.code[:4]} {a.code[4:8]} {a.code[8:]} · {a.procedure}", size=14, color=ft.Colors.BLUE_GREY_600
+        ),
+    ]
+    return ft.Card(
+        ft.Container(
+            ft.Column(lines, spacing=4),
+            padding=14,
+            on_click=(lambda e: open_row(shell, row)) if not row.done else None,
+            ink=True,
+        ),
+    )
+
+
+def open_row(shell: Shell, row: Row) -> None:
+    from . import forms
+
+    action = row.action
+    if action == "pickup":
+        shell.show(lambda: forms.pickup_screen(shell, row))
+    elif action == "delivery":
+        shell.show(lambda: forms.delivery_screen(shell, row))
+    elif action == "handover":
+        shell.show(lambda: forms.handover_screen(shell, [row]))
+
+
+def today_screen(shell: Shell) -> ft.Control:
+    ctx, tr = shell.ctx, shell.ctx.tr
+    shell.set_title(tr("today.title"))
+    rows = ctx.today.rows()
+    open_rows = [r for r in rows if not r.done]
+    cards = [_stop_card(shell, i + 1, r) for i, r in enumerate(rows)]
+    header: list[ft.Control] = []
+    if ctx.today.offline:
+        header.append(ui.note(tr("today.offline"), ui.SOON))
+    if rejected := ctx.outbox.rejected():
+        header.append(
+            ft.Container(
+                ft.Text(tr("today.rejected", n=len(rejected)), color=ft.Colors.WHITE, size=16),
+                bgcolor=ui.LATE,
+                padding=12,
+                border_radius=8,
+                on_click=lambda e: shell.open_sync(),
+            )
+        )
+    summary = tr("today.summary", n=len(open_rows), late=sum(r.late for r in open_rows))
+
+    async def refresh(e: object = None) -> None:
+        await open_today(shell, refresh=True)
+
+    return ft.Column(
+        [
+            *header,
+            ft.Row([ui.button(tr("today.scan"), lambda e: open_scan(shell), icon=ft.Icons.QR_CODE_SCANNER)]),
+            ft.Row(
+                [
+                    ui.button(
+                        tr("today.handover"),
+                        lambda e: _open_handover(shell),
+                        icon=ft.Icons.MOVE_UP,
+                        primary=False,
+                    ),
+                    ft.IconButton(
+                        ft.Icons.REFRESH, on_click=refresh, icon_size=30, tooltip=tr("today.refresh")
+                    ),
+                ]
+            ),
+            ui.note(summary, size=15),
+            *(cards or [ui.note(tr("today.empty"))]),
+        ],
+        spacing=10,
+        scroll=ft.ScrollMode.AUTO,
+        horizontal_alignment=ft.CrossAxisAlignment.STRETCH,
+    )
+
+
+def _open_handover(shell: Shell) -> None:
+    from . import forms
+
+    shell.show(lambda: forms.handover_screen(shell, []))
+
+
+def open_scan(shell: Shell) -> None:
+    shell.show(lambda: scan_screen(shell, on_code=lambda code: _scanned(shell, code)))
+
+
+def _scanned(shell: Shell, code: str) -> None:
+    row = next((r for r in shell.ctx.today.rows() if r.a.code == code), None)
+    if row is None or row.done:
+        shell.toast(shell.ctx.tr("scan.nothing_to_do"), error=True)
+        return
+    shell.stack.pop()  # the scan screen gives way to the stop's flow
+    open_row(shell, row)
+
+
+def scan_screen(shell: Shell, *, on_code, title_key: str = "scan.title") -> ft.Control:  # type: ignore[no-untyped-def]
+    """Camera preview scanning continuously, a torch toggle, and typed entry as a fallback."""
+    ctx, tr = shell.ctx, shell.ctx.tr
+    shell.set_title(tr(title_key))
+    flow = ScanFlow(ctx.today.label_keys, ctx.today.assigned_codes())
+    panel = CameraPanel()
+    status = ft.Text(tr("scan.aim"), size=17, weight=ft.FontWeight.W_600)
+    choices = ft.Column()
+    typed = ui.field(tr("scan.typed"), digits=True, max_length=16)
+    view = ft.Column(spacing=10, scroll=ft.ScrollMode.AUTO)
+
+    def verdict(code: str | None) -> None:
+        if code is not None:
+            on_code(code)
+            return
+        if flow.choices:
+            status.value = tr("scan.which")
+            choices.controls = [
+                ui.button(f"{c[:4]} {c[4:8]} {c[8:]}", lambda e, c=c: verdict(flow.choose(c)), primary=False)
+                for c in flow.choices
+            ]
+        elif flow.message:
+            status.value = tr(flow.message)
+        shell.page.update()
+
+    async def loop() -> None:
+        if not await panel.start():
+            status.value = tr("scan.no_camera")
+            shell.page.update()
+            return
+        while view.page is not None and shell.body.content is view:
+            jpeg = await panel.take_picture()
+            if jpeg is None:
+                await asyncio.sleep(SCAN_PAUSE_S)
+                continue
+            code = await asyncio.to_thread(flow.on_frame, jpeg)
+            if shell.body.content is not view:
+                return
+            if code is not None or flow.choices or flow.message:
+                verdict(code)
+                if code is not None or flow.choices:
+                    return
+            await asyncio.sleep(SCAN_PAUSE_S)
+
+    def submit_typed(e: object = None) -> None:
+        verdict(flow.on_typed(typed.value or ""))
+
+    async def torch(e: object = None) -> None:
+        if not await panel.toggle_torch():
+            shell.toast(tr("scan.no_torch"))
+
+    typed.on_submit = submit_typed
+    view.controls = [
+        panel,
+        ft.Row(
+            [
+                ft.IconButton(ft.Icons.FLASHLIGHT_ON, on_click=torch, icon_size=30, tooltip=tr("scan.torch")),
+                status,
+            ],
+            wrap=True,
+        ),
+        choices,
+        ft.Divider(),
+        typed,
+        ft.Row([ui.button(tr("scan.typed_ok"), submit_typed, primary=False)]),
+    ]
+    shell.page.run_task(loop)
+    return view
+
+
+def sync_screen(shell: Shell) -> ft.Control:
+    ctx, tr = shell.ctx, shell.ctx.tr
+    shell.set_title(tr("sync.title"))
+    counts = ctx.outbox.counts()
+    last = ctx.outbox.last_sync()
+    rejected = ctx.outbox.rejected()
+    status = ui.note("")
+
+    async def sync_now(e: object = None) -> None:
+        status.value = tr("sync.running")
+        shell.page.update()
+        await shell.sync_once()
+        shell.replace(lambda: sync_screen(shell))
+
+    items: list[ft.Control] = [
+        ui.note(tr("sync.waiting", n=counts.get("pending", 0)), size=18),
+        ui.note(tr("sync.acked", n=counts.get("acked", 0))),
+        ui.note(tr("sync.last", when=last or "—")),
+    ]
+    if ctx.last_sync_error:
+        items.append(ui.note(tr("sync.offline"), ui.SOON))
+    items += [ft.Row([ui.button(tr("sync.now"), sync_now, icon=ft.Icons.SYNC)]), status]
+    if rejected:
+        items.append(ui.title(tr("sync.rejected_title")))
+        for r in rejected:
+            items.append(
+                ft.Container(
+                    ft.Column(
+                        [
+                            ft.Text(
+                                f"{r.shipment} · {tr('step.' + r.type)}", size=16, weight=ft.FontWeight.W_600
+                            ),
+                            ft.Text(r.reason, size=15, color=ui.LATE),
+                        ],
+                        spacing=2,
+                    ),
+                    border=ft.Border.all(1, ui.LATE),
+                    border_radius=8,
+                    padding=10,
+                )
+            )
+        items.append(ui.note(tr("sync.rejected_help")))
+    return ft.Column(items, spacing=12, scroll=ft.ScrollMode.AUTO)

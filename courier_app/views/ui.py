@@ -1,0 +1,83 @@
+"""Shared look: large touch targets (56 px buttons, 18 px text) for a phone held on a motorbike."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import flet as ft
+
+TOUCH = 56
+PRIMARY = ft.Colors.BLUE_800
+LATE = ft.Colors.RED_700
+SOON = ft.Colors.AMBER_800
+OK = ft.Colors.GREEN_700
+
+
+def button(
+    text: str,
+    on_click: Callable[..., Any] | None,
+    *,
+    icon: Any = None,
+    primary: bool = True,
+    danger: bool = False,
+    expand: bool = True,
+) -> ft.Button:
+    color = LATE if danger else PRIMARY
+    return ft.Button(
+        content=ft.Text(text, size=18, weight=ft.FontWeight.W_600),
+        icon=icon,
+        on_click=on_click,
+        height=TOUCH,
+        expand=expand,
+        bgcolor=color if primary else None,
+        color=ft.Colors.WHITE if primary else color,
+    )
+
+
+def title(text: str) -> ft.Text:
+    return ft.Text(text, size=22, weight=ft.FontWeight.BOLD)
+
+
+def note(text: str, color: Any = None, size: int = 16) -> ft.Text:
+    return ft.Text(text, size=size, color=color)
+
+
+def field(
+    label: str,
+    value: str = "",
+    *,
+    on_change: Callable[..., Any] | None = None,
+    digits: bool = False,
+    password: bool = False,
+    max_length: int | None = None,
+) -> ft.TextField:
+    return ft.TextField(
+        label=label,
+        value=value,
+        on_change=on_change,
+        keyboard_type=ft.KeyboardType.NUMBER if digits else ft.KeyboardType.TEXT,
+        password=password,
+        can_reveal_password=password,
+        max_length=max_length,
+        text_size=18,
+    )
+
+
+def error_text() -> ft.Text:
+    return ft.Text("", color=LATE, size=16, weight=ft.FontWeight.W_600)
+
+
+def badge(text: str, color: Any) -> ft.Container:
+    return ft.Container(
+        ft.Text(text, size=13, color=ft.Colors.WHITE, weight=ft.FontWeight.BOLD),
+        bgcolor=color,
+        padding=ft.Padding(8, 3, 8, 3),
+        border_radius=12,
+    )
+
+
+def km(meters: float | None) -> str:
+    if meters is None:
+        return "—"
+    return f"{meters:.0f} m" if meters < 1000 else f"{meters / 1000:.1f} km".replace(".", ",")
