@@ -129,7 +129,9 @@ def _finish_button(shell: Shell, label: str, flow: Any, error: ft.Text) -> ft.Co
 
         shell.show(lambda: today_screen(shell), root=True)
 
-    return ft.Semantics(content=ui.button(label, finish, icon=ft.Icons.CHECK), identifier="finish")
+    return ft.Semantics(
+        content=ui.button(label, finish, icon=ft.Icons.CHECK), identifier="finish", expand=True
+    )
 
 
 def _keep(shell: Shell, build: Callable[[], ft.Control]) -> None:
@@ -174,7 +176,9 @@ def pickup_screen(shell: Shell, row: Row, flow: PickupFlow | None = None) -> ft.
         error,
         ft.Row([_finish_button(shell, tr("pickup.finish"), flow, error)]),
     ]
-    return ft.Column(items, spacing=12, scroll=ft.ScrollMode.AUTO)
+    return ft.Column(
+        items, spacing=12, scroll=ft.ScrollMode.AUTO, horizontal_alignment=ft.CrossAxisAlignment.STRETCH
+    )
 
 
 def delivery_screen(shell: Shell, row: Row, flow: DeliveryFlow | None = None) -> ft.Control:
@@ -238,6 +242,7 @@ def delivery_screen(shell: Shell, row: Row, flow: DeliveryFlow | None = None) ->
         ],
         spacing=12,
         scroll=ft.ScrollMode.AUTO,
+        horizontal_alignment=ft.CrossAxisAlignment.STRETCH,
     )
 
 
@@ -276,6 +281,7 @@ def failed_screen(shell: Shell, row: Row, flow: FailedAttemptFlow | None = None)
         ],
         spacing=12,
         scroll=ft.ScrollMode.AUTO,
+        horizontal_alignment=ft.CrossAxisAlignment.STRETCH,
     )
 
 
@@ -354,4 +360,5 @@ def handover_screen(shell: Shell, rows: list[Row], flow: HandoverFlow | None = N
         ],
         spacing=12,
         scroll=ft.ScrollMode.AUTO,
+        horizontal_alignment=ft.CrossAxisAlignment.STRETCH,
     )

@@ -59,6 +59,7 @@ def login_screen(shell: Shell, *, expired: bool = False) -> ft.Control:
         ],
         spacing=14,
         scroll=ft.ScrollMode.AUTO,
+        horizontal_alignment=ft.CrossAxisAlignment.STRETCH,
     )
 
 

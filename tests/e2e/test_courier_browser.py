@@ -1,0 +1,309 @@
+"""The courier app end to end: `hoso serve` and the Flet app as real processes, Debian's
+chromium at 412×915 with a fake camera showing a real label from the server and a fake GPS.
+
+login → today → scan → pickup with a drawn signature → sync → the server holds the event
+with a valid device signature; then a delivery counted in taps.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import msgspec
+import pytest
+
+from bench._harness import PASSWORD, Server, free_port
+from shared.bundle import verify_bundle
+from shared.events import new_event_id, sign_event
+from shared.timeutil import to_wire, utcnow
+from tests.e2e.camera import label_frame, write_y4m
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
+
+ROOT = Path(__file__).resolve().parents[2]
+HOME = {"latitude": 13.9833, "longitude": 108.0, "accuracy": 9}  # where the fake GPS puts the courier
+CITIZEN = {
+    "name": "Trần Thị Mai",
+    "phone": "0905111222",
+    "address": "25 Hùng Vương",
+    "commune": "Phường Pleiku",
+    "province": "Tỉnh Gia Lai",
+    "id_last4": "4821",
+    "lat": 13.9840,
+    "lon": 108.0010,
+}
+SHOP = {
+    "name": "Trung tâm Phục vụ hành chính công tỉnh Gia Lai",
+    "address": "2 Trần Phú",
+    "commune": "Phường Pleiku",
+    "province": "Tỉnh Gia Lai",
+    "lat": 13.9760,
+    "lon": 108.0050,
+}
+
+
+@pytest.fixture(scope="module")
+def server():
+    with Server("sqlite") as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def app(server, tmp_path_factory):
+    """The courier app served for the browser, as `hoso app --no-browser` runs it."""
+    port = free_port()
+    data = tmp_path_factory.mktemp("courier")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "courier_app.main",
+            "--server",
+            server.base,
+            "--port",
+            str(port),
+            "--no-browser",
+            "--data-dir",
+            str(data),
+        ],
+        cwd=ROOT,
+        env={**os.environ, "FLET_WEB_NO_CDN": "1"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(url).status_code == 200:
+                break
+        time.sleep(0.2)
+    yield url, data
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+def _register(srv: Server, kind: str) -> dict:
+    body = {
+        "kind": kind,
+        "due_at": to_wire(utcnow() + timedelta(hours=20)),
+        "sender": CITIZEN if kind == "submission" else SHOP,
+        "recipient": SHOP if kind == "submission" else CITIZEN,
+        "procedure": "Đăng ký khai sinh",
+        "components": ["Tờ khai đăng ký khai sinh", "Giấy chứng sinh (bản chính)"],
+        "fee_vnd": 8000 if kind == "submission" else 0,
+    }
+    created = (
+        srv.http.post("/api/v1/shipments", headers=srv.auth("clerk"), json=body).raise_for_status().json()
+    )
+    srv.http.post(
+        f"/api/v1/shipments/{created['code']}/assign",
+        headers=srv.auth("dispatcher"),
+        json={"courier_id": srv.courier_id},
+    ).raise_for_status()
+    return created
+
+
+def _camera_on_label(srv: Server, code: str, path: Path) -> Path:
+    png = srv.http.get(f"/api/v1/shipments/{code}/label.png", headers=srv.auth("clerk")).raise_for_status()
+    return write_y4m(label_frame(png.content), path)
+
+
+class Taps:
+    """Counts the courier's taps (clicks), separately from typing and signing."""
+
+    def __init__(self, page) -> None:
+        self.page, self.count = page, 0
+
+    def click(self, locator) -> None:
+        locator.click()
+        self.count += 1
+
+
+def _open(browser_args: list[str], url: str):  # type: ignore[no-untyped-def]
+    from playwright.sync_api import sync_playwright
+
+    pw = sync_playwright().start()
+    browser = pw.chromium.launch(executable_path=CHROMIUM, args=browser_args, headless=True)
+    ctx = browser.new_context(
+        viewport={"width": 412, "height": 915},
+        geolocation=HOME,
+        permissions=["geolocation", "camera"],
+        locale="vi-VN",
+    )
+    page = ctx.new_page()
+    page.goto(url)
+    page.wait_for_function("document.getElementById('loading') === null", timeout=60_000)
+    page.locator("flt-semantics-placeholder").dispatch_event("click", timeout=30_000)
+    return pw, browser, page
+
+
+def _sign(page) -> None:
+    box = page.locator('[flt-semantics-identifier="sigpad"]').bounding_box()
+    assert box, "the signature pad is not on screen"
+    x0, y0 = box["x"] + 30, box["y"] + box["height"] * 0.6
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    for i in range(1, 30):
+        page.mouse.move(x0 + i * 9, y0 - 40 * ((i % 6) / 6), steps=2)
+    page.mouse.up()
+
+
+def _wait_text(page, text: str, timeout: float = 30_000) -> None:
+    page.get_by_text(text, exact=False).first.wait_for(timeout=timeout)
+
+
+def _wait_state(srv: Server, code: str, state: str, timeout_s: float = 60.0) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        ship = srv.http.get(f"/api/v1/shipments/{code}", headers=srv.auth("dispatcher")).json()
+        if ship["state"] == state:
+            return ship
+        time.sleep(0.5)
+    raise AssertionError(f"{code} never reached {state}: {ship['state']}, rejected {ship.get('rejected')}")
+
+
+def _skip_or_fail_without_browser() -> None:
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("HOSO_TEST_STRICT") == "1":
+            pytest.fail("Debian's chromium is not installed (apt-get install -y chromium)")
+        pytest.skip("browser tests need Debian's chromium")
+
+
+def test_login_scan_pickup_sync(server, app, artifacts, tmp_path):
+    _skip_or_fail_without_browser()
+    url, data_dir = app
+    sub = _register(server, "submission")
+    y4m = _camera_on_label(server, sub["code"], tmp_path / "label.y4m")
+    args = [
+        *CHROMIUM_ARGS,
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-video-capture={y4m}",
+    ]
+    pw, browser, page = _open(args, url)
+    try:
+        page.screenshot(path=artifacts / "courier-01-login.png")
+        page.get_by_role("textbox", name="Tên đăng nhập").click()
+        page.keyboard.type("courier")
+        page.get_by_role("textbox", name="Mật khẩu").click()
+        page.keyboard.type("wrong-password")
+        page.get_by_role("button", name="Đăng nhập").click()
+        _wait_text(page, "Sai tên đăng nhập hoặc mật khẩu")
+        page.screenshot(path=artifacts / "courier-01b-login-wrong.png")
+        page.get_by_role("textbox", name="Mật khẩu").click()
+        page.keyboard.press("End")
+        for _ in range(len("wrong-password")):
+            page.keyboard.press("Backspace")
+        page.keyboard.type(PASSWORD)
+        page.get_by_role("button", name="Đăng nhập").click()
+        _wait_text(page, CITIZEN["name"])
+        _wait_text(page, "Sắp đến hạn")
+        page.screenshot(path=artifacts / "courier-02-today.png")
+
+        page.get_by_role("button", name="Quét mã bưu gửi").click()
+        _wait_text(page, "Thành phần hồ sơ đã nhận", timeout=45_000)  # the label was read, pickup opened
+        page.screenshot(path=artifacts / "courier-03-pickup.png")
+        page.get_by_role("button", name="Hoàn tất nhận").click()
+        _wait_text(page, "Đánh dấu các giấy tờ đã nhận")  # the flow says what is missing first
+        page.get_by_role("checkbox", name="Tờ khai đăng ký khai sinh").click()
+        page.get_by_role("checkbox", name="Giấy chứng sinh (bản chính)").click()
+        page.get_by_role("textbox", name="4 số cuối CCCD").click()
+        page.keyboard.type("4821")
+        page.get_by_role("button", name="Hoàn tất nhận").click()
+        _wait_text(page, "Chưa có chữ ký")  # refused without a signature
+        _sign(page)
+        page.screenshot(path=artifacts / "courier-04-pickup-signed.png")
+        page.get_by_role("button", name="Hoàn tất nhận").click()
+        _wait_text(page, "Hôm nay")
+        page.screenshot(path=artifacts / "courier-05-today-after.png")
+
+        ship = _wait_state(server, sub["code"], "in_custody")
+        page.screenshot(path=artifacts / "courier-06-synced.png")
+    finally:
+        browser.close()
+        pw.stop()
+
+    view = ship["events"][-1]
+    picked = view["event"]
+    assert picked["type"] == "picked_up" and ship["rejected"] == []
+    assert view["missing_attachments"] == [] and view["flags"] == []
+    assert picked["data"]["components"] == ["Tờ khai đăng ký khai sinh", "Giấy chứng sinh (bản chính)"]
+    assert picked["data"]["fee_vnd"] == 8000 and picked["counterparty"]["id_last4"] == "4821"
+    assert abs(picked["location"]["lat"] - HOME["latitude"]) < 1e-6
+    device = (data_dir / "device.key").exists()
+    assert device, "the app keeps its device key in its data directory"
+    bundle = server.http.get(f"/api/v1/shipments/{sub['code']}/custody", headers=server.auth("dispatcher"))
+    checks = verify_bundle(msgspec.json.decode(bundle.content))
+    assert all(c.ok for c in checks), [c for c in checks if not c.ok]
+    sig = server.http.get(
+        f"/api/v1/attachments/{picked['attachments']['signature']}", headers=server.auth("dispatcher")
+    )
+    assert sig.status_code == 200 and sig.content[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _in_custody_result(srv: Server) -> dict:
+    res = _register(srv, "result")
+    now = utcnow()
+    ev = sign_event(
+        srv.device,
+        id=new_event_id(),
+        shipment=res["code"],
+        type="picked_up",
+        occurred_at=to_wire(now),
+        actor=f"courier:{srv.courier_id}",
+        location={"lat": SHOP["lat"], "lon": SHOP["lon"], "accuracy_m": 8.0, "fix_at": to_wire(now)},
+        counterparty={"name": "Phạm Minh Tuấn", "role": "clerk"},
+        attachments={"signature": "ab" * 32, "photos": []},
+        prev=res["head"],
+    )
+    r = srv.http.post(
+        "/api/v1/events", headers=srv.auth("courier"), json={"events": [msgspec.to_builtins(ev)]}
+    )
+    assert r.json()["results"][0]["status"] == "accepted", r.json()
+    return res
+
+
+def test_delivery_in_few_taps(server, app, artifacts, tmp_path):
+    """Scan to a completed delivery, counting taps: the target is six or fewer."""
+    _skip_or_fail_without_browser()
+    url, _ = app
+    res = _in_custody_result(server)
+    y4m = _camera_on_label(server, res["code"], tmp_path / "result.y4m")
+    args = [
+        *CHROMIUM_ARGS,
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-video-capture={y4m}",
+    ]
+    pw, browser, page = _open(args, url)  # still signed in: the session survives a reload
+    try:
+        _wait_text(page, CITIZEN["name"])
+        # reopening the app refreshed today's list: the new result is there
+        _wait_text(page, "Phát kết quả")
+        taps = Taps(page)
+        taps.click(page.get_by_role("button", name="Quét mã bưu gửi"))
+        _wait_text(page, "Xác minh người nhận", timeout=45_000)
+        taps.click(page.get_by_role("textbox", name="4 số cuối CCCD"))
+        page.keyboard.type("4821")
+        _sign(page)
+        _wait_text(page, "cách địa chỉ")
+        page.screenshot(path=artifacts / "courier-07-delivery.png")
+        taps.click(page.get_by_role("button", name="Đã giao"))
+        _wait_text(page, "Hôm nay")
+        ship = _wait_state(server, res["code"], "delivered")
+        page.screenshot(path=artifacts / "courier-08-delivered.png")
+    finally:
+        browser.close()
+        pw.stop()
+    assert taps.count <= 6, taps.count
+    delivered = ship["events"][-1]["event"]
+    assert delivered["data"]["identity"] == {"method": "id_last4"}
+    assert delivered["counterparty"] == {"name": CITIZEN["name"], "role": "citizen", "id_last4": "4821"}
+    print(f"taps from scan to a completed delivery: {taps.count} (plus typing 4 digits and one signature)")
