@@ -491,7 +491,7 @@ async def assignments(db: Database, keys: ServerKeys, user: CurrentUser) -> list
                 ),
                 next_events=[t.value for t in lifecycle.allowed_types("courier", r.state)],
                 label_sig=label_signature(r.code, keys.label),
-                pin_check=r.pin_hash if not pickup and r.kind == "result" else None,
+                pin_check=r.pin_hash if r.kind == "result" else None,
             )
         )
     return out
