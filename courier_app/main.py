@@ -53,8 +53,10 @@ def run(
     data_dir: Path | None = None,
     open_browser: bool = True,
 ) -> None:
+    data_dir = data_dir or _data_dir()
+    data_dir.mkdir(parents=True, exist_ok=True)
     ft.run(
-        make_main(server_url, data_dir or _data_dir()),
+        make_main(server_url, data_dir),
         name="",
         host=host,
         port=port,

@@ -9,6 +9,8 @@ import argparse
 import asyncio
 import getpass
 import os
+import signal
+import subprocess
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -109,6 +111,29 @@ def cmd_user_add(args: argparse.Namespace) -> None:
     print(f"user {args.username} ({args.role}) created (id {user_id})")
 
 
+def _start_app(
+    server_url: str, port: int, open_browser: bool = False, data_dir: Path | None = None
+) -> subprocess.Popen:
+    """The courier app runs in its own process (server and app never import each other)."""
+    cmd = [sys.executable, "-m", "courier_app.main", "--server", server_url, "--port", str(port)]
+    if not open_browser:
+        cmd.append("--no-browser")
+    if data_dir is not None:
+        cmd += ["--data-dir", str(data_dir)]
+    return subprocess.Popen(cmd, env={**os.environ, "FLET_WEB_NO_CDN": "1"})
+
+
+def cmd_app(args: argparse.Namespace) -> None:
+    proc = _start_app(args.server, args.port, open_browser=not args.no_browser)
+    try:
+        code = proc.wait()
+    except KeyboardInterrupt:
+        proc.terminate()
+        raise
+    if code:
+        raise CliError(f"the courier app stopped with status {code}")
+
+
 def cmd_demo(args: argparse.Namespace) -> None:
     from .demo import prepare_demo
 
@@ -116,7 +141,26 @@ def cmd_demo(args: argparse.Namespace) -> None:
     settings = prepare_demo(base)
     if args.no_serve:
         return
-    _serve(settings)
+    app = None
+    if not args.no_app:
+        # the phone's outbox lives with the demo data, so a fresh demo starts a fresh phone
+        app = _start_app(settings.base_url, args.app_port, data_dir=settings.data_dir / "courier-app")
+        print(
+            f"Courier app: http://127.0.0.1:{args.app_port}/  (sign in as buuta1 / hoso-demo)",
+            flush=True,
+        )
+    def stop_app(*_: object) -> None:
+        if app is not None and app.poll() is None:
+            app.terminate()
+            app.wait(timeout=20)
+
+    # uvicorn re-raises SIGTERM after its own shutdown; stop the app before the process ends
+    previous = signal.signal(signal.SIGTERM, lambda *a: (stop_app(), sys.exit(143)))
+    try:
+        _serve(settings)
+    finally:
+        stop_app()
+        signal.signal(signal.SIGTERM, previous)
 
 
 def cmd_keys_rotate(args: argparse.Namespace) -> None:
@@ -251,7 +295,15 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--host", default="127.0.0.1")
     d.add_argument("--port", type=int, default=8000)
     d.add_argument("--no-serve", action="store_true", help="only build the demo data set")
+    d.add_argument("--app-port", type=int, default=8550, help="port of the courier app (browser)")
+    d.add_argument("--no-app", action="store_true", help="serve without the courier app")
     d.set_defaults(fn=cmd_demo)
+
+    a = sub.add_parser("app", help="the courier app in the browser (Flet), against a server")
+    a.add_argument("--server", default=os.environ.get("HOSO_SERVER_URL", "http://127.0.0.1:8000"))
+    a.add_argument("--port", type=int, default=8550)
+    a.add_argument("--no-browser", action="store_true", help="serve only; open the printed URL yourself")
+    a.set_defaults(fn=cmd_app)
     return p
 
 

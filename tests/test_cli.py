@@ -203,3 +203,42 @@ def test_verify_against_a_saved_head_catches_a_rewritten_log(tmp_path):
         assert r.returncode == 2 and "give an export bundle" in r.stderr
         r = run(["verify", str(tmp_path / "missing.json")], data)
         assert r.returncode == 2 and "cannot read" in r.stderr
+
+
+def test_demo_serves_the_api_and_the_courier_app(tmp_path):
+    """What the README's first command starts: the server with demo data and the courier app."""
+    port, app_port = free_port(), free_port()
+    env = {**os.environ, "HOSO_DATA_DIR": str(tmp_path)}
+    env.pop("HOSO_DATABASE_URL", None)
+    proc = subprocess.Popen(
+        [*HOSO, "demo", "--port", str(port), "--app-port", str(app_port)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        health = app = None
+        while time.monotonic() < deadline and (health is None or app is None):
+            with contextlib.suppress(httpx.TransportError):
+                health = health or httpx.get(f"http://127.0.0.1:{port}/health").json()
+                page = httpx.get(f"http://127.0.0.1:{app_port}/")
+                app = page.text if page.status_code == 200 else None
+            time.sleep(0.3)
+        assert health and health["status"] == "ok"
+        assert app and "flutter" in app.lower()  # the Flet web client, served locally
+        courier = httpx.post(
+            f"http://127.0.0.1:{port}/api/v1/auth/token", json={"username": "buuta1", "password": "hoso-demo"}
+        ).json()
+        todo = httpx.get(
+            f"http://127.0.0.1:{port}/api/v1/me/assignments",
+            headers={"Authorization": f"Bearer {courier['access_token']}"},
+        ).json()
+        assert todo["items"], "the demo courier has stops to visit"
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=30)
+    assert f"http://127.0.0.1:{app_port}/" in out
+    assert (tmp_path / "demo" / "courier-app").is_dir()  # the phone's outbox lives with the demo data
