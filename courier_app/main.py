@@ -24,7 +24,9 @@ def _data_dir() -> Path:
 
 def make_main(server_url: str, data_dir: Path):  # type: ignore[no-untyped-def]
     async def main(page: ft.Page) -> None:
-        from .views.hardware import CameraPanel, GeoLocator
+        from flet.utils.platform_utils import is_mobile
+
+        from .views.hardware import CameraPanel, GeoLocator, SecureKeyStore
         from .views.screens import login_screen, open_today
         from .views.shell import Shell
 
@@ -34,7 +36,11 @@ def make_main(server_url: str, data_dir: Path):  # type: ignore[no-untyped-def]
         page.padding = 0
         locator = GeoLocator()
         camera = CameraPanel()  # screens make their own previews; this one answers the port
-        ctx = AppContext(data_dir, server_url, lambda: datetime.now(UTC), locator, camera)
+        keystore = None
+        if is_mobile():  # on the phone the key lives in secure storage, not in a file
+            keystore = SecureKeyStore()
+            await keystore.ensure()
+        ctx = AppContext(data_dir, server_url, lambda: datetime.now(UTC), locator, camera, keystore)
         shell = Shell(page, ctx)
         page.data = shell  # reachable from tests that drive the page
         if ctx.resume_session():

@@ -76,3 +76,35 @@ class CameraPanel(ft.Container):
         except Exception as exc:
             log.info("take_picture failed: %s", exc)
             return None
+
+
+class SecureKeyStore:
+    """The device key on a phone: Android Keystore / iOS Keychain-backed secure storage.
+
+    Secure storage answers asynchronously, so the seed is read (or made and written)
+    once at start-up by `ensure()`; afterwards `load()` answers from memory."""
+
+    NAME = "hoso.device_key"
+
+    def __init__(self) -> None:
+        import flet_secure_storage as fss
+
+        self.storage = fss.SecureStorage()
+        self._seed: bytes | None = None
+
+    async def ensure(self) -> None:
+        from shared.crypto import SigningKey, b64url, b64url_decode
+
+        stored = await self.storage.get(self.NAME)
+        if stored:
+            self._seed = b64url_decode(stored)
+            return
+        seed = SigningKey.generate().seed
+        await self.storage.set(self.NAME, b64url(seed))
+        self._seed = seed
+
+    def load(self) -> bytes | None:
+        return self._seed
+
+    def save(self, seed: bytes) -> None:
+        raise RuntimeError("the phone's key is made by ensure() at start-up and never replaced")
