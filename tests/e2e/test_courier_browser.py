@@ -156,7 +156,13 @@ def _sign(page) -> None:
 
 
 def _wait_text(page, text: str, timeout: float = 30_000) -> None:
-    page.get_by_text(text, exact=False).first.wait_for(timeout=timeout)
+    try:
+        page.get_by_text(text, exact=False).first.wait_for(timeout=timeout)
+    except Exception:
+        from tests.e2e.conftest import ARTIFACTS
+
+        page.screenshot(path=ARTIFACTS / "courier-FAILED-waiting.png")  # what the courier saw instead
+        raise
 
 
 def _wait_state(srv: Server, code: str, state: str, timeout_s: float = 60.0) -> dict:
@@ -307,3 +313,57 @@ def test_delivery_in_few_taps(server, app, artifacts, tmp_path):
     assert delivered["data"]["identity"] == {"method": "id_last4"}
     assert delivered["counterparty"] == {"name": CITIZEN["name"], "role": "citizen", "id_last4": "4821"}
     print(f"taps from scan to a completed delivery: {taps.count} (plus typing 4 digits and one signature)")
+
+
+def test_typed_code_and_a_rejected_record_shown_with_its_reason(server, app, artifacts):
+    """A typed code (with a typo first), then a pickup the server refuses because the
+    dispatcher moved the envelope to another courier meanwhile: the courier sees why."""
+    _skip_or_fail_without_browser()
+    url, _ = app
+    sub = _register(server, "submission")
+    code = sub["code"]
+    pw, browser, page = _open(
+        [*CHROMIUM_ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"], url
+    )  # a camera with no label in view
+    try:
+        _wait_text(page, "Nhận hồ sơ")  # the new envelope is on today's list
+        server._cli(["user", "add", "courier2", "--role", "courier", "--unit", "BC-1"], stdin=PASSWORD + "\n")
+        other = server.http.post("/api/v1/auth/token", json={"username": "courier2", "password": PASSWORD})
+        server.http.post(
+            f"/api/v1/shipments/{code}/assign",
+            headers=server.auth("dispatcher"),
+            json={"courier_id": other.json()["user"]["id"]},
+        ).raise_for_status()
+
+        page.get_by_role("button", name="Quét mã bưu gửi").click()
+        field = page.get_by_role("textbox", name="Hoặc gõ 13 chữ số trên tem")
+        field.click()
+        page.keyboard.type(code[:-2] + code[-1] + code[-2])  # two digits swapped
+        page.get_by_role("button", name="Tìm theo mã").click()
+        _wait_text(page, "Mã không đúng")
+        page.screenshot(path=artifacts / "courier-09-typed-typo.png")
+        field.click()
+        page.keyboard.press("End")
+        for _ in range(13):
+            page.keyboard.press("Backspace")
+        page.keyboard.type(code)
+        page.get_by_role("button", name="Tìm theo mã").click()
+        _wait_text(page, "Thành phần hồ sơ đã nhận")
+        page.get_by_role("checkbox", name="Tờ khai đăng ký khai sinh").click()
+        page.get_by_role("textbox", name="4 số cuối CCCD").click()
+        page.keyboard.type("4821")
+        _sign(page)
+        page.get_by_role("button", name="Hoàn tất nhận").click()
+        _wait_text(page, "bị máy chủ từ chối", timeout=60_000)
+        page.screenshot(path=artifacts / "courier-10-rejected-banner.png")
+        page.get_by_text("bị máy chủ từ chối").first.click()
+        _wait_text(page, "is not assigned to")
+        page.screenshot(path=artifacts / "courier-11-sync-rejected.png")
+        page.get_by_role("button", name="EN").click()
+        _wait_text(page, "Rejected records are kept")
+        page.screenshot(path=artifacts / "courier-12-sync-english.png")
+    finally:
+        browser.close()
+        pw.stop()
+    ship = server.http.get(f"/api/v1/shipments/{code}", headers=server.auth("dispatcher")).json()
+    assert ship["state"] == "registered" and len(ship["rejected"]) == 1  # kept, and nothing moved
