@@ -155,6 +155,17 @@ def _sign(page) -> None:
     page.mouse.up()
 
 
+def _type_into(page, name: str, text: str) -> None:
+    """Focus a field by its label and type. Focus, not a pointer click: Flutter's accessibility
+    nodes can lag the painted layout by a few dozen pixels after a rebuild, and a click at
+    the node's centre then lands on the field above."""
+    box = page.get_by_role("textbox", name=name)
+    box.scroll_into_view_if_needed()
+    box.focus()
+    page.wait_for_timeout(300)
+    page.keyboard.type(text, delay=20)
+
+
 def _wait_text(page, text: str, timeout: float = 30_000) -> None:
     try:
         page.get_by_text(text, exact=False).first.wait_for(timeout=timeout)
@@ -196,14 +207,13 @@ def test_login_scan_pickup_sync(server, app, artifacts, tmp_path):
     pw, browser, page = _open(args, url)
     try:
         page.screenshot(path=artifacts / "courier-01-login.png")
-        page.get_by_role("textbox", name="Tên đăng nhập").click()
-        page.keyboard.type("courier")
-        page.get_by_role("textbox", name="Mật khẩu").click()
-        page.keyboard.type("wrong-password")
+        _type_into(page, "Tên đăng nhập", "courier")
+        _type_into(page, "Mật khẩu", "wrong-password")
         page.get_by_role("button", name="Đăng nhập").click()
         _wait_text(page, "Sai tên đăng nhập hoặc mật khẩu")
         page.screenshot(path=artifacts / "courier-01b-login-wrong.png")
         page.get_by_role("textbox", name="Mật khẩu").click()
+        page.wait_for_timeout(400)
         page.keyboard.press("End")
         for _ in range(len("wrong-password")):
             page.keyboard.press("Backspace")
@@ -220,8 +230,8 @@ def test_login_scan_pickup_sync(server, app, artifacts, tmp_path):
         _wait_text(page, "Đánh dấu các giấy tờ đã nhận")  # the flow says what is missing first
         page.get_by_role("checkbox", name="Tờ khai đăng ký khai sinh").click()
         page.get_by_role("checkbox", name="Giấy chứng sinh (bản chính)").click()
-        page.get_by_role("textbox", name="4 số cuối CCCD").click()
-        page.keyboard.type("4821")
+        page.wait_for_timeout(300)
+        _type_into(page, "4 số cuối CCCD", "4821")
         page.get_by_role("button", name="Hoàn tất nhận").click()
         _wait_text(page, "Chưa có chữ ký")  # refused without a signature
         _sign(page)
@@ -296,8 +306,8 @@ def test_delivery_in_few_taps(server, app, artifacts, tmp_path):
         taps = Taps(page)
         taps.click(page.get_by_role("button", name="Quét mã bưu gửi"))
         _wait_text(page, "Xác minh người nhận", timeout=45_000)
-        taps.click(page.get_by_role("textbox", name="4 số cuối CCCD"))
-        page.keyboard.type("4821")
+        taps.count += 1  # the courier taps the ID-card field
+        _type_into(page, "4 số cuối CCCD", "4821")
         _sign(page)
         _wait_text(page, "cách địa chỉ")
         page.screenshot(path=artifacts / "courier-07-delivery.png")
@@ -337,12 +347,12 @@ def test_typed_code_and_a_rejected_record_shown_with_its_reason(server, app, art
 
         page.get_by_role("button", name="Quét mã bưu gửi").click()
         field = page.get_by_role("textbox", name="Hoặc gõ 13 chữ số trên tem")
-        field.click()
-        page.keyboard.type(code[:-2] + code[-1] + code[-2])  # two digits swapped
+        _type_into(page, "Hoặc gõ 13 chữ số trên tem", code[:-2] + code[-1] + code[-2])  # two digits swapped
         page.get_by_role("button", name="Tìm theo mã").click()
         _wait_text(page, "Mã không đúng")
         page.screenshot(path=artifacts / "courier-09-typed-typo.png")
         field.click()
+        page.wait_for_timeout(400)
         page.keyboard.press("End")
         for _ in range(13):
             page.keyboard.press("Backspace")
@@ -350,8 +360,7 @@ def test_typed_code_and_a_rejected_record_shown_with_its_reason(server, app, art
         page.get_by_role("button", name="Tìm theo mã").click()
         _wait_text(page, "Thành phần hồ sơ đã nhận")
         page.get_by_role("checkbox", name="Tờ khai đăng ký khai sinh").click()
-        page.get_by_role("textbox", name="4 số cuối CCCD").click()
-        page.keyboard.type("4821")
+        _type_into(page, "4 số cuối CCCD", "4821")
         _sign(page)
         page.get_by_role("button", name="Hoàn tất nhận").click()
         _wait_text(page, "bị máy chủ từ chối", timeout=60_000)
