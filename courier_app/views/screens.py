@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import flet as ft
@@ -262,6 +263,12 @@ def scan_screen(shell: Shell, *, on_code, title_key: str = "scan.title") -> ft.C
     return view
 
 
+def _local_time(wire: str | None) -> str:
+    if not wire:
+        return "—"
+    return datetime.fromisoformat(wire).astimezone().strftime("%H:%M:%S %d/%m/%Y")
+
+
 def sync_screen(shell: Shell) -> ft.Control:
     ctx, tr = shell.ctx, shell.ctx.tr
     shell.set_title(tr("sync.title"))
@@ -279,7 +286,7 @@ def sync_screen(shell: Shell) -> ft.Control:
     items: list[ft.Control] = [
         ui.note(tr("sync.waiting", n=counts.get("pending", 0)), size=18),
         ui.note(tr("sync.acked", n=counts.get("acked", 0))),
-        ui.note(tr("sync.last", when=last or "—")),
+        ui.note(tr("sync.last", when=_local_time(last))),
     ]
     if ctx.last_sync_error:
         items.append(ui.note(tr("sync.offline"), ui.SOON))

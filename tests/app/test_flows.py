@@ -277,7 +277,9 @@ def test_scanning_frames_several_labels_and_typed_codes(server, tmp_path):
     assert flow.choose(b) == b
 
     assert flow.on_frame(b"not a jpeg") is None
-    assert flow.on_typed(a[:-2] + a[-1] + a[-2]) is None and flow.message == "scan.bad_code"
+    i = next(i for i in range(12) if a[i] != a[i + 1])
+    swapped = a[:i] + a[i + 1] + a[i] + a[i + 2 :]
+    assert flow.on_typed(swapped) is None and flow.message == "scan.bad_code"
     assert flow.on_typed(f"{a[:4]} {a[4:8]} {a[8:]}") == a
     stranger = ScanFlow(ctx.today.label_keys, set())
     assert stranger.on_typed(a) is None and stranger.message == "scan.not_assigned"

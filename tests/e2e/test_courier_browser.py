@@ -332,6 +332,8 @@ def test_typed_code_and_a_rejected_record_shown_with_its_reason(server, app, art
     url, _ = app
     sub = _register(server, "submission")
     code = sub["code"]
+    i = next(i for i in range(12) if code[i] != code[i + 1])
+    typo = code[:i] + code[i + 1] + code[i] + code[i + 2 :]  # two different neighbours swapped
     pw, browser, page = _open(
         [*CHROMIUM_ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"], url
     )  # a camera with no label in view
@@ -347,9 +349,10 @@ def test_typed_code_and_a_rejected_record_shown_with_its_reason(server, app, art
 
         page.get_by_role("button", name="Quét mã bưu gửi").click()
         field = page.get_by_role("textbox", name="Hoặc gõ 13 chữ số trên tem")
-        _type_into(page, "Hoặc gõ 13 chữ số trên tem", code[:-2] + code[-1] + code[-2])  # two digits swapped
+        _type_into(page, "Hoặc gõ 13 chữ số trên tem", typo)  # two digits swapped
         page.get_by_role("button", name="Tìm theo mã").click()
         _wait_text(page, "Mã không đúng")
+        page.wait_for_timeout(500)  # let the frame with the message paint
         page.screenshot(path=artifacts / "courier-09-typed-typo.png")
         field.click()
         page.wait_for_timeout(400)
