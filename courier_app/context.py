@@ -38,7 +38,7 @@ class AppContext:
     clock: Clock
     locator: Locator
     camera: Camera
-    keystore: KeyStore | None = None
+    keystore: KeyStore | None = None  # None: a 0600 file in data_dir (desktop, browser build)
     lang: str = "vi"
     session: Session | None = None
     outbox: Outbox = field(init=False)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,7 +23,7 @@ def _data_dir() -> Path:
     return Path(os.environ.get("HOSO_APP_DATA") or os.environ.get("FLET_APP_STORAGE_DATA") or "var/courier")
 
 
-def make_main(server_url: str, data_dir: Path):  # type: ignore[no-untyped-def]
+def make_main(server_url: str, data_dir: Path) -> Callable[[ft.Page], Awaitable[None]]:
     async def main(page: ft.Page) -> None:
         from flet.utils.platform_utils import is_mobile
 

@@ -10,6 +10,7 @@ an event the server would reject for its content never leaves the phone.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,7 +57,7 @@ class Recorder:
         fix: Fix | None,
         data: dict[str, Any],
         signature: SignaturePad | None = None,
-        photos: list[bytes] = (),  # type: ignore[assignment]
+        photos: Sequence[bytes] = (),
         shared_attachments: list[Attachment] | None = None,
     ) -> tuple[CustodyEvent, list[Attachment]]:
         """Sign one event; raises Incomplete when the server would refuse its content."""

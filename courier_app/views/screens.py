@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -193,7 +194,7 @@ def _scanned(shell: Shell, code: str) -> None:
     open_row(shell, row)
 
 
-def scan_screen(shell: Shell, *, on_code, title_key: str = "scan.title") -> ft.Control:  # type: ignore[no-untyped-def]
+def scan_screen(shell: Shell, *, on_code: Callable[[str], None], title_key: str = "scan.title") -> ft.Control:
     """Camera preview scanning continuously, a torch toggle, and typed entry as a fallback."""
     ctx, tr = shell.ctx, shell.ctx.tr
     shell.set_title(tr(title_key))
