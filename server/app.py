@@ -29,6 +29,7 @@ from .errors import exception_handlers
 from .keys import load_keys, load_secret
 from .labels.controllers import DocumentController, LabelController
 from .log.controllers import LogController
+from .reports.controllers import ReportController
 from .shipments.controllers import ShipmentController
 from .strict import strict_json_body
 
@@ -90,6 +91,7 @@ def create_app(settings: Cfg) -> Litestar:
             LabelController,
             DocumentController,
             CitizenController,
+            ReportController,
         ],
         lifespan=[lifespan],
         dependencies={
