@@ -14,6 +14,7 @@ from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
+from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from msgspec import Struct
 from sqlalchemy import text
@@ -22,6 +23,7 @@ from . import __version__
 from .auth.controllers import AuthController
 from .auth.security import PUBLIC, BearerAuth, role_guard
 from .citizen.controllers import CitizenController
+from .console.controllers import ConsoleController
 from .custody.controllers import CustodyController
 from .db.engine import Database
 from .deps import DB, Cfg, KeysDep
@@ -69,6 +71,7 @@ def create_app(settings: Cfg) -> Litestar:
         db = Database(settings.db_url, merkle_log=settings.merkle_log)
         holder["db"] = db
         app.state.db = db
+        app.state.tile_url = settings.tile_url
         try:
             yield
         finally:
@@ -92,6 +95,13 @@ def create_app(settings: Cfg) -> Litestar:
             DocumentController,
             CitizenController,
             ReportController,
+            ConsoleController,
+            create_static_files_router(
+                "/console/static",
+                directories=[Path(__file__).with_name("static")],
+                opt=PUBLIC,
+                include_in_schema=False,
+            ),
         ],
         lifespan=[lifespan],
         dependencies={

@@ -1,0 +1,239 @@
+"""The dispatcher and clerk console (API.md "Console"): server-rendered pages and forms."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from litestar import Controller, Request, get, post
+from litestar.datastructures import Cookie
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import HTTPException
+from litestar.params import Body, Parameter, QueryParameter
+from litestar.response import Redirect, Template
+from msgspec import Struct
+
+from shared.i18n import t
+
+from ..auth import service as auth
+from ..auth.security import PUBLIC, SESSION_COOKIE, roles
+from ..auth.service import CurrentUser
+from ..deps import DB, Cfg
+from ..shipments import service as shipments
+from . import catalog, service
+from .pages import LANG_COOKIE, error_page, home_for, lang_of, page
+from .service import BoardFilters
+
+Req = Request[CurrentUser, Any, Any]
+Short = Annotated[str | None, Parameter(max_length=200)]
+BOARD_VIEWERS = ("dispatcher", "admin", "auditor", "clerk")
+ASSIGNERS = ("dispatcher", "admin")
+
+
+class LoginForm(Struct):
+    username: str = ""
+    password: str = ""
+    next: str = ""
+
+
+class AssignForm(Struct):
+    courier_id: str = ""
+    back: str = ""
+
+
+def _safe_next(target: str, fallback: str) -> str:
+    """Only a path inside the console: never an open redirect."""
+    if target.startswith("/console") and not target.startswith("//") and "\\" not in target:
+        return target
+    return fallback
+
+
+def _flag(value: str | None) -> bool:
+    return value in ("1", "true", "on")
+
+
+def filters_from(
+    state: str | None,
+    kind: str | None,
+    field: str | None,
+    unit: str | None,
+    courier: str | None,
+    late: str | None,
+    at_risk: str | None,
+) -> BoardFilters:
+    courier_id = None
+    if courier:
+        if not courier.isdigit():
+            from ..errors import BadRequest
+
+            raise BadRequest(f"courier must be a courier's number; got {courier!r}.")
+        courier_id = int(courier)
+    return BoardFilters(
+        state=state or None,
+        kind=kind or None,
+        field=field or None,
+        unit=unit or None,
+        courier=courier_id,
+        late=_flag(late),
+        at_risk=_flag(at_risk),
+    )
+
+
+class ConsoleController(Controller):
+    path = "/console"
+    tags = ["console"]
+    include_in_schema = False
+    exception_handlers = {HTTPException: error_page}  # type: ignore[dict-item]
+
+    @get("/login", operation_id="consoleLoginPage", opt=PUBLIC)
+    async def login_page(
+        self,
+        request: Request[Any, Any, Any],
+        next_: Annotated[str | None, QueryParameter(name="next", max_length=200)] = None,
+    ) -> Template:
+        lang = lang_of(request)
+        return page(request, "login.html", title=t("login.title", lang), next=next_ or "", error=None)
+
+    @post("/login", operation_id="consoleLogin", opt=PUBLIC, status_code=303)
+    async def login(
+        self,
+        request: Request[Any, Any, Any],
+        db: DB,
+        settings: Cfg,
+        data: Annotated[LoginForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+    ) -> Redirect | Template:
+        lang = lang_of(request)
+        try:
+            token, user = await auth.issue_token(
+                db, data.username.strip(), data.password, settings.token_ttl_s
+            )
+        except HTTPException:
+            return page(
+                request,
+                "login.html",
+                status=401,
+                title=t("login.title", lang),
+                next=data.next,
+                error=t("login.wrong", lang),
+                username=data.username,
+            )
+        if user.role == "courier":
+            await service.end_session(db, token)
+            return page(
+                request,
+                "login.html",
+                status=403,
+                title=t("login.title", lang),
+                next=data.next,
+                error=t("console.courier_use_app", lang),
+                username=data.username,
+            )
+        return Redirect(
+            _safe_next(data.next, home_for(user.role)),
+            status_code=303,
+            cookies=[
+                Cookie(
+                    key=SESSION_COOKIE,
+                    value=token,
+                    path="/console",
+                    httponly=True,
+                    samesite="strict",
+                    secure=settings.base_url.startswith("https://"),
+                    max_age=settings.token_ttl_s,
+                )
+            ],
+        )
+
+    @post("/logout", operation_id="consoleLogout", opt=roles(*BOARD_VIEWERS), status_code=303)
+    async def logout(self, request: Req, db: DB) -> Redirect:
+        await service.end_session(db, request.auth)
+        return Redirect(
+            "/console/login",
+            status_code=303,
+            cookies=[Cookie(key=SESSION_COOKIE, value="", path="/console", max_age=0, httponly=True)],
+        )
+
+    @get("/lang/{lang:str}", operation_id="consoleLanguage", opt=PUBLIC)
+    async def language(
+        self, lang: str, back: Annotated[str | None, QueryParameter(name="back", max_length=200)] = None
+    ) -> Redirect:
+        chosen = "en" if lang == "en" else "vi"
+        return Redirect(
+            _safe_next(back or "", "/console/"),
+            status_code=303,
+            cookies=[Cookie(key=LANG_COOKIE, value=chosen, path="/console", samesite="strict")],
+        )
+
+    @get(["/", ""], operation_id="consoleBoard", opt=roles(*BOARD_VIEWERS))
+    async def board(
+        self,
+        request: Req,
+        db: DB,
+        state_: Annotated[str | None, QueryParameter(name="state", max_length=40)] = None,
+        kind: Short = None,
+        field: Short = None,
+        unit: Short = None,
+        courier: Short = None,
+        late: Short = None,
+        at_risk: Short = None,
+    ) -> Template | Redirect:
+        if request.user.role == "clerk":
+            return Redirect(home_for("clerk"), status_code=303)
+        f = filters_from(state_, kind, field, unit, courier, late, at_risk)
+        board = await service.board(db, f)
+        lang = lang_of(request)
+        return page(
+            request,
+            "board.html",
+            title=t("nav.board", lang),
+            board=board,
+            filters=f,
+            query=urlencode(f.query()),
+            fields=list(catalog.FIELDS),
+            units=await service.all_units(db),
+            couriers=await service.couriers(db),
+            can_assign=request.user.role in ASSIGNERS,
+        )
+
+    @get("/board/rows", operation_id="consoleBoardRows", opt=roles(*BOARD_VIEWERS))
+    async def board_rows(
+        self,
+        request: Req,
+        db: DB,
+        state_: Annotated[str | None, QueryParameter(name="state", max_length=40)] = None,
+        kind: Short = None,
+        field: Short = None,
+        unit: Short = None,
+        courier: Short = None,
+        late: Short = None,
+        at_risk: Short = None,
+    ) -> Template:
+        """The board's rows alone: what the page fetches when a live update arrives."""
+        f = filters_from(state_, kind, field, unit, courier, late, at_risk)
+        clerk_unit = request.user.unit_id if request.user.role == "clerk" else None
+        return page(
+            request,
+            "board_rows.html",
+            board=await service.board(db, f, clerk_unit=clerk_unit),
+            query=urlencode(f.query()),
+            couriers=await service.couriers(db),
+            can_assign=request.user.role in ASSIGNERS,
+        )
+
+    @post(
+        "/shipments/{code:str}/assign", operation_id="consoleAssign", opt=roles(*ASSIGNERS), status_code=303
+    )
+    async def assign(
+        self,
+        request: Req,
+        db: DB,
+        code: str,
+        data: Annotated[AssignForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+    ) -> Redirect:
+        if not data.courier_id.isdigit():
+            from ..errors import BadRequest
+
+            raise BadRequest(t("board.pick_courier", lang_of(request)))
+        await shipments.assign(db, request.user, code, int(data.courier_id))
+        back = data.back if data.back.startswith("?") or not data.back else ""
+        return Redirect(f"/console/{back}#s{shipments.parse_code(code)}", status_code=303)
