@@ -24,6 +24,7 @@ from .auth.controllers import AuthController
 from .auth.security import PUBLIC, BearerAuth, role_guard
 from .citizen.controllers import CitizenController
 from .console.controllers import ConsoleController
+from .console.live import channels_plugin, publisher
 from .custody.controllers import CustodyController
 from .db.engine import Database
 from .deps import DB, Cfg, KeysDep
@@ -65,6 +66,7 @@ def create_app(settings: Cfg) -> Litestar:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     keys = load_keys(settings.keys_dir)
     holder: dict[str, Database] = {}
+    channels = channels_plugin(settings.redis_url)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -72,6 +74,7 @@ def create_app(settings: Cfg) -> Litestar:
         holder["db"] = db
         app.state.db = db
         app.state.tile_url = settings.tile_url
+        db.listeners.append(publisher(channels))
         try:
             yield
         finally:
@@ -126,5 +129,6 @@ def create_app(settings: Cfg) -> Litestar:
             cookie_samesite="strict",
         ),
         on_app_init=[on_app_init],
+        plugins=[channels],
         debug=False,
     )

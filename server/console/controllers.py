@@ -6,11 +6,12 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from litestar import Controller, Request, get, post
+from litestar.channels import ChannelsPlugin
 from litestar.datastructures import Cookie
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import HTTPException
 from litestar.params import Body, Parameter, QueryParameter
-from litestar.response import Redirect, Template
+from litestar.response import Redirect, ServerSentEvent, Template
 from msgspec import Struct
 
 from shared.i18n import t
@@ -20,7 +21,7 @@ from ..auth.security import PUBLIC, SESSION_COOKIE, roles
 from ..auth.service import CurrentUser
 from ..deps import DB, Cfg
 from ..shipments import service as shipments
-from . import catalog, service
+from . import catalog, live, service
 from .pages import LANG_COOKIE, error_page, home_for, lang_of, page
 from .service import BoardFilters
 
@@ -237,3 +238,10 @@ class ConsoleController(Controller):
         await shipments.assign(db, request.user, code, int(data.courier_id))
         back = data.back if data.back.startswith("?") or not data.back else ""
         return Redirect(f"/console/{back}#s{shipments.parse_code(code)}", status_code=303)
+
+    @get("/live", operation_id="consoleLive", opt=roles(*BOARD_VIEWERS))
+    async def live(self, channels: ChannelsPlugin) -> ServerSentEvent:
+        """Server-sent events: which shipments changed (the page then refetches what it shows)."""
+        return ServerSentEvent(
+            live.stream(channels), headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+        )

@@ -31,6 +31,8 @@ async def test_sign_in_and_out(api, db):
     client = api.client
     r = await client.get("/console/?late=1", follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/console/login?next=/console%3Flate%3D1"
+    r = await client.get("/console/live", headers={"Accept": "text/event-stream"})
+    assert r.status_code == 401  # a live stream is never opened before signing in
     r = await console_login(client, "dispatcher", "wrong-password")
     assert r.status_code == 401 and "Sai tên đăng nhập hoặc mật khẩu" in r.text
     r = await console_login(client, "courier1")
