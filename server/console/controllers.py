@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.channels import ChannelsPlugin
 from litestar.datastructures import Cookie
 from litestar.enums import RequestEncodingType
@@ -19,16 +19,22 @@ from shared.i18n import t
 from ..auth import service as auth
 from ..auth.security import PUBLIC, SESSION_COOKIE, roles
 from ..auth.service import CurrentUser
-from ..deps import DB, Cfg
+from ..custody import attachments as attachment_store
+from ..custody import export
+from ..custody.controllers import Sha256Path
+from ..deps import DB, Cfg, KeysDep
 from ..shipments import service as shipments
 from . import catalog, live, service
 from .pages import LANG_COOKIE, error_page, home_for, lang_of, page
 from .service import BoardFilters
+from .shipment import shipment_page
+from .svgplot import Mark, plot
 
 Req = Request[CurrentUser, Any, Any]
 Short = Annotated[str | None, Parameter(max_length=200)]
 BOARD_VIEWERS = ("dispatcher", "admin", "auditor", "clerk")
 ASSIGNERS = ("dispatcher", "admin")
+READERS = ("clerk", "dispatcher", "admin", "auditor")
 
 
 class LoginForm(Struct):
@@ -244,4 +250,33 @@ class ConsoleController(Controller):
         """Server-sent events: which shipments changed (the page then refetches what it shows)."""
         return ServerSentEvent(
             live.stream(channels), headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+        )
+
+    @get("/shipments/{code:str}", operation_id="consoleShipment", opt=roles(*READERS))
+    async def shipment(self, request: Req, db: DB, keys: KeysDep, settings: Cfg, code: str) -> Template:
+        view = await shipment_page(db, keys, settings.base_url, request.user, code)
+        marks = [Mark(lat, lon, f"#{label}") for lat, lon, label in view.points]
+        if view.destination:
+            marks.append(Mark(*view.destination, t("shipment.address", lang_of(request)), "target"))
+        return page(
+            request,
+            "shipment.html",
+            title=view.grouped,
+            v=view,
+            plot=plot(marks, title=t("shipment.map", lang_of(request))),
+            can_assign=request.user.role in ASSIGNERS,
+            couriers=await service.couriers(db) if request.user.role in ASSIGNERS else [],
+        )
+
+    @get("/shipments/{code:str}/custody.json", operation_id="consoleExport", opt=roles(*READERS))
+    async def export_bundle(self, request: Req, db: DB, keys: KeysDep, code: str) -> Response[Any]:
+        body = await export.bundle(db, keys, request.user, code)
+        name = f"hoso-{body['shipment']['code']}-custody.json"
+        return Response(body, headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+    @get("/attachments/{sha256:str}", operation_id="consoleAttachment", opt=roles(*READERS))
+    async def attachment(self, sha256: Sha256Path, db: DB, settings: Cfg) -> Response[bytes]:
+        content_type, body = await attachment_store.load(db, settings.attachments_dir, sha256)
+        return Response(
+            body, media_type=content_type, headers={"Cache-Control": "private, max-age=31536000, immutable"}
         )
