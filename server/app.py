@@ -23,6 +23,7 @@ from . import __version__
 from .auth.controllers import AuthController
 from .auth.security import PUBLIC, BearerAuth, role_guard
 from .citizen.controllers import CitizenController
+from .console.api import HandoverController
 from .console.controllers import ConsoleController
 from .console.live import channels_plugin, publisher
 from .custody.controllers import CustodyController
@@ -99,6 +100,7 @@ def create_app(settings: Cfg) -> Litestar:
             CitizenController,
             ReportController,
             ConsoleController,
+            HandoverController,
             create_static_files_router(
                 "/console/static",
                 directories=[Path(__file__).with_name("static")],

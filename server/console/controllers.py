@@ -23,8 +23,10 @@ from ..custody import attachments as attachment_store
 from ..custody import export
 from ..custody.controllers import Sha256Path
 from ..deps import DB, Cfg, KeysDep
+from ..labels.controllers import _infos
+from ..labels.render import label_png, labels_pdf
 from ..shipments import service as shipments
-from . import catalog, live, service
+from . import catalog, clerk, live, service
 from .pages import LANG_COOKIE, error_page, home_for, lang_of, page
 from .service import BoardFilters
 from .shipment import shipment_page
@@ -35,6 +37,8 @@ Short = Annotated[str | None, Parameter(max_length=200)]
 BOARD_VIEWERS = ("dispatcher", "admin", "auditor", "clerk")
 ASSIGNERS = ("dispatcher", "admin")
 READERS = ("clerk", "dispatcher", "admin", "auditor")
+REGISTRARS = ("clerk", "dispatcher", "admin")
+RECEIVERS = ("clerk", "admin")
 
 
 class LoginForm(Struct):
@@ -280,3 +284,134 @@ class ConsoleController(Controller):
         return Response(
             body, media_type=content_type, headers={"Cache-Control": "private, max-age=31536000, immutable"}
         )
+
+    # ---- clerk: register, labels, receive ---------------------------------------------------
+
+    @get("/provinces.json", operation_id="consoleProvinces", opt=roles(*READERS))
+    async def provinces(self) -> Response[Any]:
+        """The 34 provinces and their communes (the map since July 2025), for the address pickers."""
+        data = [{"name": p["name"], "communes": p["communes"]} for p in catalog.provinces()]
+        return Response(data, headers={"Cache-Control": "private, max-age=86400"})
+
+    def _register_page(self, request: Req, units: list[Any], status: int = 200, **ctx: Any) -> Template:
+        lang = lang_of(request)
+        return page(
+            request,
+            "register.html",
+            status=status,
+            title=t("nav.register", lang),
+            fields=catalog.FIELDS,
+            provinces=[p["name"] for p in catalog.provinces()],
+            communes_of=catalog.communes_of,
+            units=units,
+            **ctx,
+        )
+
+    @get("/register", operation_id="consoleRegisterPage", opt=roles(*REGISTRARS))
+    async def register_page(self, request: Req, db: DB) -> Template:
+        return self._register_page(request, await service.all_units(db), form={}, created=None, error=None)
+
+    @post("/register", operation_id="consoleRegister", opt=roles(*REGISTRARS), status_code=200)
+    async def register(self, request: Req, db: DB, keys: KeysDep, settings: Cfg) -> Template:
+        form = {k: str(v) for k, v in (await request.form()).items()}
+        units = await service.all_units(db)
+        try:
+            data = clerk.shipment_from_form(form)
+            created = await shipments.create(db, keys, settings.base_url, request.user, data)
+        except HTTPException as exc:
+            return self._register_page(
+                request, units, status=exc.status_code, form=form, created=None, error=exc.detail
+            )
+        return self._register_page(request, units, form={}, created=created, error=None)
+
+    @get("/labels", operation_id="consoleLabelsPage", opt=roles(*REGISTRARS))
+    async def labels_page(self, request: Req, db: DB) -> Template:
+        rows = await clerk.recent_registered(db, request.user)
+        return page(request, "labels.html", title=t("nav.labels", lang_of(request)), recent=rows, error=None)
+
+    @post("/labels.pdf", operation_id="consoleLabelSheet", opt=roles(*REGISTRARS), status_code=200)
+    async def labels_sheet(self, request: Req, db: DB, keys: KeysDep, settings: Cfg) -> Response[bytes]:
+        form = await request.form()
+        text = "\n".join([*form.getall("code", []), str(form.get("codes", ""))])
+        wanted = clerk.parse_codes(text)
+        if len(wanted) > 200:
+            from ..errors import TooLarge
+
+            raise TooLarge(f"At most 200 labels per sheet from the console; {len(wanted)} were asked for.")
+        infos = await _infos(db, keys, settings.base_url, request.user, wanted)
+        return Response(
+            labels_pdf(infos, sheet=True),
+            media_type="application/pdf",
+            headers={"Content-Disposition": 'inline; filename="nhan-a4.pdf"'},
+        )
+
+    @get("/shipments/{code:str}/label.pdf", operation_id="consoleLabelPdf", opt=roles(*REGISTRARS))
+    async def label_pdf(
+        self, request: Req, db: DB, keys: KeysDep, settings: Cfg, code: str
+    ) -> Response[bytes]:
+        infos = await _infos(db, keys, settings.base_url, request.user, [shipments.parse_code(code)])
+        return Response(
+            labels_pdf(infos, sheet=False),
+            media_type="application/pdf",
+            headers={"Content-Disposition": f'inline; filename="nhan-{infos[0].code}.pdf"'},
+        )
+
+    @get("/shipments/{code:str}/label.png", operation_id="consoleLabelPng", opt=roles(*REGISTRARS))
+    async def label_image(
+        self, request: Req, db: DB, keys: KeysDep, settings: Cfg, code: str
+    ) -> Response[bytes]:
+        [info] = await _infos(db, keys, settings.base_url, request.user, [shipments.parse_code(code)])
+        return Response(label_png(info), media_type="image/png")
+
+    @get("/receive", operation_id="consoleReceivePage", opt=roles(*RECEIVERS))
+    async def receive_page(self, request: Req, db: DB, courier: Short = None) -> Template:
+        courier_id = int(courier) if courier and courier.isdigit() else None
+        held = await clerk.held_for_unit(db, request.user, courier_id) if courier_id else []
+        return page(
+            request,
+            "receive.html",
+            title=t("nav.receive", lang_of(request)),
+            couriers=await service.couriers(db),
+            courier_id=courier_id,
+            held=held,
+            error=None,
+        )
+
+    @post("/receive", operation_id="consoleReceive", opt=roles(*RECEIVERS), status_code=303)
+    async def receive(self, request: Req, db: DB, settings: Cfg) -> Redirect | Template:
+        form = await request.form()
+        courier = str(form.get("courier_id", ""))
+        try:
+            if not courier.isdigit():
+                from ..errors import BadRequest
+
+                raise BadRequest(t("receive.pick_courier", lang_of(request)))
+            wanted = clerk.parse_codes("\n".join(form.getall("code", [])))
+            png = clerk.decode_signature(str(form.get("signature_png", "")))
+            handover_id = await clerk.receive(
+                db,
+                settings.attachments_dir,
+                request.user,
+                int(courier),
+                wanted,
+                png,
+                str(form.get("signature_strokes", "")).encode(),
+            )
+        except HTTPException as exc:
+            courier_id = int(courier) if courier.isdigit() else None
+            return page(
+                request,
+                "receive.html",
+                status=exc.status_code,
+                title=t("nav.receive", lang_of(request)),
+                couriers=await service.couriers(db),
+                courier_id=courier_id,
+                held=await clerk.held_for_unit(db, request.user, courier_id) if courier_id else [],
+                error=exc.detail,
+            )
+        return Redirect(f"/console/handovers/{handover_id}", status_code=303)
+
+    @get("/handovers/{handover_id:int}", operation_id="consoleHandover", opt=roles(*RECEIVERS))
+    async def handover(self, request: Req, db: DB, handover_id: int) -> Template:
+        view = await clerk.handover_view(db, request.user, handover_id)
+        return page(request, "handover.html", title=t("receive.slip", lang_of(request)), h=view)

@@ -226,6 +226,26 @@ class PinFailure(Base):
     )
 
 
+class Handover(Base):
+    """A batch a clerk received from a courier and signed for on screen (the console).
+
+    The custody events themselves are the courier's to sign; this row only carries the
+    clerk's signature (an attachment) to the courier's phone, which references it in them.
+    """
+
+    __tablename__ = "handovers"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    clerk_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    courier_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    codes: Mapped[list[Any]]
+    signature: Mapped[str] = mapped_column(String(64))  # sha256 of the PNG attachment
+    strokes: Mapped[str | None] = mapped_column(String(64))  # sha256 of the strokes JSON
+    created_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_handovers_courier", "courier_id", "id"),)
+
+
 units = Unit.__table__
 users = User.__table__
 api_tokens = ApiToken.__table__
@@ -239,3 +259,4 @@ tree_heads = TreeHead.__table__
 witnesses = Witness.__table__
 cosignatures = Cosignature.__table__
 pin_failures = PinFailure.__table__
+handovers = Handover.__table__

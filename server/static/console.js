@@ -44,6 +44,11 @@
     connectLive((msg) => { if (msg.codes.includes(code)) { window.location.reload(); } });
   }
 
+  function handoverPage() {
+    const mine = document.body.dataset.codes.split(",");
+    connectLive((msg) => { if (msg.codes.some((c) => mine.includes(c))) { window.location.reload(); } });
+  }
+
   function refreshOnChange() {
     let timer = null;
     connectLive(() => { if (!timer) { timer = setTimeout(() => window.location.reload(), 1000); } });
@@ -93,10 +98,17 @@
 
   // ---- address pickers: province -> communes (the two-level map since July 2025) ------------
   function addressPickers() {
-    const data = document.getElementById("provinces-data");
-    if (!data) { return; }
-    const provinces = JSON.parse(data.textContent);
-    document.querySelectorAll("select[data-province]").forEach((sel) => {
+    const pickers = document.querySelectorAll("select[data-province]");
+    if (pickers.length) {
+      fetch("/console/provinces.json", { credentials: "same-origin" })
+        .then((r) => r.json())
+        .then((provinces) => pickers.forEach((sel) => provincePicker(sel, provinces)));
+    }
+    procedurePicker();
+  }
+
+  function provincePicker(sel, provinces) {
+    {
       const commune = document.getElementById(sel.dataset.province);
       const fill = () => {
         const p = provinces.find((x) => x.name === sel.value);
@@ -107,7 +119,10 @@
       };
       sel.addEventListener("change", fill);
       if (commune.options.length <= 1) { fill(); }
-    });
+    }
+  }
+
+  function procedurePicker() {
     const field = document.getElementById("field");
     const procedures = document.getElementById("procedures-data");
     if (field && procedures) {
@@ -127,6 +142,7 @@
     if (page === "board") { boardPage(); }
     if (page === "shipment") { shipmentPage(); }
     if (page === "couriers") { refreshOnChange(); }
+    if (page === "handover") { handoverPage(); }
     document.querySelectorAll("canvas.sigpad").forEach(signaturePad);
     addressPickers();
     window.hosoCsrf = csrf;

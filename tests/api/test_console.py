@@ -67,9 +67,11 @@ async def test_each_role_sees_its_own_menu(api):
         r = await client.get("/console/", follow_redirects=False)
         if user == "clerk":
             assert r.status_code == 303 and r.headers["location"] == "/console/register"
-            continue
+            r = await client.get("/console/register")
         assert r.status_code == 200, (user, r.text)
         menus[user] = re.findall(r"<nav>(.*?)</nav>", r.text)[0]
+    assert "Tiếp nhận" in menus["clerk"] and "Nhận bàn giao" in menus["clerk"] and "In nhãn" in menus["clerk"]
+    assert "Bảng theo dõi" not in menus["clerk"] and "Báo cáo" not in menus["clerk"]
     assert "Bảng theo dõi" in menus["dispatcher"] and "Báo cáo" in menus["dispatcher"]
     assert "Bưu tá" in menus["dispatcher"] and "Nhận bàn giao" not in menus["dispatcher"]
     assert "Tiếp nhận" not in menus["auditor"] and "Báo cáo" in menus["auditor"]
