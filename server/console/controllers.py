@@ -25,8 +25,12 @@ from ..custody.controllers import Sha256Path
 from ..deps import DB, Cfg, KeysDep
 from ..labels.controllers import _infos
 from ..labels.render import label_png, labels_pdf
+from ..reports import service as reports
+from ..reports.charts import bar_chart, gauge
+from ..reports.controllers import REPORT_READERS, csv_response
 from ..shipments import service as shipments
 from . import catalog, clerk, live, service
+from .couriers import tile_map, workload
 from .pages import LANG_COOKIE, error_page, home_for, lang_of, page
 from .service import BoardFilters
 from .shipment import shipment_page
@@ -415,3 +419,68 @@ class ConsoleController(Controller):
     async def handover(self, request: Req, db: DB, handover_id: int) -> Template:
         view = await clerk.handover_view(db, request.user, handover_id)
         return page(request, "handover.html", title=t("receive.slip", lang_of(request)), h=view)
+
+    # ---- dispatcher: couriers, reports --------------------------------------------------------
+
+    @get("/couriers", operation_id="consoleCouriers", opt=roles(*ASSIGNERS))
+    async def couriers(self, request: Req, db: DB, settings: Cfg) -> Template:
+        loads = await workload(db)
+        lang = lang_of(request)
+        seen = [(c.last_lat, c.last_lon, c.name) for c in loads if c.last_lat is not None]
+        if settings.tile_url:
+            drawing = tile_map(settings.tile_url, seen)  # type: ignore[arg-type]
+        else:
+            drawing = plot(
+                [Mark(lat, lon, name, "courier") for lat, lon, name in seen],
+                760,
+                380,
+                t("couriers.positions", lang),
+            )
+        return page(
+            request,
+            "couriers.html",
+            title=t("nav.couriers", lang),
+            loads=loads,
+            drawing=drawing,
+            tiles=bool(settings.tile_url),
+        )
+
+    @get("/reports", operation_id="consoleReports", opt=roles(*REPORT_READERS))
+    async def reports_page(
+        self,
+        request: Req,
+        db: DB,
+        start: Annotated[str | None, QueryParameter(name="from", max_length=40)] = None,
+        end: Annotated[str | None, QueryParameter(name="to", max_length=40)] = None,
+        unit: Short = None,
+        format_: Annotated[str | None, QueryParameter(name="format", max_length=10)] = None,
+    ) -> Template | Response[bytes]:
+        lang = lang_of(request)
+        s = await reports.summary(db, reports.window(start, end), unit or None)
+        if format_ == "csv":
+            return csv_response(s, lang)
+        charts = {
+            "state": bar_chart(
+                t("report.by_state", lang), [(t(f"state.{k}", lang), v) for k, v in s.by_state.items()]
+            ),
+            "field": bar_chart(t("report.by_field", lang), list(s.by_field.items())[:8]),
+            "reasons": bar_chart(
+                t("report.failed", lang), [(t(f"reason.{k}", lang), v) for k, v in s.failed_reasons.items()]
+            ),
+            "ratings": bar_chart(
+                t("report.ratings", lang), [(f"{k}★", v) for k, v in s.ratings.by_score.items()]
+            ),
+            "on_time": gauge(t("report.on_time_rate", lang), s.on_time_rate),
+        }
+        query = {k: v for k, v in (("from", start), ("to", end), ("unit", unit)) if v}
+        return page(
+            request,
+            "reports.html",
+            title=t("report.title", lang),
+            s=s,
+            charts=charts,
+            units=await service.all_units(db),
+            start_day=reports.local_day(s.start),
+            end_day=reports.local_day(s.end, inclusive_end=True),
+            csv_query=urlencode({**query, "format": "csv"}),
+        )

@@ -137,7 +137,11 @@ class CustodyEvent(Base):
     flags: Mapped[list[Any] | None]
     log_index: Mapped[int | None] = mapped_column(BigInteger, unique=True)  # leaf index in the Merkle log
 
-    __table_args__ = (UniqueConstraint("shipment_id", "seq", name="uq_custody_events_chain"),)
+    __table_args__ = (
+        UniqueConstraint("shipment_id", "seq", name="uq_custody_events_chain"),
+        # a courier's last known position and today's work (the console's couriers page)
+        Index("ix_custody_events_actor_time", "actor", "received_at"),
+    )
 
 
 class RejectedEvent(Base):

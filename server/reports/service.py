@@ -299,3 +299,11 @@ async def summary(db: Database, win: Window, unit_code: str | None) -> Summary:
         ratings=Ratings(count=rated, average=average, by_score=by_score),
         units=criteria,
     )
+
+
+def local_day(dt: datetime, *, inclusive_end: bool = False) -> str:
+    """A window bound as the Vietnamese date a person would type (`to` names its last day)."""
+    value = dt.astimezone(VN)
+    if inclusive_end and value.time() == time(0):
+        value -= timedelta(days=1)
+    return value.date().isoformat()

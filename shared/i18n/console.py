@@ -4,6 +4,17 @@
 from __future__ import annotations
 
 VI: dict[str, str] = {
+    "couriers.to_pick_up": "Chờ lấy",
+    "couriers.carrying": "Đang mang",
+    "couriers.due_today": "Hạn hôm nay",
+    "couriers.delivered_today": "Đã phát hôm nay",
+    "couriers.failed_today": "Phát lỗi hôm nay",
+    "couriers.last_seen": "Vị trí cuối",
+    "couriers.positions": "Vị trí cuối của bưu tá",
+    "couriers.no_positions": "Chưa có vị trí nào.",
+    "couriers.map_plain": "Sơ đồ vị trí (không tải bản đồ từ bên ngoài). Đặt HOSO_TILE_URL để dùng nền bản đồ.",
+    "couriers.map_tiles": "Nền bản đồ từ máy chủ HOSO_TILE_URL.",
+    "report.criteria_help": "Tiếp nhận qua BCCI: hồ sơ bưu tá đã giao đến đơn vị, trên tổng hồ sơ đơn vị nhận mà HoSo biết (cộng kết quả trả tận nhà cho hồ sơ nộp tại quầy). Trả qua BCCI: kết quả đã phát trên tổng kết quả đơn vị đăng ký.",
     "reg.name": "Họ tên",
     "reg.phone": "Điện thoại",
     "reg.id_last4": "4 số cuối CCCD",
@@ -174,6 +185,17 @@ VI: dict[str, str] = {
 }
 
 EN: dict[str, str] = {
+    "couriers.to_pick_up": "To pick up",
+    "couriers.carrying": "Carrying",
+    "couriers.due_today": "Due today",
+    "couriers.delivered_today": "Delivered today",
+    "couriers.failed_today": "Failed today",
+    "couriers.last_seen": "Last position",
+    "couriers.positions": "Couriers' last positions",
+    "couriers.no_positions": "No position yet.",
+    "couriers.map_plain": "A plot of positions (no map fetched from outside). Set HOSO_TILE_URL for a map.",
+    "couriers.map_tiles": "Map tiles from the HOSO_TILE_URL server.",
+    "report.criteria_help": "Received by post: dossiers couriers delivered to the unit, over all the dossiers it received that HoSo knows of (plus results sent home for dossiers handed in at its counter). Returned by post: results delivered over all results it registered.",
     "reg.name": "Full name",
     "reg.phone": "Phone",
     "reg.id_last4": "ID card, last 4 digits",

@@ -32,9 +32,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("handovers", schema=None) as batch_op:
         batch_op.create_index("ix_handovers_courier", ["courier_id", "id"], unique=False)
+    with op.batch_alter_table("custody_events", schema=None) as batch_op:
+        batch_op.create_index("ix_custody_events_actor_time", ["actor", "received_at"], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("custody_events", schema=None) as batch_op:
+        batch_op.drop_index("ix_custody_events_actor_time")
     with op.batch_alter_table("handovers", schema=None) as batch_op:
         batch_op.drop_index("ix_handovers_courier")
     op.drop_table("handovers")
