@@ -228,15 +228,12 @@ async def handover_view(db: Database, user: CurrentUser, handover_id: int) -> Ha
             from ..errors import NotFoundException
 
             raise NotFoundException(f"No handover {handover_id} at your unit.")
-        names = dict(
-            (
-                await conn.execute(
-                    select(users.c.id, users.c.full_name).where(
-                        users.c.id.in_([row.courier_id, row.clerk_id])
-                    )
-                )
-            ).all()
+        people = await conn.execute(
+            select(users.c.id, users.c.full_name, users.c.username).where(
+                users.c.id.in_([row.courier_id, row.clerk_id])
+            )
         )
+        names = {r.id: r.full_name or r.username for r in people.all()}
         done = set(
             (
                 await conn.execute(

@@ -11,7 +11,7 @@ PALETTE = ("#0b5394", "#1b7f3a", "#e6a100", "#c62828", "#6a3d9a", "#37424a", "#0
 
 def bar_chart(title: str, items: Sequence[tuple[str, float]], width: int = 440, unit: str = "") -> Markup:
     """Horizontal bars, one per item, the value written at the end of each."""
-    row, label_w, top = 24, 170, 28
+    row, label_w, top = 24, 215, 28
     height = top + row * max(len(items), 1) + 8
     peak = max((v for _, v in items), default=0) or 1
     span = width - label_w - 60
@@ -26,7 +26,7 @@ def bar_chart(title: str, items: Sequence[tuple[str, float]], width: int = 440, 
         text = f"{value:g}{unit}"
         out.append(
             f'<text x="{label_w - 6}" y="{y + 15}" font-size="12" text-anchor="end" fill="#37424a">'
-            f"{escape(label[:28])}</text>"
+            f"{escape(label if len(label) <= 32 else label[:31] + '…')}</text>"
             f'<rect x="{label_w}" y="{y + 3}" width="{w:.1f}" height="{row - 8}" rx="2" '
             f'fill="{PALETTE[i % len(PALETTE)]}"><title>{escape(label)}: {escape(text)}</title></rect>'
             f'<text x="{label_w + w + 5:.1f}" y="{y + 15}" font-size="12" fill="#1b1b1b">'
