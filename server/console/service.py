@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, delete, func, or_, select
+from sqlalchemy import and_, case, delete, func, or_, select, text
 from sqlalchemy.sql.elements import ColumnElement
 
 from shared import codes
-from shared.geo import distance_m
 from shared.lifecycle import OPEN_STATES
 from shared.timeutil import as_utc, utcnow
 
@@ -25,6 +25,19 @@ BOARD_LIMIT = 200
 AT_RISK_WITHIN = timedelta(hours=24)  # due this soon ...
 NEAR_M = 2_000.0  # ... and the envelope is not yet this close to where it goes
 OPEN = tuple(s.value for s in OPEN_STATES)
+# written out, not bound: so PostgreSQL can match the partial index ix_shipments_open_due
+# (a prepared statement's parameters would hide the states from the planner)
+OPEN_SQL = text("shipments.state IN ('registered', 'in_custody')")
+EARTH_M = 6_371_008.8
+
+
+def _metres(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Haversine: within 0.5 % of the geodesic, and ~100 times cheaper for 200 rows a page."""
+    la1, lo1, la2, lo2 = map(math.radians, (a[0], a[1], b[0], b[1]))
+    h = math.sin((la2 - la1) / 2) ** 2 + math.cos(la1) * math.cos(la2) * math.sin((lo2 - lo1) / 2) ** 2
+    return 2 * EARTH_M * math.asin(min(1.0, math.sqrt(h)))
+
+
 KINDS = ("submission", "result")
 
 
@@ -104,7 +117,7 @@ def _row(r: Any, now: datetime) -> BoardRow:
     dest = _destination(r)
     dist = None
     if dest is not None and r.lat is not None and r.lon is not None:
-        dist = distance_m((r.lat, r.lon), dest)
+        dist = _metres((r.lat, r.lon), dest)
     near = dist is not None and dist <= NEAR_M
     at_risk = not late and due < now + AT_RISK_WITHIN and (r.state == "registered" or not near)
     recipient = r.recipient or {}
@@ -149,7 +162,9 @@ async def board(
         raise BadRequest(f"state must be one of the open states: {', '.join(OPEN)}.")
     if f.kind and f.kind not in KINDS:
         raise BadRequest(f"kind must be one of {', '.join(KINDS)}.")
-    conds: list[ColumnElement[bool]] = [s.state == f.state] if f.state else [s.state.in_(OPEN)]
+    conds: list[ColumnElement[bool]] = [OPEN_SQL]
+    if f.state:
+        conds.append(s.state == f.state)
     if f.kind:
         conds.append(s.kind == f.kind)
     if f.field:

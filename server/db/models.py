@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -113,6 +114,16 @@ class Shipment(Base):
         Index("ix_shipments_dest_unit", "dest_unit_id"),
         Index("ix_shipments_field", "field"),
         Index("ix_shipments_parent", "parent_code"),
+        # the console's board: open shipments, soonest due first (a small part of the table)
+        Index(
+            "ix_shipments_open_due",
+            "due_at",
+            "id",
+            postgresql_where=text("state IN ('registered', 'in_custody')"),
+            sqlite_where=text("state IN ('registered', 'in_custody')"),
+        ),
+        # reports select a window of registration dates (and its first and last id)
+        Index("ix_shipments_created", "created_at", "id"),
     )
 
 
@@ -141,6 +152,21 @@ class CustodyEvent(Base):
         UniqueConstraint("shipment_id", "seq", name="uq_custody_events_chain"),
         # a courier's last known position and today's work (the console's couriers page)
         Index("ix_custody_events_actor_time", "actor", "received_at"),
+        # reports: pickup and delivery times (index-only), failure reasons and ratings
+        Index(
+            "ix_custody_events_legs",
+            "shipment_id",
+            "type",
+            "occurred_at",
+            postgresql_where=text("type IN ('picked_up', 'delivered')"),
+            sqlite_where=text("type IN ('picked_up', 'delivered')"),
+        ),
+        Index(
+            "ix_custody_events_outcomes",
+            "shipment_id",
+            postgresql_where=text("type IN ('delivery_failed', 'confirmed')"),
+            sqlite_where=text("type IN ('delivery_failed', 'confirmed')"),
+        ),
     )
 
 

@@ -21,6 +21,7 @@ about that set; the SQL groups and counts, Python only adds up a few hundred row
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -28,7 +29,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from msgspec import Struct
-from sqlalchemy import and_, case, func, literal_column, or_, select
+from sqlalchemy import and_, case, func, literal_column, or_, select, text
 from sqlalchemy.sql.elements import ColumnElement
 
 from shared.lifecycle import OPEN_STATES, State
@@ -41,6 +42,9 @@ from ..errors import BadRequest
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 MAX_DAYS = 400
 REASONS = ("not_home", "refused", "wrong_address", "unidentified", "other")
+# literal, to match the partial indexes ix_custody_events_legs and ix_custody_events_outcomes
+LEG_TYPES = text("custody_events.type IN ('picked_up', 'delivered')")
+OUTCOME_TYPES = text("custody_events.type IN ('delivery_failed', 'confirmed')")
 
 
 class Durations(Struct):
@@ -172,38 +176,57 @@ async def summary(db: Database, win: Window, unit_code: str | None) -> Summary:
                     func.count().label("n"),
                     func.sum(delivered_on_time).label("on_time"),
                     func.sum(late_open).label("late"),
+                    func.min(s.id).label("lo"),
+                    func.max(s.id).label("hi"),
                 )
                 .where(*conds)
                 .group_by(s.state, s.kind, s.field, s.unit_id, s.dest_unit_id, has_parent)
             )
         ).all()
-        window_ids = select(s.id).where(*conds)
-        pickup_at = func.min(case((e.type == "picked_up", e.occurred_at)))
-        delivered_at = func.max(case((e.type == "delivered", e.occurred_at)))
-        legs = (
-            await conn.execute(
-                select(s.kind, pickup_at.label("p"), delivered_at.label("d"))
-                .select_from(shipments.join(custody_events, e.shipment_id == s.id))
-                .where(*conds, s.state == State.DELIVERED.value, e.type.in_(("picked_up", "delivered")))
-                .group_by(s.id, s.kind)
+    # The events of the window's shipments, found through partial indexes on their types
+    # (written out, not bound, so the planner can use them). The window's ids also bound the
+    # scan: its events have a shipment_id between the smallest and the largest of them.
+    lo = min((r.lo for r in grouped), default=0)
+    hi = max((r.hi for r in grouped), default=0)
+    window_ids = select(s.id).where(*conds)
+    pickup_at = func.min(case((e.type == "picked_up", e.occurred_at)))
+    delivered_at = func.max(case((e.type == "delivered", e.occurred_at)))
+    legs_query = (
+        select(s.kind, pickup_at.label("p"), delivered_at.label("d"))
+        .select_from(shipments.join(custody_events, e.shipment_id == s.id))
+        .where(*conds, s.state == State.DELIVERED.value, LEG_TYPES, e.shipment_id.between(lo, hi))
+        .group_by(s.id, s.kind)
+    )
+    if not db.is_sqlite:  # the medians in the database: two rows back instead of one per shipment
+        leg = legs_query.subquery()
+        seconds = func.extract("epoch", leg.c.d - leg.c.p)
+        legs_query = (
+            select(
+                leg.c.kind,
+                func.count(seconds).label("n"),
+                func.percentile_cont(0.5).within_group(seconds).label("median"),
             )
-        ).all()
-        reason = _json_field(db, ("data", "reason"))
-        reasons = (
-            await conn.execute(
-                select(reason.label("reason"), func.count().label("n"))
-                .where(e.type == "delivery_failed", e.shipment_id.in_(window_ids))
-                .group_by(reason)
-            )
-        ).all()
-        rating = _json_field(db, ("data", "rating"))
-        ratings = (
-            await conn.execute(
-                select(rating.label("rating"), func.count().label("n"))
-                .where(e.type == "confirmed", e.shipment_id.in_(window_ids))
-                .group_by(rating)
-            )
-        ).all()
+            .where(leg.c.p.is_not(None), leg.c.d.is_not(None))
+            .group_by(leg.c.kind)
+        )
+    reason = _json_field(db, ("data", "reason"))
+    rating = _json_field(db, ("data", "rating"))
+    outcomes_query = (
+        select(e.type, reason.label("reason"), rating.label("rating"), func.count().label("n"))
+        .where(OUTCOME_TYPES, e.shipment_id.between(lo, hi), e.shipment_id.in_(window_ids))
+        .group_by(e.type, reason, rating)
+    )
+
+    async def rows(query: Any) -> list[Any]:
+        async with db.read() as conn:
+            return list((await conn.execute(query)).all())
+
+    if db.is_sqlite:  # one reader at a time is all SQLite would do anyway
+        legs, outcomes = await rows(legs_query), await rows(outcomes_query)
+    else:  # two connections, two queries at once
+        legs, outcomes = await asyncio.gather(rows(legs_query), rows(outcomes_query))
+    reasons = [r for r in outcomes if r.type == "delivery_failed"]
+    ratings = [r for r in outcomes if r.type == "confirmed"]
 
     by_state = {st.value: 0 for st in State}
     by_kind = {"submission": 0, "result": 0}
@@ -238,13 +261,17 @@ async def summary(db: Database, win: Window, unit_code: str | None) -> Summary:
                 bump(r.unit_id, "counter_dossiers", n)
     delivered_n = by_state.get(State.DELIVERED.value, 0)
 
-    door_to_desk: list[float] = []
-    desk_to_door: list[float] = []
-    for r in legs:
-        if r.p is None or r.d is None:
-            continue
-        seconds = (as_utc(r.d) - as_utc(r.p)).total_seconds()
-        (door_to_desk if r.kind == "submission" else desk_to_door).append(seconds)
+    medians = {"submission": Durations(0, None), "result": Durations(0, None)}
+    if db.is_sqlite:
+        times: dict[str, list[float]] = {"submission": [], "result": []}
+        for r in legs:
+            if r.p is not None and r.d is not None:
+                times[r.kind].append((as_utc(r.d) - as_utc(r.p)).total_seconds())
+        medians = {kind: _median_hours(values) for kind, values in times.items()}
+    else:
+        for r in legs:
+            hours = round(float(r.median) / 3600, 2) if r.median is not None else None
+            medians[r.kind] = Durations(count=int(r.n), median_hours=hours)
 
     failed_reasons = {k: 0 for k in REASONS}
     for r in reasons:
@@ -292,8 +319,8 @@ async def summary(db: Database, win: Window, unit_code: str | None) -> Summary:
         delivered_on_time=on_time,
         on_time_rate=_pct(on_time, delivered_n),
         late_open=late,
-        door_to_desk=_median_hours(door_to_desk),
-        desk_to_door=_median_hours(desk_to_door),
+        door_to_desk=medians["submission"],
+        desk_to_door=medians["result"],
         failed_attempts=sum(failed_reasons.values()),
         failed_reasons=failed_reasons,
         ratings=Ratings(count=rated, average=average, by_score=by_score),

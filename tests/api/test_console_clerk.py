@@ -101,6 +101,21 @@ async def test_register_from_the_form_then_print(api, db):
         )
         assert r.status_code == status and words in r.text, (change, r.status_code, r.text[-600:])
         assert 'value="Nguyễn Thị Bích"' in r.text  # the form keeps what was typed
+    r = await client.post(
+        "/console/register",
+        data={
+            **FORM,
+            "due_date": due,
+            "sender_name": "<script>alert(1)</script>",
+            "sender_province": "X",
+            "_csrf_token": token,
+        },
+    )
+    assert (
+        r.status_code == 400
+        and "&lt;script&gt;alert(1)&lt;/script&gt;" in r.text
+        and "<script>alert" not in r.text
+    )
     r = await client.post("/console/labels.pdf", data={"codes": "1234 5678 9012 4", "_csrf_token": token})
     assert r.status_code == 400 and "check digit" in r.text.lower()
     assert await table_counts(db) == before

@@ -34,10 +34,41 @@ def upgrade() -> None:
         batch_op.create_index("ix_handovers_courier", ["courier_id", "id"], unique=False)
     with op.batch_alter_table("custody_events", schema=None) as batch_op:
         batch_op.create_index("ix_custody_events_actor_time", ["actor", "received_at"], unique=False)
+        legs = sa.text("type IN ('picked_up', 'delivered')")
+        batch_op.create_index(
+            "ix_custody_events_legs",
+            ["shipment_id", "type", "occurred_at"],
+            unique=False,
+            postgresql_where=legs,
+            sqlite_where=legs,
+        )
+        outcomes = sa.text("type IN ('delivery_failed', 'confirmed')")
+        batch_op.create_index(
+            "ix_custody_events_outcomes",
+            ["shipment_id"],
+            unique=False,
+            postgresql_where=outcomes,
+            sqlite_where=outcomes,
+        )
+    with op.batch_alter_table("shipments", schema=None) as batch_op:
+        open_states = sa.text("state IN ('registered', 'in_custody')")
+        batch_op.create_index(
+            "ix_shipments_open_due",
+            ["due_at", "id"],
+            unique=False,
+            postgresql_where=open_states,
+            sqlite_where=open_states,
+        )
+        batch_op.create_index("ix_shipments_created", ["created_at", "id"], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("shipments", schema=None) as batch_op:
+        batch_op.drop_index("ix_shipments_created")
+        batch_op.drop_index("ix_shipments_open_due")
     with op.batch_alter_table("custody_events", schema=None) as batch_op:
+        batch_op.drop_index("ix_custody_events_outcomes")
+        batch_op.drop_index("ix_custody_events_legs")
         batch_op.drop_index("ix_custody_events_actor_time")
     with op.batch_alter_table("handovers", schema=None) as batch_op:
         batch_op.drop_index("ix_handovers_courier")
