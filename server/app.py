@@ -14,6 +14,7 @@ from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
+from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from msgspec import Struct
 from sqlalchemy import text
@@ -22,6 +23,9 @@ from . import __version__
 from .auth.controllers import AuthController
 from .auth.security import PUBLIC, BearerAuth, role_guard
 from .citizen.controllers import CitizenController
+from .console.api import HandoverController
+from .console.controllers import ConsoleController
+from .console.live import channels_plugin, publisher
 from .custody.controllers import CustodyController
 from .db.engine import Database
 from .deps import DB, Cfg, KeysDep
@@ -29,6 +33,7 @@ from .errors import exception_handlers
 from .keys import load_keys, load_secret
 from .labels.controllers import DocumentController, LabelController
 from .log.controllers import LogController
+from .reports.controllers import ReportController
 from .shipments.controllers import ShipmentController
 from .strict import strict_json_body
 
@@ -62,12 +67,15 @@ def create_app(settings: Cfg) -> Litestar:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     keys = load_keys(settings.keys_dir)
     holder: dict[str, Database] = {}
+    channels = channels_plugin(settings.redis_url)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         db = Database(settings.db_url, merkle_log=settings.merkle_log)
         holder["db"] = db
         app.state.db = db
+        app.state.tile_url = settings.tile_url
+        db.listeners.append(publisher(channels))
         try:
             yield
         finally:
@@ -90,6 +98,15 @@ def create_app(settings: Cfg) -> Litestar:
             LabelController,
             DocumentController,
             CitizenController,
+            ReportController,
+            ConsoleController,
+            HandoverController,
+            create_static_files_router(
+                "/console/static",
+                directories=[Path(__file__).with_name("static")],
+                opt=PUBLIC,
+                include_in_schema=False,
+            ),
         ],
         lifespan=[lifespan],
         dependencies={
@@ -114,5 +131,6 @@ def create_app(settings: Cfg) -> Litestar:
             cookie_samesite="strict",
         ),
         on_app_init=[on_app_init],
+        plugins=[channels],
         debug=False,
     )

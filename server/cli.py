@@ -64,7 +64,16 @@ def _serve(settings: Settings) -> None:
     _migrate(settings)
     app = create_app(settings)
     print(f"HoSo Courier on {settings.base_url}  (data: {settings.data_dir.resolve()})", flush=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, workers=1, log_level="info", proxy_headers=True)
+    # open consoles keep a live-update stream forever: give them 3 s, then stop anyway
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        workers=1,
+        log_level="info",
+        proxy_headers=True,
+        timeout_graceful_shutdown=3,
+    )
 
 
 def cmd_serve(args: argparse.Namespace) -> None:

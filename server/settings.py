@@ -38,6 +38,7 @@ class Settings:
         }
     )
     redis_url: str = ""
+    tile_url: str = ""  # https://tiles.example/{z}/{x}/{y}.png; empty: no map, nothing fetched outside
     merkle_log: bool = True  # HOSO_MERKLE_LOG=0 exists only for bench/log.py's comparison
 
     @classmethod
@@ -61,6 +62,8 @@ class Settings:
             values["merkle_log"] = _bool(v)
         if v := env.get("HOSO_REDIS_URL"):
             values["redis_url"] = v
+        if v := env.get("HOSO_TILE_URL"):
+            values["tile_url"] = v
         values.update(overrides)
         return cls(**values)
 

@@ -15,11 +15,29 @@ from litestar.middleware import AbstractAuthenticationMiddleware, Authentication
 from ..errors import NotAuthorizedException, PermissionDeniedException
 from .service import CurrentUser, TokenProblem, user_for_token
 
+SESSION_COOKIE = "hoso_session"
+CONSOLE_PREFIX = "/console"
+
+
+class LoginRequired(NotAuthorizedException):
+    """The console's pages answer this with a redirect to /console/login."""
+
 
 class BearerAuth(AbstractAuthenticationMiddleware):
     async def authenticate_request(
         self, connection: ASGIConnection[Any, Any, Any, Any]
     ) -> AuthenticationResult:
+        if connection.scope["path"].startswith(CONSOLE_PREFIX):
+            # the console's pages sign in with a session cookie holding the same kind of token;
+            # the JSON API never accepts the cookie, so CSRF there stays impossible
+            session = connection.cookies.get(SESSION_COOKIE, "")
+            if not session:
+                raise LoginRequired("Sign in to the console first.")
+            try:
+                user = await user_for_token(connection.app.state.db, session)
+            except TokenProblem as exc:
+                raise LoginRequired(str(exc)) from None
+            return AuthenticationResult(user=user, auth=session)
         header = connection.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():

@@ -263,6 +263,7 @@ async def confirm(
             now=now,
             merkle_log=db.merkle_log,
         )
+    db.changed("confirmed", [code])
     recipient = ship.recipient or {}
     return ConfirmOutcome(
         200, t("page.thanks", lang), ok=True, details={"name": recipient.get("name", ""), "rating": rating}

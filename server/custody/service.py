@@ -370,11 +370,14 @@ async def ingest(
     # the signature checks run on worker threads while this task waits for the write lock
     checking = asyncio.ensure_future(_prechecks(events, user, my_devices))
     try:
-        return await _apply(db, user, events, checking, my_devices, now, check_all_ids=False)
+        results = await _apply(db, user, events, checking, my_devices, now, check_all_ids=False)
     except IntegrityError:
         # an id that was accepted before, now with another body and the current head as prev:
         # redo the batch looking every id up, so it is answered as a conflict
-        return await _apply(db, user, events, checking, my_devices, now, check_all_ids=True)
+        results = await _apply(db, user, events, checking, my_devices, now, check_all_ids=True)
+    touched = {ev.shipment for ev, r in zip(events, results, strict=True) if r.status == "accepted"}
+    db.changed("event", sorted(touched))
+    return results
 
 
 async def _apply(

@@ -8,7 +8,8 @@ PostgreSQL: one pool; chain appends lock the shipment rows (SELECT … FOR UPDAT
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -51,6 +52,8 @@ class Database:
         self.url = url
         self.merkle_log = merkle_log  # off only to measure what the log costs (bench/log.py)
         self.cache: dict[str, Any] = {}  # process-local caches (device keys), filled on demand
+        # told about committed changes (what, shipment codes): the console's live updates
+        self.listeners: list[Callable[[str, list[str]], None]] = []
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
             self.reader = _sqlite_engine(url, writer=False)
@@ -78,6 +81,14 @@ class Database:
             return
         async with self._lock, self.writer.begin() as conn:
             yield conn
+
+    def changed(self, what: str, codes: list[str]) -> None:
+        """Call after a commit; a failing listener is logged, never undoes or fails the change."""
+        for listener in self.listeners:
+            try:
+                listener(what, codes)
+            except Exception:
+                logging.getLogger(__name__).exception("change listener failed")
 
     async def dispose(self) -> None:
         await self.reader.dispose()

@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -113,6 +114,16 @@ class Shipment(Base):
         Index("ix_shipments_dest_unit", "dest_unit_id"),
         Index("ix_shipments_field", "field"),
         Index("ix_shipments_parent", "parent_code"),
+        # the console's board: open shipments, soonest due first (a small part of the table)
+        Index(
+            "ix_shipments_open_due",
+            "due_at",
+            "id",
+            postgresql_where=text("state IN ('registered', 'in_custody')"),
+            sqlite_where=text("state IN ('registered', 'in_custody')"),
+        ),
+        # reports select a window of registration dates (and its first and last id)
+        Index("ix_shipments_created", "created_at", "id"),
     )
 
 
@@ -137,7 +148,26 @@ class CustodyEvent(Base):
     flags: Mapped[list[Any] | None]
     log_index: Mapped[int | None] = mapped_column(BigInteger, unique=True)  # leaf index in the Merkle log
 
-    __table_args__ = (UniqueConstraint("shipment_id", "seq", name="uq_custody_events_chain"),)
+    __table_args__ = (
+        UniqueConstraint("shipment_id", "seq", name="uq_custody_events_chain"),
+        # a courier's last known position and today's work (the console's couriers page)
+        Index("ix_custody_events_actor_time", "actor", "received_at"),
+        # reports: pickup and delivery times (index-only), failure reasons and ratings
+        Index(
+            "ix_custody_events_legs",
+            "shipment_id",
+            "type",
+            "occurred_at",
+            postgresql_where=text("type IN ('picked_up', 'delivered')"),
+            sqlite_where=text("type IN ('picked_up', 'delivered')"),
+        ),
+        Index(
+            "ix_custody_events_outcomes",
+            "shipment_id",
+            postgresql_where=text("type IN ('delivery_failed', 'confirmed')"),
+            sqlite_where=text("type IN ('delivery_failed', 'confirmed')"),
+        ),
+    )
 
 
 class RejectedEvent(Base):
@@ -226,6 +256,26 @@ class PinFailure(Base):
     )
 
 
+class Handover(Base):
+    """A batch a clerk received from a courier and signed for on screen (the console).
+
+    The custody events themselves are the courier's to sign; this row only carries the
+    clerk's signature (an attachment) to the courier's phone, which references it in them.
+    """
+
+    __tablename__ = "handovers"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    clerk_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    courier_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    codes: Mapped[list[Any]]
+    signature: Mapped[str] = mapped_column(String(64))  # sha256 of the PNG attachment
+    strokes: Mapped[str | None] = mapped_column(String(64))  # sha256 of the strokes JSON
+    created_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_handovers_courier", "courier_id", "id"),)
+
+
 units = Unit.__table__
 users = User.__table__
 api_tokens = ApiToken.__table__
@@ -239,3 +289,4 @@ tree_heads = TreeHead.__table__
 witnesses = Witness.__table__
 cosignatures = Cosignature.__table__
 pin_failures = PinFailure.__table__
+handovers = Handover.__table__

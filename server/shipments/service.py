@@ -182,6 +182,7 @@ async def create(
         apply_effects(ship, event, lifecycle.State.REGISTERED, now)
         batch.touched[ship_id] = ship
         await write_batch(conn, batch, now, merkle_log=db.merkle_log)
+    db.changed("registered", [code])
     return ShipmentCreated(
         code=code,
         state="registered",
@@ -423,6 +424,7 @@ async def assign(db: Database, user: CurrentUser, code_text: str, courier_id: in
             .where(shipments.c.id == ship["id"])
             .values(assigned_courier_id=courier_id, updated_at=utcnow())
         )
+    db.changed("assigned", [code])
 
 
 async def cancel(db: Database, keys: ServerKeys, user: CurrentUser, code_text: str, reason: str) -> str:
@@ -445,6 +447,7 @@ async def cancel(db: Database, keys: ServerKeys, user: CurrentUser, code_text: s
             )
         except lifecycle.IllegalTransition as exc:
             raise Conflict(f"Cannot cancel: {exc}.") from None
+    db.changed("cancelled", [code])
     return event.hash
 
 

@@ -6,10 +6,10 @@ key missing everywhere is shown as itself so a gap is visible, never a crash.
 
 from __future__ import annotations
 
-from . import en, vi
+from . import console, en, vi
 
 DEFAULT = "vi"
-LANGUAGES = {"vi": vi.STRINGS, "en": en.STRINGS}
+LANGUAGES = {"vi": {**vi.STRINGS, **console.VI}, "en": {**en.STRINGS, **console.EN}}
 
 
 def lang_or_default(lang: str | None) -> str:
@@ -17,5 +17,5 @@ def lang_or_default(lang: str | None) -> str:
 
 
 def t(key: str, lang: str | None = DEFAULT, /, **values: object) -> str:
-    text = LANGUAGES[lang_or_default(lang)].get(key) or vi.STRINGS.get(key) or key
+    text = LANGUAGES[lang_or_default(lang)].get(key) or LANGUAGES[DEFAULT].get(key) or key
     return text.format(**values) if values else text

@@ -1,0 +1,486 @@
+"""The dispatcher and clerk console (API.md "Console"): server-rendered pages and forms."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from litestar import Controller, Request, Response, get, post
+from litestar.channels import ChannelsPlugin
+from litestar.datastructures import Cookie
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import HTTPException
+from litestar.params import Body, Parameter, QueryParameter
+from litestar.response import Redirect, ServerSentEvent, Template
+from msgspec import Struct
+
+from shared.i18n import t
+
+from ..auth import service as auth
+from ..auth.security import PUBLIC, SESSION_COOKIE, roles
+from ..auth.service import CurrentUser
+from ..custody import attachments as attachment_store
+from ..custody import export
+from ..custody.controllers import Sha256Path
+from ..deps import DB, Cfg, KeysDep
+from ..labels.controllers import _infos
+from ..labels.render import label_png, labels_pdf
+from ..reports import service as reports
+from ..reports.charts import bar_chart, gauge
+from ..reports.controllers import REPORT_READERS, csv_response
+from ..shipments import service as shipments
+from . import catalog, clerk, live, service
+from .couriers import tile_map, workload
+from .pages import LANG_COOKIE, error_page, home_for, lang_of, page
+from .service import BoardFilters
+from .shipment import shipment_page
+from .svgplot import Mark, plot
+
+Req = Request[CurrentUser, Any, Any]
+Short = Annotated[str | None, Parameter(max_length=200)]
+BOARD_VIEWERS = ("dispatcher", "admin", "auditor", "clerk")
+ASSIGNERS = ("dispatcher", "admin")
+READERS = ("clerk", "dispatcher", "admin", "auditor")
+REGISTRARS = ("clerk", "dispatcher", "admin")
+RECEIVERS = ("clerk", "admin")
+
+
+class LoginForm(Struct):
+    username: str = ""
+    password: str = ""
+    next: str = ""
+
+
+class AssignForm(Struct):
+    courier_id: str = ""
+    back: str = ""
+
+
+def _safe_next(target: str, fallback: str) -> str:
+    """Only a path inside the console: never an open redirect."""
+    if target.startswith("/console") and not target.startswith("//") and "\\" not in target:
+        return target
+    return fallback
+
+
+def _flag(value: str | None) -> bool:
+    return value in ("1", "true", "on")
+
+
+def filters_from(
+    state: str | None,
+    kind: str | None,
+    field: str | None,
+    unit: str | None,
+    courier: str | None,
+    late: str | None,
+    at_risk: str | None,
+) -> BoardFilters:
+    courier_id = None
+    if courier:
+        if not courier.isdigit():
+            from ..errors import BadRequest
+
+            raise BadRequest(f"courier must be a courier's number; got {courier!r}.")
+        courier_id = int(courier)
+    return BoardFilters(
+        state=state or None,
+        kind=kind or None,
+        field=field or None,
+        unit=unit or None,
+        courier=courier_id,
+        late=_flag(late),
+        at_risk=_flag(at_risk),
+    )
+
+
+class ConsoleController(Controller):
+    path = "/console"
+    tags = ["console"]
+    include_in_schema = False
+    exception_handlers = {HTTPException: error_page}  # type: ignore[dict-item]
+
+    @get("/login", operation_id="consoleLoginPage", opt=PUBLIC)
+    async def login_page(
+        self,
+        request: Request[Any, Any, Any],
+        next_: Annotated[str | None, QueryParameter(name="next", max_length=200)] = None,
+    ) -> Template:
+        lang = lang_of(request)
+        return page(request, "login.html", title=t("login.title", lang), next=next_ or "", error=None)
+
+    @post("/login", operation_id="consoleLogin", opt=PUBLIC, status_code=303)
+    async def login(
+        self,
+        request: Request[Any, Any, Any],
+        db: DB,
+        settings: Cfg,
+        data: Annotated[LoginForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+    ) -> Redirect | Template:
+        lang = lang_of(request)
+        try:
+            token, user = await auth.issue_token(
+                db, data.username.strip(), data.password, settings.token_ttl_s
+            )
+        except HTTPException:
+            return page(
+                request,
+                "login.html",
+                status=401,
+                title=t("login.title", lang),
+                next=data.next,
+                error=t("login.wrong", lang),
+                username=data.username,
+            )
+        if user.role == "courier":
+            await service.end_session(db, token)
+            return page(
+                request,
+                "login.html",
+                status=403,
+                title=t("login.title", lang),
+                next=data.next,
+                error=t("console.courier_use_app", lang),
+                username=data.username,
+            )
+        return Redirect(
+            _safe_next(data.next, home_for(user.role)),
+            status_code=303,
+            cookies=[
+                Cookie(
+                    key=SESSION_COOKIE,
+                    value=token,
+                    path="/console",
+                    httponly=True,
+                    samesite="strict",
+                    secure=settings.base_url.startswith("https://"),
+                    max_age=settings.token_ttl_s,
+                )
+            ],
+        )
+
+    @post("/logout", operation_id="consoleLogout", opt=roles(*BOARD_VIEWERS), status_code=303)
+    async def logout(self, request: Req, db: DB) -> Redirect:
+        await service.end_session(db, request.auth)
+        return Redirect(
+            "/console/login",
+            status_code=303,
+            cookies=[Cookie(key=SESSION_COOKIE, value="", path="/console", max_age=0, httponly=True)],
+        )
+
+    @get("/lang/{lang:str}", operation_id="consoleLanguage", opt=PUBLIC)
+    async def language(
+        self, lang: str, back: Annotated[str | None, QueryParameter(name="back", max_length=200)] = None
+    ) -> Redirect:
+        chosen = "en" if lang == "en" else "vi"
+        return Redirect(
+            _safe_next(back or "", "/console/"),
+            status_code=303,
+            cookies=[Cookie(key=LANG_COOKIE, value=chosen, path="/console", samesite="strict")],
+        )
+
+    @get(["/", ""], operation_id="consoleBoard", opt=roles(*BOARD_VIEWERS))
+    async def board(
+        self,
+        request: Req,
+        db: DB,
+        state_: Annotated[str | None, QueryParameter(name="state", max_length=40)] = None,
+        kind: Short = None,
+        field: Short = None,
+        unit: Short = None,
+        courier: Short = None,
+        late: Short = None,
+        at_risk: Short = None,
+    ) -> Template | Redirect:
+        if request.user.role == "clerk":
+            return Redirect(home_for("clerk"), status_code=303)
+        f = filters_from(state_, kind, field, unit, courier, late, at_risk)
+        board = await service.board(db, f)
+        lang = lang_of(request)
+        return page(
+            request,
+            "board.html",
+            title=t("nav.board", lang),
+            board=board,
+            filters=f,
+            query=urlencode(f.query()),
+            fields=list(catalog.FIELDS),
+            units=await service.all_units(db),
+            couriers=await service.couriers(db),
+            can_assign=request.user.role in ASSIGNERS,
+        )
+
+    @get("/board/rows", operation_id="consoleBoardRows", opt=roles(*BOARD_VIEWERS))
+    async def board_rows(
+        self,
+        request: Req,
+        db: DB,
+        state_: Annotated[str | None, QueryParameter(name="state", max_length=40)] = None,
+        kind: Short = None,
+        field: Short = None,
+        unit: Short = None,
+        courier: Short = None,
+        late: Short = None,
+        at_risk: Short = None,
+    ) -> Template:
+        """The board's rows alone: what the page fetches when a live update arrives."""
+        f = filters_from(state_, kind, field, unit, courier, late, at_risk)
+        clerk_unit = request.user.unit_id if request.user.role == "clerk" else None
+        return page(
+            request,
+            "board_rows.html",
+            board=await service.board(db, f, clerk_unit=clerk_unit),
+            query=urlencode(f.query()),
+            couriers=await service.couriers(db),
+            can_assign=request.user.role in ASSIGNERS,
+        )
+
+    @post(
+        "/shipments/{code:str}/assign", operation_id="consoleAssign", opt=roles(*ASSIGNERS), status_code=303
+    )
+    async def assign(
+        self,
+        request: Req,
+        db: DB,
+        code: str,
+        data: Annotated[AssignForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+    ) -> Redirect:
+        if not data.courier_id.isdigit():
+            from ..errors import BadRequest
+
+            raise BadRequest(t("board.pick_courier", lang_of(request)))
+        await shipments.assign(db, request.user, code, int(data.courier_id))
+        back = data.back if data.back.startswith("?") or not data.back else ""
+        return Redirect(f"/console/{back}#s{shipments.parse_code(code)}", status_code=303)
+
+    @get("/live", operation_id="consoleLive", opt=roles(*BOARD_VIEWERS))
+    async def live(self, channels: ChannelsPlugin) -> ServerSentEvent:
+        """Server-sent events: which shipments changed (the page then refetches what it shows)."""
+        return ServerSentEvent(
+            live.stream(channels), headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+        )
+
+    @get("/shipments/{code:str}", operation_id="consoleShipment", opt=roles(*READERS))
+    async def shipment(self, request: Req, db: DB, keys: KeysDep, settings: Cfg, code: str) -> Template:
+        view = await shipment_page(db, keys, settings.base_url, request.user, code)
+        marks = [Mark(lat, lon, f"#{label}") for lat, lon, label in view.points]
+        if view.destination:
+            marks.append(Mark(*view.destination, t("shipment.address", lang_of(request)), "target"))
+        return page(
+            request,
+            "shipment.html",
+            title=view.grouped,
+            v=view,
+            plot=plot(marks, title=t("shipment.map", lang_of(request))),
+            can_assign=request.user.role in ASSIGNERS,
+            couriers=await service.couriers(db) if request.user.role in ASSIGNERS else [],
+        )
+
+    @get("/shipments/{code:str}/custody.json", operation_id="consoleExport", opt=roles(*READERS))
+    async def export_bundle(self, request: Req, db: DB, keys: KeysDep, code: str) -> Response[Any]:
+        body = await export.bundle(db, keys, request.user, code)
+        name = f"hoso-{body['shipment']['code']}-custody.json"
+        return Response(body, headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+    @get("/attachments/{sha256:str}", operation_id="consoleAttachment", opt=roles(*READERS))
+    async def attachment(self, sha256: Sha256Path, db: DB, settings: Cfg) -> Response[bytes]:
+        content_type, body = await attachment_store.load(db, settings.attachments_dir, sha256)
+        return Response(
+            body, media_type=content_type, headers={"Cache-Control": "private, max-age=31536000, immutable"}
+        )
+
+    # ---- clerk: register, labels, receive ---------------------------------------------------
+
+    @get("/provinces.json", operation_id="consoleProvinces", opt=roles(*READERS))
+    async def provinces(self) -> Response[Any]:
+        """The 34 provinces and their communes (the map since July 2025), for the address pickers."""
+        data = [{"name": p["name"], "communes": p["communes"]} for p in catalog.provinces()]
+        return Response(data, headers={"Cache-Control": "private, max-age=86400"})
+
+    def _register_page(self, request: Req, units: list[Any], status: int = 200, **ctx: Any) -> Template:
+        lang = lang_of(request)
+        return page(
+            request,
+            "register.html",
+            status=status,
+            title=t("nav.register", lang),
+            fields=catalog.FIELDS,
+            provinces=[p["name"] for p in catalog.provinces()],
+            communes_of=catalog.communes_of,
+            units=units,
+            **ctx,
+        )
+
+    @get("/register", operation_id="consoleRegisterPage", opt=roles(*REGISTRARS))
+    async def register_page(self, request: Req, db: DB) -> Template:
+        return self._register_page(request, await service.all_units(db), form={}, created=None, error=None)
+
+    @post("/register", operation_id="consoleRegister", opt=roles(*REGISTRARS), status_code=200)
+    async def register(self, request: Req, db: DB, keys: KeysDep, settings: Cfg) -> Template:
+        form = {k: str(v) for k, v in (await request.form()).items()}
+        units = await service.all_units(db)
+        try:
+            data = clerk.shipment_from_form(form)
+            created = await shipments.create(db, keys, settings.base_url, request.user, data)
+        except HTTPException as exc:
+            return self._register_page(
+                request, units, status=exc.status_code, form=form, created=None, error=exc.detail
+            )
+        return self._register_page(request, units, form={}, created=created, error=None)
+
+    @get("/labels", operation_id="consoleLabelsPage", opt=roles(*REGISTRARS))
+    async def labels_page(self, request: Req, db: DB) -> Template:
+        rows = await clerk.recent_registered(db, request.user)
+        return page(request, "labels.html", title=t("nav.labels", lang_of(request)), recent=rows, error=None)
+
+    @post("/labels.pdf", operation_id="consoleLabelSheet", opt=roles(*REGISTRARS), status_code=200)
+    async def labels_sheet(self, request: Req, db: DB, keys: KeysDep, settings: Cfg) -> Response[bytes]:
+        form = await request.form()
+        text = "\n".join([*form.getall("code", []), str(form.get("codes", ""))])
+        wanted = clerk.parse_codes(text)
+        if len(wanted) > 200:
+            from ..errors import TooLarge
+
+            raise TooLarge(f"At most 200 labels per sheet from the console; {len(wanted)} were asked for.")
+        infos = await _infos(db, keys, settings.base_url, request.user, wanted)
+        return Response(
+            labels_pdf(infos, sheet=True),
+            media_type="application/pdf",
+            headers={"Content-Disposition": 'inline; filename="nhan-a4.pdf"'},
+        )
+
+    @get("/shipments/{code:str}/label.pdf", operation_id="consoleLabelPdf", opt=roles(*REGISTRARS))
+    async def label_pdf(
+        self, request: Req, db: DB, keys: KeysDep, settings: Cfg, code: str
+    ) -> Response[bytes]:
+        infos = await _infos(db, keys, settings.base_url, request.user, [shipments.parse_code(code)])
+        return Response(
+            labels_pdf(infos, sheet=False),
+            media_type="application/pdf",
+            headers={"Content-Disposition": f'inline; filename="nhan-{infos[0].code}.pdf"'},
+        )
+
+    @get("/shipments/{code:str}/label.png", operation_id="consoleLabelPng", opt=roles(*REGISTRARS))
+    async def label_image(
+        self, request: Req, db: DB, keys: KeysDep, settings: Cfg, code: str
+    ) -> Response[bytes]:
+        [info] = await _infos(db, keys, settings.base_url, request.user, [shipments.parse_code(code)])
+        return Response(label_png(info), media_type="image/png")
+
+    @get("/receive", operation_id="consoleReceivePage", opt=roles(*RECEIVERS))
+    async def receive_page(self, request: Req, db: DB, courier: Short = None) -> Template:
+        courier_id = int(courier) if courier and courier.isdigit() else None
+        held = await clerk.held_for_unit(db, request.user, courier_id) if courier_id else []
+        return page(
+            request,
+            "receive.html",
+            title=t("nav.receive", lang_of(request)),
+            couriers=await service.couriers(db),
+            courier_id=courier_id,
+            held=held,
+            error=None,
+        )
+
+    @post("/receive", operation_id="consoleReceive", opt=roles(*RECEIVERS), status_code=303)
+    async def receive(self, request: Req, db: DB, settings: Cfg) -> Redirect | Template:
+        form = await request.form()
+        courier = str(form.get("courier_id", ""))
+        try:
+            if not courier.isdigit():
+                from ..errors import BadRequest
+
+                raise BadRequest(t("receive.pick_courier", lang_of(request)))
+            wanted = clerk.parse_codes("\n".join(form.getall("code", [])))
+            png = clerk.decode_signature(str(form.get("signature_png", "")))
+            handover_id = await clerk.receive(
+                db,
+                settings.attachments_dir,
+                request.user,
+                int(courier),
+                wanted,
+                png,
+                str(form.get("signature_strokes", "")).encode(),
+            )
+        except HTTPException as exc:
+            courier_id = int(courier) if courier.isdigit() else None
+            return page(
+                request,
+                "receive.html",
+                status=exc.status_code,
+                title=t("nav.receive", lang_of(request)),
+                couriers=await service.couriers(db),
+                courier_id=courier_id,
+                held=await clerk.held_for_unit(db, request.user, courier_id) if courier_id else [],
+                error=exc.detail,
+            )
+        return Redirect(f"/console/handovers/{handover_id}", status_code=303)
+
+    @get("/handovers/{handover_id:int}", operation_id="consoleHandover", opt=roles(*RECEIVERS))
+    async def handover(self, request: Req, db: DB, handover_id: int) -> Template:
+        view = await clerk.handover_view(db, request.user, handover_id)
+        return page(request, "handover.html", title=t("receive.slip", lang_of(request)), h=view)
+
+    # ---- dispatcher: couriers, reports --------------------------------------------------------
+
+    @get("/couriers", operation_id="consoleCouriers", opt=roles(*ASSIGNERS))
+    async def couriers(self, request: Req, db: DB, settings: Cfg) -> Template:
+        loads = await workload(db)
+        lang = lang_of(request)
+        seen = [(c.last_lat, c.last_lon, c.name) for c in loads if c.last_lat is not None]
+        if settings.tile_url:
+            drawing = tile_map(settings.tile_url, seen)  # type: ignore[arg-type]
+        else:
+            drawing = plot(
+                [Mark(lat, lon, name, "courier") for lat, lon, name in seen],
+                760,
+                380,
+                t("couriers.positions", lang),
+            )
+        return page(
+            request,
+            "couriers.html",
+            title=t("nav.couriers", lang),
+            loads=loads,
+            drawing=drawing,
+            tiles=bool(settings.tile_url),
+        )
+
+    @get("/reports", operation_id="consoleReports", opt=roles(*REPORT_READERS))
+    async def reports_page(
+        self,
+        request: Req,
+        db: DB,
+        start: Annotated[str | None, QueryParameter(name="from", max_length=40)] = None,
+        end: Annotated[str | None, QueryParameter(name="to", max_length=40)] = None,
+        unit: Short = None,
+        format_: Annotated[str | None, QueryParameter(name="format", max_length=10)] = None,
+    ) -> Template | Response[bytes]:
+        lang = lang_of(request)
+        s = await reports.summary(db, reports.window(start, end), unit or None)
+        if format_ == "csv":
+            return csv_response(s, lang)
+        charts = {
+            "state": bar_chart(
+                t("report.by_state", lang), [(t(f"state.{k}", lang), v) for k, v in s.by_state.items()]
+            ),
+            "field": bar_chart(t("report.by_field", lang), list(s.by_field.items())[:8]),
+            "reasons": bar_chart(
+                t("report.failed", lang), [(t(f"reason.{k}", lang), v) for k, v in s.failed_reasons.items()]
+            ),
+            "ratings": bar_chart(
+                t("report.ratings", lang), [(f"{k}★", v) for k, v in s.ratings.by_score.items()]
+            ),
+            "on_time": gauge(t("report.on_time_rate", lang), s.on_time_rate),
+        }
+        query = {k: v for k, v in (("from", start), ("to", end), ("unit", unit)) if v}
+        return page(
+            request,
+            "reports.html",
+            title=t("report.title", lang),
+            s=s,
+            charts=charts,
+            units=await service.all_units(db),
+            start_day=reports.local_day(s.start),
+            end_day=reports.local_day(s.end, inclusive_end=True),
+            csv_query=urlencode({**query, "format": "csv"}),
+        )
