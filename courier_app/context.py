@@ -52,7 +52,7 @@ class AppContext:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.keystore = self.keystore or FileKeyStore(self.data_dir / "device.key")
         self.outbox = Outbox(self.data_dir / "outbox.db")
-        self.today = TodayFlow(self.outbox, self._fetch_assignments, self.clock)
+        self.today = TodayFlow(self.outbox, self._fetch_assignments, self.clock, self._fetch_handovers)
         self.today.load_cached()
 
     def tr(self, key: str, **values: object) -> str:
@@ -100,16 +100,23 @@ class AppContext:
             raise TokenExpired("signed out")
         return self.session.token
 
-    def _fetch_assignments(self) -> bytes:
+    def _get(self, path: str) -> httpx.Response:
+        """GET an API path as the signed-in courier; offline → ServerUnavailable."""
         try:
-            r = self.http.get("/api/v1/me/assignments", headers={"Authorization": f"Bearer {self._token()}"})
+            r = self.http.get(path, headers={"Authorization": f"Bearer {self._token()}"})
         except httpx.TransportError as exc:
             raise ServerUnavailable(str(exc)) from exc
         if r.status_code == 401:
             raise TokenExpired(r.json().get("detail", ""))
         if r.status_code != 200:
             raise ServerUnavailable(f"server answered {r.status_code}")
-        return r.content
+        return r
+
+    def _fetch_assignments(self) -> bytes:
+        return self._get("/api/v1/me/assignments").content
+
+    def _fetch_handovers(self) -> list[dict]:
+        return self._get("/api/v1/me/handovers").json()["items"]
 
     def recorder(self) -> Recorder:
         assert self.session is not None

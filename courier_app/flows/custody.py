@@ -59,12 +59,20 @@ class Recorder:
         signature: SignaturePad | None = None,
         photos: Sequence[bytes] = (),
         shared_attachments: list[Attachment] | None = None,
+        signed_elsewhere: tuple[str, str | None] | None = None,
     ) -> tuple[CustodyEvent, list[Attachment]]:
-        """Sign one event; raises Incomplete when the server would refuse its content."""
+        """Sign one event; raises Incomplete when the server would refuse its content.
+
+        `signed_elsewhere` is (signature PNG hash, strokes hash) of a signature the server
+        already holds, taken on the console's pad by the receiving clerk."""
         lifecycle.check("courier", type_, row.state)
         attachments = list(shared_attachments or [])
         sig_hash = None
         data = dict(data)
+        if signed_elsewhere is not None:
+            sig_hash = signed_elsewhere[0]
+            if signed_elsewhere[1]:
+                data["signature_strokes"] = signed_elsewhere[1]
         if signature is not None and shared_attachments is None:
             attachments += [Attachment(*a) for a in signature.attachments()]
         for a in attachments:
@@ -377,4 +385,47 @@ class HandoverFlow:
             for row in self.rows
         ]
         self.recorder.outbox.put_many(built)  # all envelopes or none
+        return [event for event, _ in built]
+
+
+@dataclass
+class CounterHandoverFlow:
+    """A batch the one-stop shop's clerk received and signed for on the console
+    (`GET /api/v1/me/handovers`): the courier confirms it, and the phone signs one event per
+    envelope carrying the clerk's signature, exactly as if the clerk had signed on the phone."""
+
+    recorder: Recorder
+    pending: dict[str, Any]  # id, codes, counterparty, signature, strokes
+    rows: list[Row]  # today's rows for those codes that this phone can still hand over
+    fix: Fix | None = None
+    located: bool = False
+
+    def set_fix(self, fix: Fix | None) -> None:
+        self.fix, self.located = fix, True
+
+    @classmethod
+    def for_pending(
+        cls, recorder: Recorder, pending: dict[str, Any], today: list[Row]
+    ) -> CounterHandoverFlow:
+        wanted = set(pending["codes"])
+        rows = [r for r in today if r.a.code in wanted and r.state == lifecycle.State.IN_CUSTODY]
+        return cls(recorder, pending, rows)
+
+    def finish(self) -> list[CustodyEvent]:
+        if not self.rows:
+            raise Incomplete("handover.nothing_left")
+        party = dict(self.pending["counterparty"])
+        ref = (self.pending["signature"], self.pending.get("strokes"))
+        built = [
+            self.recorder.build(
+                row,
+                "delivered" if row.a.kind == "submission" else "returned",
+                counterparty=party,
+                fix=self.fix,
+                data={"handover": self.pending["id"]},
+                signed_elsewhere=ref,
+            )
+            for row in self.rows
+        ]
+        self.recorder.outbox.put_many(built)
         return [event for event, _ in built]

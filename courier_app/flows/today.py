@@ -9,7 +9,7 @@ and the next event of each shipment links to this phone's own latest event.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -96,7 +96,9 @@ class TodayFlow:
     outbox: Outbox
     fetch: Callable[[], bytes]  # GET /api/v1/me/assignments body; raises sync.ServerUnavailable offline
     clock: Clock
+    fetch_handovers: Callable[[], list[dict[str, Any]]] | None = None  # GET /api/v1/me/handovers items
     data: AssignmentList | None = None
+    handovers: list[dict[str, Any]] = field(default_factory=list)
     offline: bool = False
     position: tuple[float, float] | None = None
 
@@ -117,6 +119,20 @@ class TodayFlow:
         self.data = _decode.decode(blob)
         self.outbox.remember(CACHE_KEY, blob)
         self.offline = False
+        if self.fetch_handovers is not None:
+            try:
+                self.handovers = self.fetch_handovers()
+            except ServerUnavailable:
+                self.handovers = []
+
+    def counter_handovers(self) -> list[dict[str, Any]]:
+        """Batches signed for on the console that still wait for this phone's events."""
+        rows = {r.a.code: r for r in self.rows()}
+        return [
+            h
+            for h in self.handovers
+            if any(c in rows and rows[c].state == lifecycle.State.IN_CUSTODY for c in h["codes"])
+        ]
 
     @property
     def label_keys(self) -> list[str]:

@@ -12,6 +12,7 @@ import flet as ft
 from ..flows.custody import (
     FAILURE_REASONS,
     RECEIVERS,
+    CounterHandoverFlow,
     DeliveryFlow,
     FailedAttemptFlow,
     HandoverFlow,
@@ -357,6 +358,32 @@ def handover_screen(shell: Shell, rows: list[Row], flow: HandoverFlow | None = N
             SignatureBox(flow.pad, tr, on_change=lambda: None),
             error,
             ft.Row([_finish_button(shell, tr("handover.finish"), flow, error)]),
+        ],
+        spacing=12,
+        scroll=ft.ScrollMode.AUTO,
+        horizontal_alignment=ft.CrossAxisAlignment.STRETCH,
+    )
+
+
+def counter_screen(shell: Shell, pending: dict, flow: CounterHandoverFlow | None = None) -> ft.Control:
+    """The clerk signed for a batch on the console: the courier checks the list and confirms."""
+    ctx, tr = shell.ctx, shell.ctx.tr
+    shell.set_title(tr("counter.title"))
+    if flow is None:
+        flow = CounterHandoverFlow.for_pending(ctx.recorder(), pending, ctx.today.rows())
+        _keep(shell, lambda: counter_screen(shell, pending, flow))
+    error = ui.error_text()
+    envelopes = [
+        ft.Text(f"{r.a.code[:4]} {r.a.code[4:8]} {r.a.code[8:]} · {r.a.stop.contact_name}", size=16)
+        for r in flow.rows
+    ]
+    return ft.Column(
+        [
+            ui.note(tr("counter.help", name=pending["counterparty"]["name"])),
+            *envelopes,
+            _Location(shell, flow),
+            error,
+            ft.Row([_finish_button(shell, tr("counter.finish", n=len(flow.rows)), flow, error)]),
         ],
         spacing=12,
         scroll=ft.ScrollMode.AUTO,

@@ -144,6 +144,25 @@ def today_screen(shell: Shell) -> ft.Control:
                 on_click=lambda e: shell.open_sync(),
             )
         )
+    for pending in ctx.today.counter_handovers():
+        header.append(
+            ft.Semantics(
+                content=ft.Container(
+                    ft.Text(
+                        tr("counter.banner", name=pending["counterparty"]["name"], n=len(pending["codes"])),
+                        color=ft.Colors.WHITE,
+                        size=16,
+                        weight=ft.FontWeight.W_600,
+                    ),
+                    bgcolor=ui.OK,
+                    padding=12,
+                    border_radius=8,
+                    on_click=lambda e, p=pending: _open_counter(shell, p),
+                ),
+                identifier="counter-handover",
+                button=True,
+            )
+        )
     summary = tr("today.summary", n=len(open_rows), late=sum(r.late for r in open_rows))
 
     async def refresh(e: object = None) -> None:
@@ -173,6 +192,12 @@ def today_screen(shell: Shell) -> ft.Control:
         scroll=ft.ScrollMode.AUTO,
         horizontal_alignment=ft.CrossAxisAlignment.STRETCH,
     )
+
+
+def _open_counter(shell: Shell, pending: dict) -> None:
+    from . import forms
+
+    shell.show(lambda: forms.counter_screen(shell, pending))
 
 
 def _open_handover(shell: Shell) -> None:

@@ -262,7 +262,9 @@ async def pending_for_courier(db: Database, user: CurrentUser) -> list[dict[str,
     async with db.read() as conn:
         rows = (
             await conn.execute(
-                select(handovers, users.c.full_name.label("clerk_name"))
+                select(
+                    handovers, users.c.full_name.label("clerk_name"), users.c.username.label("clerk_login")
+                )
                 .join(users, users.c.id == handovers.c.clerk_id)
                 .where(handovers.c.courier_id == user.id)
                 .order_by(handovers.c.id.desc())
@@ -288,7 +290,8 @@ async def pending_for_courier(db: Database, user: CurrentUser) -> list[dict[str,
                 {
                     "id": r.id,
                     "codes": waiting,
-                    "counterparty": {"name": r.clerk_name, "role": "clerk"},
+                    # an account made without a full name still names someone who can be found
+                    "counterparty": {"name": r.clerk_name or r.clerk_login, "role": "clerk"},
                     "signature": r.signature,
                     "strokes": r.strokes,
                     "created_at": r.created_at,

@@ -107,7 +107,7 @@ class ConsoleController(Controller):
         next_: Annotated[str | None, QueryParameter(name="next", max_length=200)] = None,
     ) -> Template:
         lang = lang_of(request)
-        return page(request, "login.html", title=t("login.title", lang), next=next_ or "", error=None)
+        return page(request, "login.html", title=t("console.login_title", lang), next=next_ or "", error=None)
 
     @post("/login", operation_id="consoleLogin", opt=PUBLIC, status_code=303)
     async def login(
@@ -127,7 +127,7 @@ class ConsoleController(Controller):
                 request,
                 "login.html",
                 status=401,
-                title=t("login.title", lang),
+                title=t("console.login_title", lang),
                 next=data.next,
                 error=t("login.wrong", lang),
                 username=data.username,
@@ -138,7 +138,7 @@ class ConsoleController(Controller):
                 request,
                 "login.html",
                 status=403,
-                title=t("login.title", lang),
+                title=t("console.login_title", lang),
                 next=data.next,
                 error=t("console.courier_use_app", lang),
                 username=data.username,

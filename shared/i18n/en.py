@@ -177,4 +177,9 @@ STRINGS: dict[str, str] = {
     "receiver.clerk": "One-stop shop",
     "receiver.courier": "Another courier",
     "receiver.hub": "Post office hub",
+    "counter.banner": "{name} (one-stop shop) signed for {n} envelopes — tap to confirm the handover",
+    "counter.title": "Hand to the shop",
+    "counter.help": "{name} signed on the one-stop shop's computer. Check the list, then confirm:",
+    "counter.finish": "Confirm handover of {n} envelopes",
+    "handover.nothing_left": "Nothing left to hand over in this batch.",
 }

@@ -178,4 +178,9 @@ STRINGS: dict[str, str] = {
     "receiver.clerk": "Một cửa",
     "receiver.courier": "Bưu tá khác",
     "receiver.hub": "Bưu cục",
+    "counter.banner": "{name} (Một cửa) đã ký nhận {n} bưu gửi — chạm để xác nhận bàn giao",
+    "counter.title": "Bàn giao Một cửa",
+    "counter.help": "{name} đã ký nhận trên máy tính của Một cửa. Kiểm tra danh sách rồi xác nhận:",
+    "counter.finish": "Xác nhận bàn giao {n} bưu gửi",
+    "handover.nothing_left": "Không còn bưu gửi nào cần bàn giao trong lô này.",
 }

@@ -13,6 +13,7 @@ from PIL import Image
 from bench._harness import PASSWORD, Server
 from courier_app.context import AppContext
 from courier_app.flows.custody import (
+    CounterHandoverFlow,
     DeliveryFlow,
     FailedAttemptFlow,
     HandoverFlow,
@@ -23,6 +24,7 @@ from courier_app.flows.scan import ScanFlow
 from courier_app.ports import Fix
 from courier_app.sync import TokenExpired
 from shared.timeutil import to_wire, utcnow
+from tests.app.console_client import console_receive
 
 CITIZEN = {
     "name": "Đặng Thị Hạnh",
@@ -283,3 +285,36 @@ def test_scanning_frames_several_labels_and_typed_codes(server, tmp_path):
     assert flow.on_typed(f"{a[:4]} {a[4:8]} {a[8:]}") == a
     stranger = ScanFlow(ctx.today.label_keys, set())
     assert stranger.on_typed(a) is None and stranger.message == "scan.not_assigned"
+
+
+def test_a_batch_signed_for_on_the_console_is_confirmed_on_the_phone(server, tmp_path):
+    server._cli(["unit", "add", "TTHCC-1", "--name", "Một cửa tỉnh", "--kind", "one_stop_shop"])
+    server._cli(["user", "add", "shopclerk", "--role", "clerk", "--unit", "TTHCC-1"], stdin=PASSWORD + "\n")
+    codes = [_register(server, "submission", dest_unit="TTHCC-1")["code"] for _ in range(2)]
+    ctx = _context(server, tmp_path)
+    for code in codes:
+        flow = PickupFlow(_row(ctx, code), ctx.recorder())
+        flow.toggle(0)
+        flow.giver_id_last4 = "1357"
+        _sign(flow.pad)
+        flow.finish()
+    assert ctx.sync_now().accepted == 2
+
+    console_receive(server, "shopclerk", server.courier_id, codes)
+    ctx.today.refresh()
+    [pending] = ctx.today.counter_handovers()
+    assert sorted(pending["codes"]) == sorted(codes)
+    flow = CounterHandoverFlow.for_pending(ctx.recorder(), pending, ctx.today.rows())
+    flow.set_fix(Fix(SHOP["lat"], SHOP["lon"], 5.0, utcnow()))
+    events = flow.finish()
+    assert [e.type for e in events] == ["delivered", "delivered"]
+    assert {e.attachments.signature for e in events} == {pending["signature"]}
+    assert ctx.today.counter_handovers() == []  # done on the phone, even before it syncs
+    assert ctx.sync_now().accepted == 2
+    for code in codes:
+        detail = _server_events(server, code)
+        last = detail["events"][-1]
+        assert detail["state"] == "delivered" and last["missing_attachments"] == []
+        assert last["event"]["counterparty"]["role"] == "clerk"
+    ctx.today.refresh()
+    assert ctx.today.handovers == []  # the server agrees nothing is left to sign

@@ -89,7 +89,7 @@ def app(server, tmp_path_factory):
     proc.wait(timeout=20)
 
 
-def _register(srv: Server, kind: str) -> dict:
+def _register(srv: Server, kind: str, **extra) -> dict:
     body = {
         "kind": kind,
         "due_at": to_wire(utcnow() + timedelta(hours=20)),
@@ -98,6 +98,7 @@ def _register(srv: Server, kind: str) -> dict:
         "procedure": "Đăng ký khai sinh",
         "components": ["Tờ khai đăng ký khai sinh", "Giấy chứng sinh (bản chính)"],
         "fee_vnd": 8000 if kind == "submission" else 0,
+        **extra,
     }
     created = (
         srv.http.post("/api/v1/shipments", headers=srv.auth("clerk"), json=body).raise_for_status().json()
@@ -155,6 +156,22 @@ def _sign(page) -> None:
     page.mouse.up()
 
 
+def _signed_in(page) -> None:
+    """Sign in unless the app resumed an earlier session (each test can run alone)."""
+    page.get_by_text("Hôm nay").or_(page.get_by_text("Đăng nhập bưu tá")).first.wait_for(timeout=60_000)
+    if page.get_by_text("Đăng nhập bưu tá").count():
+        _type_into(page, "Tên đăng nhập", "courier")
+        _type_into(page, "Mật khẩu", PASSWORD)
+        page.get_by_role("button", name="Đăng nhập").click()
+        _wait_text(page, "Hôm nay")
+
+
+def _shot(page, path: Path) -> None:
+    """Screenshot once Flutter has painted: the accessibility text can arrive a frame early."""
+    page.wait_for_timeout(600)
+    page.screenshot(path=path)
+
+
 def _type_into(page, name: str, text: str) -> None:
     """Focus a field by its label and type. Focus, not a pointer click: Flutter's accessibility
     nodes can lag the painted layout by a few dozen pixels after a rebuild, and a click at
@@ -206,12 +223,12 @@ def test_login_scan_pickup_sync(server, app, artifacts, tmp_path):
     ]
     pw, browser, page = _open(args, url)
     try:
-        page.screenshot(path=artifacts / "courier-01-login.png")
+        _shot(page, artifacts / "courier-01-login.png")
         _type_into(page, "Tên đăng nhập", "courier")
         _type_into(page, "Mật khẩu", "wrong-password")
         page.get_by_role("button", name="Đăng nhập").click()
         _wait_text(page, "Sai tên đăng nhập hoặc mật khẩu")
-        page.screenshot(path=artifacts / "courier-01b-login-wrong.png")
+        _shot(page, artifacts / "courier-01b-login-wrong.png")
         page.get_by_role("textbox", name="Mật khẩu").click()
         page.wait_for_timeout(400)
         page.keyboard.press("End")
@@ -221,11 +238,11 @@ def test_login_scan_pickup_sync(server, app, artifacts, tmp_path):
         page.get_by_role("button", name="Đăng nhập").click()
         _wait_text(page, CITIZEN["name"])
         _wait_text(page, "Sắp đến hạn")
-        page.screenshot(path=artifacts / "courier-02-today.png")
+        _shot(page, artifacts / "courier-02-today.png")
 
         page.get_by_role("button", name="Quét mã bưu gửi").click()
         _wait_text(page, "Thành phần hồ sơ đã nhận", timeout=45_000)  # the label was read, pickup opened
-        page.screenshot(path=artifacts / "courier-03-pickup.png")
+        _shot(page, artifacts / "courier-03-pickup.png")
         page.get_by_role("button", name="Hoàn tất nhận").click()
         _wait_text(page, "Đánh dấu các giấy tờ đã nhận")  # the flow says what is missing first
         page.get_by_role("checkbox", name="Tờ khai đăng ký khai sinh").click()
@@ -235,13 +252,13 @@ def test_login_scan_pickup_sync(server, app, artifacts, tmp_path):
         page.get_by_role("button", name="Hoàn tất nhận").click()
         _wait_text(page, "Chưa có chữ ký")  # refused without a signature
         _sign(page)
-        page.screenshot(path=artifacts / "courier-04-pickup-signed.png")
+        _shot(page, artifacts / "courier-04-pickup-signed.png")
         page.get_by_role("button", name="Hoàn tất nhận").click()
         _wait_text(page, "Hôm nay")
-        page.screenshot(path=artifacts / "courier-05-today-after.png")
+        _shot(page, artifacts / "courier-05-today-after.png")
 
         ship = _wait_state(server, sub["code"], "in_custody")
-        page.screenshot(path=artifacts / "courier-06-synced.png")
+        _shot(page, artifacts / "courier-06-synced.png")
     finally:
         browser.close()
         pw.stop()
@@ -298,8 +315,9 @@ def test_delivery_in_few_taps(server, app, artifacts, tmp_path):
         "--use-fake-device-for-media-stream",
         f"--use-file-for-fake-video-capture={y4m}",
     ]
-    pw, browser, page = _open(args, url)  # still signed in: the session survives a reload
+    pw, browser, page = _open(args, url)
     try:
+        _signed_in(page)  # after the first test: the session survived closing the app
         _wait_text(page, CITIZEN["name"])
         # reopening the app refreshed today's list: the new result is there
         _wait_text(page, "Phát kết quả")
@@ -310,11 +328,11 @@ def test_delivery_in_few_taps(server, app, artifacts, tmp_path):
         _type_into(page, "4 số cuối CCCD", "4821")
         _sign(page)
         _wait_text(page, "cách địa chỉ")
-        page.screenshot(path=artifacts / "courier-07-delivery.png")
+        _shot(page, artifacts / "courier-07-delivery.png")
         taps.click(page.get_by_role("button", name="Đã giao"))
         _wait_text(page, "Hôm nay")
         ship = _wait_state(server, res["code"], "delivered")
-        page.screenshot(path=artifacts / "courier-08-delivered.png")
+        _shot(page, artifacts / "courier-08-delivered.png")
     finally:
         browser.close()
         pw.stop()
@@ -338,6 +356,7 @@ def test_typed_code_and_a_rejected_record_shown_with_its_reason(server, app, art
         [*CHROMIUM_ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"], url
     )  # a camera with no label in view
     try:
+        _signed_in(page)
         _wait_text(page, "Nhận hồ sơ")  # the new envelope is on today's list
         server._cli(["user", "add", "courier2", "--role", "courier", "--unit", "BC-1"], stdin=PASSWORD + "\n")
         other = server.http.post("/api/v1/auth/token", json={"username": "courier2", "password": PASSWORD})
@@ -352,8 +371,7 @@ def test_typed_code_and_a_rejected_record_shown_with_its_reason(server, app, art
         _type_into(page, "Hoặc gõ 13 chữ số trên tem", typo)  # two digits swapped
         page.get_by_role("button", name="Tìm theo mã").click()
         _wait_text(page, "Mã không đúng")
-        page.wait_for_timeout(500)  # let the frame with the message paint
-        page.screenshot(path=artifacts / "courier-09-typed-typo.png")
+        _shot(page, artifacts / "courier-09-typed-typo.png")
         field.click()
         page.wait_for_timeout(400)
         page.keyboard.press("End")
@@ -367,15 +385,63 @@ def test_typed_code_and_a_rejected_record_shown_with_its_reason(server, app, art
         _sign(page)
         page.get_by_role("button", name="Hoàn tất nhận").click()
         _wait_text(page, "bị máy chủ từ chối", timeout=60_000)
-        page.screenshot(path=artifacts / "courier-10-rejected-banner.png")
+        _shot(page, artifacts / "courier-10-rejected-banner.png")
         page.get_by_text("bị máy chủ từ chối").first.click()
         _wait_text(page, "is not assigned to")
-        page.screenshot(path=artifacts / "courier-11-sync-rejected.png")
+        _shot(page, artifacts / "courier-11-sync-rejected.png")
         page.get_by_role("button", name="EN").click()
         _wait_text(page, "Rejected records are kept")
-        page.screenshot(path=artifacts / "courier-12-sync-english.png")
+        _shot(page, artifacts / "courier-12-sync-english.png")
     finally:
         browser.close()
         pw.stop()
     ship = server.http.get(f"/api/v1/shipments/{code}", headers=server.auth("dispatcher")).json()
     assert ship["state"] == "registered" and len(ship["rejected"]) == 1  # kept, and nothing moved
+
+
+def test_a_batch_the_clerk_signed_on_the_console_is_confirmed_in_the_app(server, app, artifacts):
+    from tests.app.console_client import console_receive
+
+    _skip_or_fail_without_browser()
+    url, _ = app
+    server._cli(["unit", "add", "TTHCC-E2E", "--name", "Một cửa", "--kind", "one_stop_shop"])
+    server._cli(["user", "add", "motcua", "--role", "clerk", "--unit", "TTHCC-E2E"], stdin=PASSWORD + "\n")
+    sub = _register(server, "submission", dest_unit="TTHCC-E2E")
+    now = to_wire(utcnow())
+    picked = sign_event(
+        server.device,
+        id=new_event_id(),
+        shipment=sub["code"],
+        type="picked_up",
+        occurred_at=now,
+        actor=f"courier:{server.courier_id}",
+        prev=sub["head"],
+        location={"lat": CITIZEN["lat"], "lon": CITIZEN["lon"], "accuracy_m": 6.0, "fix_at": now},
+        counterparty={"name": CITIZEN["name"], "role": "citizen", "id_last4": "4821"},
+        attachments={"signature": "ab" * 32, "photos": []},
+        data={"components": ["Tờ khai đăng ký khai sinh"], "fee_vnd": 8000},
+    )
+    r = server.http.post(
+        "/api/v1/events", headers=server.auth("courier"), json={"events": [msgspec.to_builtins(picked)]}
+    )
+    assert r.json()["results"][0]["status"] == "accepted"
+    console_receive(server, "motcua", server.courier_id, [sub["code"]])
+
+    pw, browser, page = _open(
+        [*CHROMIUM_ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"], url
+    )
+    try:
+        _signed_in(page)
+        _wait_text(page, "đã ký nhận 1 bưu gửi")
+        _shot(page, artifacts / "courier-13-counter-banner.png")
+        page.locator('[flt-semantics-identifier="counter-handover"]').click()
+        _wait_text(page, "Xác nhận bàn giao 1 bưu gửi")
+        _shot(page, artifacts / "courier-14-counter-confirm.png")
+        page.get_by_role("button", name="Xác nhận bàn giao 1 bưu gửi").click()
+        ship = _wait_state(server, sub["code"], "delivered")
+    finally:
+        browser.close()
+        pw.stop()
+    last = ship["events"][-1]
+    assert last["event"]["counterparty"] == {"name": "motcua", "role": "clerk"}
+    assert last["missing_attachments"] == []  # the clerk's signature from the console
