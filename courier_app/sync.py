@@ -99,7 +99,8 @@ class Syncer:
 
     def next_delay(self) -> float:
         """Full jitter: uniform in [0, min(max, base·2^failures)]."""
-        return self.rng.uniform(0, min(self.max_delay, self.base_delay * 2**self.failures))
+        # the exponent is capped: days offline would otherwise overflow a float
+        return self.rng.uniform(0, min(self.max_delay, self.base_delay * 2 ** min(self.failures, 40)))
 
     def run_until_empty(self, deadline_s: float = 600.0) -> SyncReport:
         """Retry with backoff until everything is answered, the token expires, or the deadline passes."""

@@ -141,3 +141,10 @@ def test_many_shipments_in_batches(server, tmp_path):
     with httpx.Client(base_url=server.base, timeout=30) as http:
         report = Syncer(box, http, lambda: server.tokens["courier"]).run_until_empty(deadline_s=60)
     assert report.accepted == 120 and box.waiting() == 0
+
+
+def test_backoff_stays_bounded_after_days_offline(tmp_path):
+    syncer = Syncer(Outbox(tmp_path / "o.db"), httpx.Client(), lambda: "t", rng=random.Random(7), max_delay=300)
+    for failures in (0, 1, 5, 40, 2000, 10**6):
+        syncer.failures = failures
+        assert 0 <= syncer.next_delay() <= min(300, 2**failures)
