@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -253,6 +254,72 @@ async def write_batch(conn: AsyncConnection, batch: Batch, now: datetime, *, mer
             await conn.execute(stmt, params)
 
 
+_SHIPMENT_STATE_SQL = (
+    f"SELECT {', '.join(c.name for c in SHIPMENT_STATE_COLUMNS)} FROM shipments "
+    "WHERE code IN ({}) ORDER BY id"
+)
+_REJECTED_COLUMNS = [c.name for c in rejected_events.columns if c.name != "id"]
+_SQLITE_REJECTED_INSERT = (
+    f"INSERT INTO rejected_events ({', '.join(_REJECTED_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(_REJECTED_COLUMNS))}) ON CONFLICT DO NOTHING"
+)
+
+
+class _SqliteWriter:
+    """Ingest's reads and writes on the raw sqlite3 writer connection, inside the transaction
+    `Database.run_sqlite_write` opened: the same statements and stored values as the
+    SQLAlchemy path, without a thread hop or SQL compilation per statement."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def lock_shipments(self, codes: list[str]) -> dict[str, dict[str, Any]]:
+        if not codes:
+            return {}
+        cur = self.conn.execute(_SHIPMENT_STATE_SQL.format(", ".join("?" * len(codes))), codes)
+        names = [d[0] for d in cur.description]
+        out = {}
+        for row in cur:
+            ship = dict(zip(names, row, strict=True))
+            if ship["recipient"] is not None:  # a JSON column
+                ship["recipient"] = json.loads(ship["recipient"])
+            out[ship["code"]] = ship
+        return out
+
+    def known(self, ids: list[str]) -> dict[str, str]:
+        if not ids:
+            return {}
+        sql = f"SELECT id, hash FROM custody_events WHERE id IN ({', '.join('?' * len(ids))})"
+        return dict(self.conn.execute(sql, ids).fetchall())
+
+    def write_batch(self, batch: Batch, now: datetime, *, merkle_log: bool) -> None:
+        conn = self.conn
+        if batch.accepted:
+            if merkle_log:
+                start = log_service.append_sqlite(
+                    conn, [bytes.fromhex(row["hash"]) for row in batch.accepted]
+                )
+                for offset, row in enumerate(batch.accepted):
+                    row["log_index"] = start + offset
+            conn.executemany(
+                _SQLITE_EVENT_INSERT,
+                [tuple(_sqlite_value(r[c]) for c in _EVENT_COLUMNS) for r in batch.accepted],
+            )
+        if batch.rejected:
+            conn.executemany(
+                _SQLITE_REJECTED_INSERT,
+                [tuple(_sqlite_value(r[c]) for c in _REJECTED_COLUMNS) for r in batch.rejected],
+            )
+        if batch.touched:
+            conn.executemany(
+                _SQLITE_SHIPMENT_UPDATE,
+                [
+                    (*(_sqlite_value(ship[c]) for c in _SHIPMENT_UPDATE_COLUMNS), _sqlite_value(now), sid)
+                    for sid, ship in batch.touched.items()
+                ],
+            )
+
+
 def server_event(
     key: SigningKey,
     *,
@@ -367,72 +434,119 @@ async def ingest(
 ) -> list[EventResult]:
     """Apply a courier's batch; one result per event, in input order."""
     my_devices = await _my_devices(db, user, {ev.device for ev in events})
-    # the signature checks run on worker threads while this task waits for the write lock
-    checking = asyncio.ensure_future(_prechecks(events, user, my_devices))
+    # hash and signature checks first, with nothing else competing for the GIL
+    problems = await _prechecks(events, user, my_devices)
     try:
-        return await _apply(db, user, events, checking, my_devices, now, check_all_ids=False)
-    except IntegrityError:
+        return await _apply(db, user, events, problems, my_devices, now, check_all_ids=False)
+    except (IntegrityError, sqlite3.IntegrityError):
         # an id that was accepted before, now with another body and the current head as prev:
         # redo the batch looking every id up, so it is answered as a conflict
-        return await _apply(db, user, events, checking, my_devices, now, check_all_ids=True)
+        return await _apply(db, user, events, problems, my_devices, now, check_all_ids=True)
 
 
 async def _apply(
     db: Database,
     user: CurrentUser,
     events: list[CustodyEvent],
-    checking: asyncio.Future[list[str | None]],
+    problems: list[str | None],
     my_devices: dict[str, int],
     now: datetime,
     *,
     check_all_ids: bool,
 ) -> list[EventResult]:
-    results: list[EventResult | None] = [None] * len(events)
+    codes = sorted({ev.shipment for ev in events})
+    if db.is_sqlite:
+        # the whole transaction in one call on the writer's thread (see Database.run_sqlite_write)
+        def run(conn: sqlite3.Connection) -> list[EventResult]:
+            w = _SqliteWriter(conn)
+            plan = _Plan(user, events, problems, my_devices, now, w.lock_shipments(codes))
+            plan.known.update(w.known(plan.ids_to_look_up(check_all_ids)))
+            plan.known.update(w.known(plan.apply_chains()))
+            plan.settle_leftovers()
+            w.write_batch(plan.batch, now, merkle_log=db.merkle_log)
+            return plan.answers()
+
+        return await db.run_sqlite_write(run)
     async with db.write() as conn:
-        ships = await lock_shipments(conn, sorted({ev.shipment for ev in events}))
-        linked = {s["head"] for s in ships.values()} | {ev.hash for ev in events}
-        pending = [
+        plan = _Plan(user, events, problems, my_devices, now, await lock_shipments(conn, codes))
+        plan.known.update(await _known(conn, plan.ids_to_look_up(check_all_ids)))
+        plan.known.update(await _known(conn, plan.apply_chains()))
+        plan.settle_leftovers()
+        await write_batch(conn, plan.batch, now, merkle_log=db.merkle_log)
+    return plan.answers()
+
+
+async def _known(conn: AsyncConnection, ids: list[str]) -> dict[str, str]:
+    """The stored hash of each of these event ids that was accepted before."""
+    if not ids:
+        return {}
+    rows = await conn.execute(
+        select(custody_events.c.id, custody_events.c.hash).where(custody_events.c.id.in_(ids))
+    )
+    return {r.id: r.hash for r in rows.all()}
+
+
+_CONFLICT = (
+    "conflict: an event with this id and a different hash was accepted "
+    "before; a correction must be a new event with a new id"
+)
+
+
+class _Plan:
+    """What one transaction decides about a batch, given the locked shipments and the ids
+    seen before; the caller runs the lookups it asks for and writes `batch`."""
+
+    def __init__(
+        self,
+        user: CurrentUser,
+        events: list[CustodyEvent],
+        problems: list[str | None],
+        my_devices: dict[str, int],
+        now: datetime,
+        ships: dict[str, dict[str, Any]],
+    ) -> None:
+        self.user, self.now, self.ships = user, now, ships
+        self.pending = [
             _Pending(i, ev, problem, my_devices.get(ev.device))
-            for i, (ev, problem) in enumerate(zip(events, await checking, strict=True))
+            for i, (ev, problem) in enumerate(zip(events, problems, strict=True))
         ]
+        self.results: list[EventResult | None] = [None] * len(events)
+        self.known: dict[str, str] = {}
+        self.batch = Batch()
+        self.leftovers: list[tuple[_Pending, dict[str, Any]]] = []
+
+    def ids_to_look_up(self, check_all_ids: bool) -> list[str]:
         # Only an event whose prev is neither a current head nor in this batch can be a resend;
         # look those up (usually none) instead of every id.
-        ids = [p.event.id for p in pending if check_all_ids or p.event.prev not in linked]
-        known: dict[str, str] = {}
-        if ids:
-            rows = await conn.execute(
-                select(custody_events.c.id, custody_events.c.hash).where(custody_events.c.id.in_(ids))
-            )
-            known = {r.id: r.hash for r in rows.all()}
-        batch = Batch()
+        linked = {s["head"] for s in self.ships.values()} | {p.event.hash for p in self.pending}
+        return [p.event.id for p in self.pending if check_all_ids or p.event.prev not in linked]
 
-        def reject(p: _Pending, ship: dict[str, Any] | None, reason: str) -> None:
-            batch.rejected.append(rejected_row(p.event, ship["id"] if ship else None, reason, user, now))
-            results[p.index] = EventResult(p.event.id, "rejected", reason, ship["head"] if ship else None)
+    def reject(self, p: _Pending, ship: dict[str, Any] | None, reason: str) -> None:
+        self.batch.rejected.append(
+            rejected_row(p.event, ship["id"] if ship else None, reason, self.user, self.now)
+        )
+        self.results[p.index] = EventResult(p.event.id, "rejected", reason, ship["head"] if ship else None)
 
+    def apply_chains(self) -> list[str]:
+        """Decide every event that continues a chain; return the ids left to look up."""
+        ships, known, results = self.ships, self.known, self.results
         by_ship: dict[str, list[_Pending]] = defaultdict(list)
-        for p in pending:
+        for p in self.pending:
             ev = p.event
             if ev.id in known:
                 if known[ev.id] == ev.hash:
                     ship = ships.get(ev.shipment)
                     results[p.index] = EventResult(ev.id, "duplicate", head=ship["head"] if ship else None)
                 else:
-                    reject(
-                        p,
-                        ships.get(ev.shipment),
-                        "conflict: an event with this id and a different hash "
-                        "was accepted before; a correction must be a new event with a new id",
-                    )
+                    self.reject(p, ships.get(ev.shipment), _CONFLICT)
                 continue
             by_ship[ev.shipment].append(p)
 
-        leftovers: list[tuple[_Pending, dict[str, Any]]] = []
         for code, plist in by_ship.items():
             ship = ships.get(code)
             if ship is None:
                 for p in plist:
-                    reject(p, None, f"unknown shipment {code}")
+                    self.reject(p, None, f"unknown shipment {code}")
                 continue
             # apply in chain order: repeatedly take the first event whose prev is the head
             remaining = list(plist)
@@ -442,36 +556,30 @@ async def _apply(
                 for p in remaining:
                     if p.event.prev == ship["head"]:
                         remaining.remove(p)
-                        _decide(p, ship, user, batch, known, results, reject, now)
+                        _decide(p, ship, self.user, self.batch, known, results, self.reject, self.now)
                         progressed = True
                         break
-            leftovers += [(p, ship) for p in remaining]
-        unlooked = [p.event.id for p, _ in leftovers if p.event.id not in known]
-        if unlooked:  # the rest of a resent chain: duplicates, not forks
-            rows = await conn.execute(
-                select(custody_events.c.id, custody_events.c.hash).where(custody_events.c.id.in_(unlooked))
-            )
-            known.update({r.id: r.hash for r in rows.all()})
-        for p, ship in leftovers:
-            if p.event.id in known:
-                if known[p.event.id] == p.event.hash:
-                    results[p.index] = EventResult(p.event.id, "duplicate", head=ship["head"])
+            self.leftovers += [(p, ship) for p in remaining]
+        # the rest of a resent chain: duplicates, not forks
+        return [p.event.id for p, _ in self.leftovers if p.event.id not in known]
+
+    def settle_leftovers(self) -> None:
+        for p, ship in self.leftovers:
+            if p.event.id in self.known:
+                if self.known[p.event.id] == p.event.hash:
+                    self.results[p.index] = EventResult(p.event.id, "duplicate", head=ship["head"])
                 else:
-                    reject(
-                        p,
-                        ship,
-                        "conflict: an event with this id and a different hash was accepted "
-                        "before; a correction must be a new event with a new id",
-                    )
+                    self.reject(p, ship, _CONFLICT)
                 continue
-            reject(
+            self.reject(
                 p,
                 ship,
                 f"prev {str(p.event.prev)[:12]}… is not the current head "
                 f"{str(ship['head'])[:12]}…: the chain has moved on; sync first and record anew",
             )
-        await write_batch(conn, batch, now, merkle_log=db.merkle_log)
-    return [r for r in results if r is not None]
+
+    def answers(self) -> list[EventResult]:
+        return [r for r in self.results if r is not None]
 
 
 def _decide(

@@ -8,9 +8,10 @@ PostgreSQL: one pool; chain appends lock the shipment rows (SELECT … FOR UPDAT
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import sqlite3
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -46,6 +47,21 @@ def _sqlite_engine(url: str, *, writer: bool) -> AsyncEngine:
     return engine
 
 
+T = TypeVar("T")
+
+
+def _in_immediate_transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = fn(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return result
+
+
 class Database:
     def __init__(self, url: str, *, merkle_log: bool = True) -> None:
         self.url = url
@@ -78,6 +94,20 @@ class Database:
             return
         async with self._lock, self.writer.begin() as conn:
             yield conn
+
+    async def run_sqlite_write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """SQLite only: fn(raw sqlite3 connection) as one write transaction (BEGIN IMMEDIATE …
+        COMMIT, ROLLBACK on any error), run whole on the writer connection's own thread.
+
+        `write()` crosses to that thread and back once per statement; a hot path with
+        several statements (ingest) saves those hops and SQLAlchemy's per-statement work.
+        The same asyncio lock and the same single connection serialize it with `write()`.
+        """
+        assert self._lock is not None, "run_sqlite_write is for SQLite"
+        async with self._lock, self.writer.connect() as conn:
+            driver = (await conn.get_raw_connection()).driver_connection  # an aiosqlite.Connection
+            # aiosqlite's queue to its thread (what SQLAlchemy's adapter itself uses)
+            return await driver._execute(_in_immediate_transaction, driver._conn, fn)
 
     async def dispose(self) -> None:
         await self.reader.dispose()
