@@ -11,6 +11,7 @@ import asyncio
 import json
 import sqlite3
 from collections import defaultdict
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -191,10 +192,18 @@ _SQLITE_EVENT_INSERT = (
 )
 
 
+def _sqlite_datetime(v: datetime) -> str:
+    # SQLAlchemy's SQLite DATETIME text, "%(year)04d-%(month)02d-%(day)02d %(hour)02d:%(minute)02d:
+    # %(second)02d.%(microsecond)06d" of the UTC time; isoformat is the fast way to write it
+    if v.tzinfo is not UTC:
+        v = v.astimezone(UTC)
+    return v.isoformat(" ", "microseconds")[:26]
+
+
 def _sqlite_value(v: Any) -> Any:
     # the same text SQLAlchemy's SQLite DATETIME and JSON types write, without their per-value overhead
     if isinstance(v, datetime):
-        return v.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        return _sqlite_datetime(v)
     if isinstance(v, list):
         return json.dumps(v)
     return v
@@ -259,9 +268,17 @@ _SHIPMENT_STATE_SQL = (
     "WHERE code IN ({}) ORDER BY id"
 )
 _REJECTED_COLUMNS = [c.name for c in rejected_events.columns if c.name != "id"]
+# named parameters: sqlite3 reads them straight from each row's dict
+_SQLITE_EVENT_INSERT_NAMED = (
+    f"INSERT INTO custody_events ({', '.join(_EVENT_COLUMNS)}) "
+    f"VALUES ({', '.join(':' + c for c in _EVENT_COLUMNS)})"
+)
 _SQLITE_REJECTED_INSERT = (
     f"INSERT INTO rejected_events ({', '.join(_REJECTED_COLUMNS)}) "
-    f"VALUES ({', '.join('?' * len(_REJECTED_COLUMNS))}) ON CONFLICT DO NOTHING"
+    f"VALUES ({', '.join(':' + c for c in _REJECTED_COLUMNS)}) ON CONFLICT DO NOTHING"
+)
+_SQLITE_SHIPMENT_UPDATE_NAMED = (
+    f"UPDATE shipments SET {', '.join(f'{c} = :{c}' for c in _UPDATE_ORDER[:-1])} WHERE id = :b_id"
 )
 
 
@@ -293,7 +310,9 @@ class _SqliteWriter:
         return dict(self.conn.execute(sql, ids).fetchall())
 
     def write_batch(self, batch: Batch, now: datetime, *, merkle_log: bool) -> None:
+        """Write what `write_batch` writes; the rows' datetimes and flags become their SQLite text."""
         conn = self.conn
+        now_text = _sqlite_datetime(now)
         if batch.accepted:
             if merkle_log:
                 start = log_service.append_sqlite(
@@ -301,23 +320,35 @@ class _SqliteWriter:
                 )
                 for offset, row in enumerate(batch.accepted):
                     row["log_index"] = start + offset
-            conn.executemany(
-                _SQLITE_EVENT_INSERT,
-                [tuple(_sqlite_value(r[c]) for c in _EVENT_COLUMNS) for r in batch.accepted],
-            )
+            for row in batch.accepted:
+                row["occurred_at"] = _sqlite_datetime(row["occurred_at"])
+                if row["fix_at"] is not None:
+                    row["fix_at"] = _sqlite_datetime(row["fix_at"])
+                row["received_at"] = (
+                    now_text if row["received_at"] is now else _sqlite_value(row["received_at"])
+                )
+                if row["flags"] is not None:
+                    row["flags"] = json.dumps(row["flags"])
+            conn.executemany(_SQLITE_EVENT_INSERT_NAMED, batch.accepted)
         if batch.rejected:
-            conn.executemany(
-                _SQLITE_REJECTED_INSERT,
-                [tuple(_sqlite_value(r[c]) for c in _REJECTED_COLUMNS) for r in batch.rejected],
-            )
+            for row in batch.rejected:
+                row["received_at"] = _sqlite_value(row["received_at"])
+            conn.executemany(_SQLITE_REJECTED_INSERT, batch.rejected)
         if batch.touched:
-            conn.executemany(
-                _SQLITE_SHIPMENT_UPDATE,
-                [
-                    (*(_sqlite_value(ship[c]) for c in _SHIPMENT_UPDATE_COLUMNS), _sqlite_value(now), sid)
-                    for sid, ship in batch.touched.items()
-                ],
-            )
+            params = []
+            for sid, ship in batch.touched.items():
+                closed_at = ship["closed_at"]
+                params.append(
+                    {
+                        **ship,
+                        "closed_at": _sqlite_datetime(closed_at)
+                        if isinstance(closed_at, datetime)
+                        else closed_at,
+                        "updated_at": now_text,
+                        "b_id": sid,
+                    }
+                )
+            conn.executemany(_SQLITE_SHIPMENT_UPDATE_NAMED, params)
 
 
 def server_event(
@@ -379,16 +410,63 @@ async def append_server_event(
     return event
 
 
-def _precheck(event: CustodyEvent, user: CurrentUser, my_devices: dict[str, int]) -> str | None:
+def _identity_problem(event: CustodyEvent, user: CurrentUser, my_devices: dict[str, int]) -> str | None:
+    """The cheap part of the prechecks: whose event, from which enrolled device."""
     if event.actor != user.actor:
         return f"actor {event.actor} is not the signed-in user ({user.actor})"
     if event.device not in my_devices:
         return f"device key {event.device[:8]}… is not enrolled to {user.actor} (POST /api/v1/devices)"
-    try:
-        verify_event(event)
-    except EventIntegrityError as exc:
-        return str(exc)
     return None
+
+
+def _integrity_problems(events: list[CustodyEvent]) -> list[str | None]:
+    out: list[str | None] = []
+    for ev in events:
+        try:
+            verify_event(ev)
+        except EventIntegrityError as exc:
+            out.append(str(exc))
+        else:
+            out.append(None)
+    return out
+
+
+_verifier: ThreadPoolExecutor | None = None
+
+
+class _Checks:
+    """A batch's hash and signature checks, running on two threads from the start
+    (libsodium releases the GIL while it verifies); `identity` is known at once."""
+
+    def __init__(self, events: list[CustodyEvent], user: CurrentUser, my_devices: dict[str, int]) -> None:
+        global _verifier
+        self.identity = [_identity_problem(ev, user, my_devices) for ev in events]
+        todo = [ev for ev, problem in zip(events, self.identity, strict=True) if problem is None]
+        self.futures: list[Future[list[str | None]]] = []
+        if len(todo) < 16:
+            done: Future[list[str | None]] = Future()
+            done.set_result(_integrity_problems(todo))
+            self.futures.append(done)
+        else:
+            if _verifier is None:
+                _verifier = ThreadPoolExecutor(max_workers=2, thread_name_prefix="hoso-verify")
+            half = len(todo) // 2
+            self.futures += [
+                _verifier.submit(_integrity_problems, todo[:half]),
+                _verifier.submit(_integrity_problems, todo[half:]),
+            ]
+
+    def _merge(self, integrity: list[str | None]) -> list[str | None]:
+        found = iter(integrity)
+        return [problem if problem is not None else next(found) for problem in self.identity]
+
+    def wait(self) -> list[str | None]:
+        """Every event's first problem (blocking: for the writer's thread)."""
+        return self._merge([p for f in self.futures for p in f.result()])
+
+    async def problems(self) -> list[str | None]:
+        parts = await asyncio.gather(*(asyncio.wrap_future(f) for f in self.futures))
+        return self._merge([p for part in parts for p in part])
 
 
 async def _my_devices(db: Database, user: CurrentUser, wanted: set[str]) -> dict[str, int]:
@@ -408,47 +486,25 @@ async def _my_devices(db: Database, user: CurrentUser, wanted: set[str]) -> dict
     return mine
 
 
-def _precheck_chunk(
-    events: list[CustodyEvent], user: CurrentUser, my_devices: dict[str, int]
-) -> list[str | None]:
-    return [_precheck(ev, user, my_devices) for ev in events]
-
-
-async def _prechecks(
-    events: list[CustodyEvent], user: CurrentUser, my_devices: dict[str, int]
-) -> list[str | None]:
-    """Hash and signature checks on two threads: libsodium releases the GIL while it verifies."""
-    if len(events) < 16:
-        return _precheck_chunk(events, user, my_devices)
-    loop = asyncio.get_running_loop()
-    half = len(events) // 2
-    first, second = await asyncio.gather(
-        loop.run_in_executor(None, _precheck_chunk, events[:half], user, my_devices),
-        loop.run_in_executor(None, _precheck_chunk, events[half:], user, my_devices),
-    )
-    return first + second
-
-
 async def ingest(
     db: Database, user: CurrentUser, events: list[CustodyEvent], now: datetime
 ) -> list[EventResult]:
     """Apply a courier's batch; one result per event, in input order."""
     my_devices = await _my_devices(db, user, {ev.device for ev in events})
-    # hash and signature checks first, with nothing else competing for the GIL
-    problems = await _prechecks(events, user, my_devices)
+    checks = _Checks(events, user, my_devices)
     try:
-        return await _apply(db, user, events, problems, my_devices, now, check_all_ids=False)
+        return await _apply(db, user, events, checks, my_devices, now, check_all_ids=False)
     except (IntegrityError, sqlite3.IntegrityError):
         # an id that was accepted before, now with another body and the current head as prev:
         # redo the batch looking every id up, so it is answered as a conflict
-        return await _apply(db, user, events, problems, my_devices, now, check_all_ids=True)
+        return await _apply(db, user, events, checks, my_devices, now, check_all_ids=True)
 
 
 async def _apply(
     db: Database,
     user: CurrentUser,
     events: list[CustodyEvent],
-    problems: list[str | None],
+    checks: _Checks,
     my_devices: dict[str, int],
     now: datetime,
     *,
@@ -457,7 +513,7 @@ async def _apply(
     codes = sorted({ev.shipment for ev in events})
     if db.is_sqlite:
         # the whole transaction in one call on the writer's thread (see Database.run_sqlite_write)
-        def run(conn: sqlite3.Connection) -> list[EventResult]:
+        def attempt(conn: sqlite3.Connection, problems: list[str | None]) -> list[EventResult]:
             w = _SqliteWriter(conn)
             plan = _Plan(user, events, problems, my_devices, now, w.lock_shipments(codes))
             plan.known.update(w.known(plan.ids_to_look_up(check_all_ids)))
@@ -466,9 +522,29 @@ async def _apply(
             w.write_batch(plan.batch, now, merkle_log=db.merkle_log)
             return plan.answers()
 
+        def run(conn: sqlite3.Connection) -> list[EventResult]:
+            if check_all_ids or all(f.done() for f in checks.futures):
+                return attempt(conn, checks.wait())
+            # While the signatures are still being checked, apply the batch as if they all
+            # verify, under a savepoint; keep it only if they do. Nothing commits before the
+            # checks are in, and any other outcome is decided again from the start.
+            conn.execute("SAVEPOINT speculative")
+            try:
+                answers = attempt(conn, checks.identity)
+            except sqlite3.IntegrityError:
+                answers = None
+            problems = checks.wait()
+            if answers is not None and problems == checks.identity:
+                conn.execute("RELEASE speculative")
+                return answers
+            conn.execute("ROLLBACK TO speculative")
+            conn.execute("RELEASE speculative")
+            return attempt(conn, problems)
+
         return await db.run_sqlite_write(run)
     async with db.write() as conn:
-        plan = _Plan(user, events, problems, my_devices, now, await lock_shipments(conn, codes))
+        ships = await lock_shipments(conn, codes)  # the checks go on meanwhile
+        plan = _Plan(user, events, await checks.problems(), my_devices, now, ships)
         plan.known.update(await _known(conn, plan.ids_to_look_up(check_all_ids)))
         plan.known.update(await _known(conn, plan.apply_chains()))
         plan.settle_leftovers()
