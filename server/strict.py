@@ -2,8 +2,10 @@
 
 Litestar converts request bodies leniently (it would turn "13.98" into 13.98). Custody
 data must arrive exactly as signed, and "wrong types" must be refused, so before any
-handler runs, a JSON body is decoded once more with msgspec in strict mode against
-the handler's declared body type.
+handler runs, a JSON body is decoded with msgspec in strict mode against the
+handler's declared body type. The result is kept as the request's parsed JSON, so
+Litestar hands that same Struct to the handler (msgspec.convert passes an instance of
+the target type through) instead of decoding and converting the body a second time.
 """
 
 from __future__ import annotations
@@ -40,10 +42,12 @@ async def strict_json_body(request: Request[Any, Any, Any]) -> None:
         return
     body = await request.body()
     try:
-        decoder.decode(body)
+        value = decoder.decode(body)
     except msgspec.ValidationError as exc:
         message, _, path = str(exc).partition(" - at `$")
         where = f" at `{path.rstrip('`').lstrip('.')}`" if path else ""
         raise BadRequest(f"Invalid request body{where}: {message}.") from None
     except msgspec.DecodeError as exc:
         raise BadRequest(f"The request body is not valid JSON: {exc}.") from None
+    # what Request.json() caches; Litestar's data extractor reads it from here
+    request._json = request._connection_state.json = value

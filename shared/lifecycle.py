@@ -80,11 +80,22 @@ class IllegalTransition(ValueError):
     """The lifecycle forbids this event here; the message says which rule."""
 
 
+_ALLOWED: dict[tuple[str, str, str | None], State] = {}  # answers already given (the table is fixed)
+
+
 def check(role: str, event_type: str, state: str | None) -> State:
     """Return the state after `role` records `event_type` on a shipment in `state`.
 
     Raises IllegalTransition with a sentence naming the rule that forbids it.
     """
+    key = (role, event_type, state)
+    if (allowed := _ALLOWED.get(key)) is not None:
+        return allowed
+    _ALLOWED[key] = _check(role, event_type, state)
+    return _ALLOWED[key]
+
+
+def _check(role: str, event_type: str, state: str | None) -> State:
     try:
         t = TRANSITIONS[EventType(event_type)]
     except ValueError:

@@ -51,7 +51,9 @@ class BearerAuth(AbstractAuthenticationMiddleware):
         return AuthenticationResult(user=user, auth=token)
 
 
-def role_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+async def role_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    # async, though it never awaits: Litestar runs a sync guard on a worker thread, a round
+    # trip per request for a few dictionary lookups
     if handler.opt.get("exclude_from_auth") or connection.scope["path"].startswith("/schema"):
         return  # public routes, and the OpenAPI document Litestar serves
     roles = handler.opt.get("roles")

@@ -9,7 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import msgspec
-from sqlalchemy import delete, func, insert, or_, select
+from sqlalchemy import delete, func, insert, or_, select, text
 
 from shared import codes, labels
 from shared.i18n import t
@@ -49,6 +49,7 @@ class Journey:
     confirmable_code: str | None  # the delivered result shipment a PIN can confirm
     confirmed: bool
     authentic: bool | None  # None: no signature given
+    fresh_until: datetime | None = None  # when `late` would turn true (an open shipment past due)
 
 
 def label_is_authentic(keys: ServerKeys, code: str, sig: str | None) -> bool | None:
@@ -148,6 +149,7 @@ async def journey(db: Database, keys: ServerKeys, code: str, sig: str | None, la
     late = current.state in ("registered", "in_custody") and due_leg.due_at < now
     confirmed = any(r.type == "confirmed" for r in by_leg.get(result.id, [])) if result is not None else False
     authentic = label_is_authentic(keys, code, sig)
+    fresh_until = due_leg.due_at if current.state in ("registered", "in_custody") and not late else None
     holder_role = current.custodian_role or "sender"
     return Journey(
         code=code,
@@ -163,7 +165,21 @@ async def journey(db: Database, keys: ServerKeys, code: str, sig: str | None, la
         confirmable_code=result.code if result is not None and result.state == "delivered" else None,
         confirmed=confirmed,
         authentic=authentic,
+        fresh_until=fresh_until,
     )
+
+
+_FAMILY_VERSION = text(
+    "SELECT id, head, updated_at FROM shipments WHERE code = :code OR parent_code = :code "
+    "OR code = (SELECT parent_code FROM shipments WHERE code = :code) ORDER BY id"
+)
+
+
+async def family_version(db: Database, code: str) -> tuple[tuple[Any, ...], ...]:
+    """What changes whenever anything the journey page shows changes: each shipment of the
+    family (the same rows `journey` reads) with its chain head and last update."""
+    async with db.read() as conn:
+        return tuple(tuple(r) for r in (await conn.execute(_FAMILY_VERSION, {"code": code})).all())
 
 
 @dataclass

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from collections import defaultdict
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -190,10 +192,18 @@ _SQLITE_EVENT_INSERT = (
 )
 
 
+def _sqlite_datetime(v: datetime) -> str:
+    # SQLAlchemy's SQLite DATETIME text, "%(year)04d-%(month)02d-%(day)02d %(hour)02d:%(minute)02d:
+    # %(second)02d.%(microsecond)06d" of the UTC time; isoformat is the fast way to write it
+    if v.tzinfo is not UTC:
+        v = v.astimezone(UTC)
+    return v.isoformat(" ", "microseconds")[:26]
+
+
 def _sqlite_value(v: Any) -> Any:
     # the same text SQLAlchemy's SQLite DATETIME and JSON types write, without their per-value overhead
     if isinstance(v, datetime):
-        return v.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        return _sqlite_datetime(v)
     if isinstance(v, list):
         return json.dumps(v)
     return v
@@ -251,6 +261,94 @@ async def write_batch(conn: AsyncConnection, batch: Batch, now: datetime, *, mer
                 .values({c: bindparam(c) for c in (*_SHIPMENT_UPDATE_COLUMNS, "updated_at")})
             )
             await conn.execute(stmt, params)
+
+
+_SHIPMENT_STATE_SQL = (
+    f"SELECT {', '.join(c.name for c in SHIPMENT_STATE_COLUMNS)} FROM shipments "
+    "WHERE code IN ({}) ORDER BY id"
+)
+_REJECTED_COLUMNS = [c.name for c in rejected_events.columns if c.name != "id"]
+# named parameters: sqlite3 reads them straight from each row's dict
+_SQLITE_EVENT_INSERT_NAMED = (
+    f"INSERT INTO custody_events ({', '.join(_EVENT_COLUMNS)}) "
+    f"VALUES ({', '.join(':' + c for c in _EVENT_COLUMNS)})"
+)
+_SQLITE_REJECTED_INSERT = (
+    f"INSERT INTO rejected_events ({', '.join(_REJECTED_COLUMNS)}) "
+    f"VALUES ({', '.join(':' + c for c in _REJECTED_COLUMNS)}) ON CONFLICT DO NOTHING"
+)
+_SQLITE_SHIPMENT_UPDATE_NAMED = (
+    f"UPDATE shipments SET {', '.join(f'{c} = :{c}' for c in _UPDATE_ORDER[:-1])} WHERE id = :b_id"
+)
+
+
+class _SqliteWriter:
+    """Ingest's reads and writes on the raw sqlite3 writer connection, inside the transaction
+    `Database.run_sqlite_write` opened: the same statements and stored values as the
+    SQLAlchemy path, without a thread hop or SQL compilation per statement."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def lock_shipments(self, codes: list[str]) -> dict[str, dict[str, Any]]:
+        if not codes:
+            return {}
+        cur = self.conn.execute(_SHIPMENT_STATE_SQL.format(", ".join("?" * len(codes))), codes)
+        names = [d[0] for d in cur.description]
+        out = {}
+        for row in cur:
+            ship = dict(zip(names, row, strict=True))
+            if ship["recipient"] is not None:  # a JSON column
+                ship["recipient"] = json.loads(ship["recipient"])
+            out[ship["code"]] = ship
+        return out
+
+    def known(self, ids: list[str]) -> dict[str, str]:
+        if not ids:
+            return {}
+        sql = f"SELECT id, hash FROM custody_events WHERE id IN ({', '.join('?' * len(ids))})"
+        return dict(self.conn.execute(sql, ids).fetchall())
+
+    def write_batch(self, batch: Batch, now: datetime, *, merkle_log: bool) -> None:
+        """Write what `write_batch` writes; the rows' datetimes and flags become their SQLite text."""
+        conn = self.conn
+        now_text = _sqlite_datetime(now)
+        if batch.accepted:
+            if merkle_log:
+                start = log_service.append_sqlite(
+                    conn, [bytes.fromhex(row["hash"]) for row in batch.accepted]
+                )
+                for offset, row in enumerate(batch.accepted):
+                    row["log_index"] = start + offset
+            for row in batch.accepted:
+                row["occurred_at"] = _sqlite_datetime(row["occurred_at"])
+                if row["fix_at"] is not None:
+                    row["fix_at"] = _sqlite_datetime(row["fix_at"])
+                row["received_at"] = (
+                    now_text if row["received_at"] is now else _sqlite_value(row["received_at"])
+                )
+                if row["flags"] is not None:
+                    row["flags"] = json.dumps(row["flags"])
+            conn.executemany(_SQLITE_EVENT_INSERT_NAMED, batch.accepted)
+        if batch.rejected:
+            for row in batch.rejected:
+                row["received_at"] = _sqlite_value(row["received_at"])
+            conn.executemany(_SQLITE_REJECTED_INSERT, batch.rejected)
+        if batch.touched:
+            params = []
+            for sid, ship in batch.touched.items():
+                closed_at = ship["closed_at"]
+                params.append(
+                    {
+                        **ship,
+                        "closed_at": _sqlite_datetime(closed_at)
+                        if isinstance(closed_at, datetime)
+                        else closed_at,
+                        "updated_at": now_text,
+                        "b_id": sid,
+                    }
+                )
+            conn.executemany(_SQLITE_SHIPMENT_UPDATE_NAMED, params)
 
 
 def server_event(
@@ -312,16 +410,63 @@ async def append_server_event(
     return event
 
 
-def _precheck(event: CustodyEvent, user: CurrentUser, my_devices: dict[str, int]) -> str | None:
+def _identity_problem(event: CustodyEvent, user: CurrentUser, my_devices: dict[str, int]) -> str | None:
+    """The cheap part of the prechecks: whose event, from which enrolled device."""
     if event.actor != user.actor:
         return f"actor {event.actor} is not the signed-in user ({user.actor})"
     if event.device not in my_devices:
         return f"device key {event.device[:8]}… is not enrolled to {user.actor} (POST /api/v1/devices)"
-    try:
-        verify_event(event)
-    except EventIntegrityError as exc:
-        return str(exc)
     return None
+
+
+def _integrity_problems(events: list[CustodyEvent]) -> list[str | None]:
+    out: list[str | None] = []
+    for ev in events:
+        try:
+            verify_event(ev)
+        except EventIntegrityError as exc:
+            out.append(str(exc))
+        else:
+            out.append(None)
+    return out
+
+
+_verifier: ThreadPoolExecutor | None = None
+
+
+class _Checks:
+    """A batch's hash and signature checks, running on two threads from the start
+    (libsodium releases the GIL while it verifies); `identity` is known at once."""
+
+    def __init__(self, events: list[CustodyEvent], user: CurrentUser, my_devices: dict[str, int]) -> None:
+        global _verifier
+        self.identity = [_identity_problem(ev, user, my_devices) for ev in events]
+        todo = [ev for ev, problem in zip(events, self.identity, strict=True) if problem is None]
+        self.futures: list[Future[list[str | None]]] = []
+        if len(todo) < 16:
+            done: Future[list[str | None]] = Future()
+            done.set_result(_integrity_problems(todo))
+            self.futures.append(done)
+        else:
+            if _verifier is None:
+                _verifier = ThreadPoolExecutor(max_workers=2, thread_name_prefix="hoso-verify")
+            half = len(todo) // 2
+            self.futures += [
+                _verifier.submit(_integrity_problems, todo[:half]),
+                _verifier.submit(_integrity_problems, todo[half:]),
+            ]
+
+    def _merge(self, integrity: list[str | None]) -> list[str | None]:
+        found = iter(integrity)
+        return [problem if problem is not None else next(found) for problem in self.identity]
+
+    def wait(self) -> list[str | None]:
+        """Every event's first problem (blocking: for the writer's thread)."""
+        return self._merge([p for f in self.futures for p in f.result()])
+
+    async def problems(self) -> list[str | None]:
+        parts = await asyncio.gather(*(asyncio.wrap_future(f) for f in self.futures))
+        return self._merge([p for part in parts for p in part])
 
 
 async def _my_devices(db: Database, user: CurrentUser, wanted: set[str]) -> dict[str, int]:
@@ -341,40 +486,18 @@ async def _my_devices(db: Database, user: CurrentUser, wanted: set[str]) -> dict
     return mine
 
 
-def _precheck_chunk(
-    events: list[CustodyEvent], user: CurrentUser, my_devices: dict[str, int]
-) -> list[str | None]:
-    return [_precheck(ev, user, my_devices) for ev in events]
-
-
-async def _prechecks(
-    events: list[CustodyEvent], user: CurrentUser, my_devices: dict[str, int]
-) -> list[str | None]:
-    """Hash and signature checks on two threads: libsodium releases the GIL while it verifies."""
-    if len(events) < 16:
-        return _precheck_chunk(events, user, my_devices)
-    loop = asyncio.get_running_loop()
-    half = len(events) // 2
-    first, second = await asyncio.gather(
-        loop.run_in_executor(None, _precheck_chunk, events[:half], user, my_devices),
-        loop.run_in_executor(None, _precheck_chunk, events[half:], user, my_devices),
-    )
-    return first + second
-
-
 async def ingest(
     db: Database, user: CurrentUser, events: list[CustodyEvent], now: datetime
 ) -> list[EventResult]:
     """Apply a courier's batch; one result per event, in input order."""
     my_devices = await _my_devices(db, user, {ev.device for ev in events})
-    # the signature checks run on worker threads while this task waits for the write lock
-    checking = asyncio.ensure_future(_prechecks(events, user, my_devices))
+    checks = _Checks(events, user, my_devices)
     try:
-        results = await _apply(db, user, events, checking, my_devices, now, check_all_ids=False)
-    except IntegrityError:
+        results = await _apply(db, user, events, checks, my_devices, now, check_all_ids=False)
+    except (IntegrityError, sqlite3.IntegrityError):
         # an id that was accepted before, now with another body and the current head as prev:
         # redo the batch looking every id up, so it is answered as a conflict
-        results = await _apply(db, user, events, checking, my_devices, now, check_all_ids=True)
+        results = await _apply(db, user, events, checks, my_devices, now, check_all_ids=True)
     touched = {ev.shipment for ev, r in zip(events, results, strict=True) if r.status == "accepted"}
     db.changed("event", sorted(touched))
     return results
@@ -384,58 +507,142 @@ async def _apply(
     db: Database,
     user: CurrentUser,
     events: list[CustodyEvent],
-    checking: asyncio.Future[list[str | None]],
+    checks: _Checks,
     my_devices: dict[str, int],
     now: datetime,
     *,
     check_all_ids: bool,
 ) -> list[EventResult]:
-    results: list[EventResult | None] = [None] * len(events)
+    codes = sorted({ev.shipment for ev in events})
+    if db.is_sqlite:
+        # the whole transaction in one call on the writer's thread (see Database.run_sqlite_write)
+        def attempt(conn: sqlite3.Connection, problems: list[str | None]) -> list[EventResult]:
+            w = _SqliteWriter(conn)
+            plan = _Plan(user, events, problems, my_devices, now, w.lock_shipments(codes))
+            plan.known.update(w.known(plan.ids_to_look_up(check_all_ids)))
+            plan.known.update(w.known(plan.apply_chains()))
+            plan.settle_leftovers()
+            w.write_batch(plan.batch, now, merkle_log=db.merkle_log)
+            return plan.answers()
+
+        def run(conn: sqlite3.Connection) -> list[EventResult]:
+            if check_all_ids or all(f.done() for f in checks.futures):
+                return attempt(conn, checks.wait())
+            # While the signatures are still being checked, apply the batch as if they all
+            # verify, under a savepoint; keep it only if they do. Nothing commits before the
+            # checks are in, and any other outcome is decided again from the start.
+            conn.execute("SAVEPOINT speculative")
+            try:
+                answers = attempt(conn, checks.identity)
+            except sqlite3.IntegrityError:
+                answers = None
+            problems = checks.wait()
+            if answers is not None and problems == checks.identity:
+                conn.execute("RELEASE speculative")
+                return answers
+            conn.execute("ROLLBACK TO speculative")
+            conn.execute("RELEASE speculative")
+            return attempt(conn, problems)
+
+        return await db.run_sqlite_write(run)
+
+    async def attempt_async(conn: AsyncConnection, problems: list[str | None]) -> list[EventResult]:
+        plan = _Plan(user, events, problems, my_devices, now, await lock_shipments(conn, codes))
+        plan.known.update(await _known(conn, plan.ids_to_look_up(check_all_ids)))
+        plan.known.update(await _known(conn, plan.apply_chains()))
+        plan.settle_leftovers()
+        await write_batch(conn, plan.batch, now, merkle_log=db.merkle_log)
+        return plan.answers()
+
     async with db.write() as conn:
-        ships = await lock_shipments(conn, sorted({ev.shipment for ev in events}))
-        linked = {s["head"] for s in ships.values()} | {ev.hash for ev in events}
-        pending = [
+        if check_all_ids or all(f.done() for f in checks.futures):
+            return await attempt_async(conn, await checks.problems())
+        # the same speculation as on SQLite, with a SAVEPOINT: the statements' round trips
+        # to the server overlap the signature checks
+        savepoint = await conn.begin_nested()
+        try:
+            answers: list[EventResult] | None = await attempt_async(conn, checks.identity)
+        except IntegrityError:
+            answers = None
+        problems = await checks.problems()
+        if answers is not None and problems == checks.identity:
+            await savepoint.commit()
+            return answers
+        await savepoint.rollback()
+        return await attempt_async(conn, problems)
+
+
+async def _known(conn: AsyncConnection, ids: list[str]) -> dict[str, str]:
+    """The stored hash of each of these event ids that was accepted before."""
+    if not ids:
+        return {}
+    rows = await conn.execute(
+        select(custody_events.c.id, custody_events.c.hash).where(custody_events.c.id.in_(ids))
+    )
+    return {r.id: r.hash for r in rows.all()}
+
+
+_CONFLICT = (
+    "conflict: an event with this id and a different hash was accepted "
+    "before; a correction must be a new event with a new id"
+)
+
+
+class _Plan:
+    """What one transaction decides about a batch, given the locked shipments and the ids
+    seen before; the caller runs the lookups it asks for and writes `batch`."""
+
+    def __init__(
+        self,
+        user: CurrentUser,
+        events: list[CustodyEvent],
+        problems: list[str | None],
+        my_devices: dict[str, int],
+        now: datetime,
+        ships: dict[str, dict[str, Any]],
+    ) -> None:
+        self.user, self.now, self.ships = user, now, ships
+        self.pending = [
             _Pending(i, ev, problem, my_devices.get(ev.device))
-            for i, (ev, problem) in enumerate(zip(events, await checking, strict=True))
+            for i, (ev, problem) in enumerate(zip(events, problems, strict=True))
         ]
+        self.results: list[EventResult | None] = [None] * len(events)
+        self.known: dict[str, str] = {}
+        self.batch = Batch()
+        self.leftovers: list[tuple[_Pending, dict[str, Any]]] = []
+
+    def ids_to_look_up(self, check_all_ids: bool) -> list[str]:
         # Only an event whose prev is neither a current head nor in this batch can be a resend;
         # look those up (usually none) instead of every id.
-        ids = [p.event.id for p in pending if check_all_ids or p.event.prev not in linked]
-        known: dict[str, str] = {}
-        if ids:
-            rows = await conn.execute(
-                select(custody_events.c.id, custody_events.c.hash).where(custody_events.c.id.in_(ids))
-            )
-            known = {r.id: r.hash for r in rows.all()}
-        batch = Batch()
+        linked = {s["head"] for s in self.ships.values()} | {p.event.hash for p in self.pending}
+        return [p.event.id for p in self.pending if check_all_ids or p.event.prev not in linked]
 
-        def reject(p: _Pending, ship: dict[str, Any] | None, reason: str) -> None:
-            batch.rejected.append(rejected_row(p.event, ship["id"] if ship else None, reason, user, now))
-            results[p.index] = EventResult(p.event.id, "rejected", reason, ship["head"] if ship else None)
+    def reject(self, p: _Pending, ship: dict[str, Any] | None, reason: str) -> None:
+        self.batch.rejected.append(
+            rejected_row(p.event, ship["id"] if ship else None, reason, self.user, self.now)
+        )
+        self.results[p.index] = EventResult(p.event.id, "rejected", reason, ship["head"] if ship else None)
 
+    def apply_chains(self) -> list[str]:
+        """Decide every event that continues a chain; return the ids left to look up."""
+        ships, known, results = self.ships, self.known, self.results
         by_ship: dict[str, list[_Pending]] = defaultdict(list)
-        for p in pending:
+        for p in self.pending:
             ev = p.event
             if ev.id in known:
                 if known[ev.id] == ev.hash:
                     ship = ships.get(ev.shipment)
                     results[p.index] = EventResult(ev.id, "duplicate", head=ship["head"] if ship else None)
                 else:
-                    reject(
-                        p,
-                        ships.get(ev.shipment),
-                        "conflict: an event with this id and a different hash "
-                        "was accepted before; a correction must be a new event with a new id",
-                    )
+                    self.reject(p, ships.get(ev.shipment), _CONFLICT)
                 continue
             by_ship[ev.shipment].append(p)
 
-        leftovers: list[tuple[_Pending, dict[str, Any]]] = []
         for code, plist in by_ship.items():
             ship = ships.get(code)
             if ship is None:
                 for p in plist:
-                    reject(p, None, f"unknown shipment {code}")
+                    self.reject(p, None, f"unknown shipment {code}")
                 continue
             # apply in chain order: repeatedly take the first event whose prev is the head
             remaining = list(plist)
@@ -445,36 +652,30 @@ async def _apply(
                 for p in remaining:
                     if p.event.prev == ship["head"]:
                         remaining.remove(p)
-                        _decide(p, ship, user, batch, known, results, reject, now)
+                        _decide(p, ship, self.user, self.batch, known, results, self.reject, self.now)
                         progressed = True
                         break
-            leftovers += [(p, ship) for p in remaining]
-        unlooked = [p.event.id for p, _ in leftovers if p.event.id not in known]
-        if unlooked:  # the rest of a resent chain: duplicates, not forks
-            rows = await conn.execute(
-                select(custody_events.c.id, custody_events.c.hash).where(custody_events.c.id.in_(unlooked))
-            )
-            known.update({r.id: r.hash for r in rows.all()})
-        for p, ship in leftovers:
-            if p.event.id in known:
-                if known[p.event.id] == p.event.hash:
-                    results[p.index] = EventResult(p.event.id, "duplicate", head=ship["head"])
+            self.leftovers += [(p, ship) for p in remaining]
+        # the rest of a resent chain: duplicates, not forks
+        return [p.event.id for p, _ in self.leftovers if p.event.id not in known]
+
+    def settle_leftovers(self) -> None:
+        for p, ship in self.leftovers:
+            if p.event.id in self.known:
+                if self.known[p.event.id] == p.event.hash:
+                    self.results[p.index] = EventResult(p.event.id, "duplicate", head=ship["head"])
                 else:
-                    reject(
-                        p,
-                        ship,
-                        "conflict: an event with this id and a different hash was accepted "
-                        "before; a correction must be a new event with a new id",
-                    )
+                    self.reject(p, ship, _CONFLICT)
                 continue
-            reject(
+            self.reject(
                 p,
                 ship,
                 f"prev {str(p.event.prev)[:12]}… is not the current head "
                 f"{str(ship['head'])[:12]}…: the chain has moved on; sync first and record anew",
             )
-        await write_batch(conn, batch, now, merkle_log=db.merkle_log)
-    return [r for r in results if r is not None]
+
+    def answers(self) -> list[EventResult]:
+        return [r for r in self.results if r is not None]
 
 
 def _decide(

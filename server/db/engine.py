@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -45,6 +46,21 @@ def _sqlite_engine(url: str, *, writer: bool) -> AsyncEngine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+T = TypeVar("T")
+
+
+def _in_immediate_transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = fn(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return result
 
 
 class Database:
@@ -89,6 +105,20 @@ class Database:
                 listener(what, codes)
             except Exception:
                 logging.getLogger(__name__).exception("change listener failed")
+
+    async def run_sqlite_write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """SQLite only: fn(raw sqlite3 connection) as one write transaction (BEGIN IMMEDIATE …
+        COMMIT, ROLLBACK on any error), run whole on the writer connection's own thread.
+
+        `write()` crosses to that thread and back once per statement; a hot path with
+        several statements (ingest) saves those hops and SQLAlchemy's per-statement work.
+        The same asyncio lock and the same single connection serialize it with `write()`.
+        """
+        assert self._lock is not None, "run_sqlite_write is for SQLite"
+        async with self._lock, self.writer.connect() as conn:
+            driver = (await conn.get_raw_connection()).driver_connection  # an aiosqlite.Connection
+            # aiosqlite's queue to its thread (what SQLAlchemy's adapter itself uses)
+            return await driver._execute(_in_immediate_transaction, driver._conn, fn)
 
     async def dispose(self) -> None:
         await self.reader.dispose()

@@ -7,6 +7,7 @@ total order; on SQLite the single writer already does.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from typing import Any
 
@@ -28,6 +29,10 @@ from ..keys import ServerKeys
 _ADVISORY_KEY = 0x486F536F  # "HoSo": one total order of log appends on PostgreSQL
 
 
+_SIZE_SQL = "SELECT max(idx) FROM log_nodes WHERE level = 0"
+_INSERT_NODES_SQL = "INSERT INTO log_nodes (level, idx, hash) VALUES (?, ?, ?)"
+
+
 async def _size(conn: AsyncConnection) -> int:
     last = await conn.scalar(select(func.max(log_nodes.c.idx)).where(log_nodes.c.level == 0))
     return 0 if last is None else int(last) + 1
@@ -38,31 +43,46 @@ async def size(db: Database) -> int:
         return await _size(conn)
 
 
-async def fetch_nodes(conn: AsyncConnection, keys: set[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
-    """The stored nodes at these (level, index) positions, in one indexed query.
-
-    Plain SQL text: each proof has its own shape, and building it through the SQL
-    expression compiler cost more than the query itself.
-    """
-    if not keys:
-        return {}
+def _nodes_query(keys: set[tuple[int, int]]) -> tuple[str, dict[str, int]]:
+    """Plain SQL text: each proof has its own shape, and building it through the SQL
+    expression compiler cost more than the query itself."""
     ordered = sorted(keys)
     cond = " OR ".join(f"(level = :l{n} AND idx = :i{n})" for n in range(len(ordered)))
     params: dict[str, int] = {}
     for n, (level, idx) in enumerate(ordered):
         params[f"l{n}"], params[f"i{n}"] = level, idx
-    rows = (await conn.execute(text(f"SELECT level, idx, hash FROM log_nodes WHERE {cond}"), params)).all()
-    found = {(r.level, r.idx): bytes(r.hash) for r in rows}
+    return f"SELECT level, idx, hash FROM log_nodes WHERE {cond}", params
+
+
+def _check_found(
+    found: dict[tuple[int, int], bytes], keys: set[tuple[int, int]]
+) -> dict[tuple[int, int], bytes]:
     if len(found) != len(keys):
         missing = sorted(keys - found.keys())[:3]
         raise RuntimeError(f"Merkle log nodes missing from the database: {missing}")
     return found
 
 
+async def fetch_nodes(conn: AsyncConnection, keys: set[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+    """The stored nodes at these (level, index) positions, in one indexed query."""
+    if not keys:
+        return {}
+    sql, params = _nodes_query(keys)
+    rows = (await conn.execute(text(sql), params)).all()
+    return _check_found({(r.level, r.idx): bytes(r.hash) for r in rows}, keys)
+
+
 async def _run(conn: AsyncConnection, fn: Any) -> Any:
     """Evaluate fn(get) against stored nodes with a single query."""
     nodes = await fetch_nodes(conn, merkle.needed_nodes(fn))
     return fn(lambda level, idx: nodes[(level, idx)])
+
+
+def _new_nodes(
+    start: int, leaves: list[bytes], edge: dict[tuple[int, int], bytes]
+) -> list[tuple[int, int, bytes]]:
+    created = merkle.append_nodes(start, [merkle.leaf_hash(x) for x in leaves], lambda lv, i: edge[(lv, i)])
+    return [(lv, i, h) for (lv, i), h in created.items()]
 
 
 async def append(conn: AsyncConnection, leaves: list[bytes]) -> int:
@@ -74,10 +94,23 @@ async def append(conn: AsyncConnection, leaves: list[bytes]) -> int:
         await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_KEY})
     start = await _size(conn)
     edge = await fetch_nodes(conn, set(merkle.right_edge(start)))
-    created = merkle.append_nodes(start, [merkle.leaf_hash(x) for x in leaves], lambda lv, i: edge[(lv, i)])
     await conn.execute(
-        insert(log_nodes), [{"level": lv, "idx": i, "hash": h} for (lv, i), h in created.items()]
+        insert(log_nodes),
+        [{"level": lv, "idx": i, "hash": h} for lv, i, h in _new_nodes(start, leaves, edge)],
     )
+    return start
+
+
+def append_sqlite(conn: sqlite3.Connection, leaves: list[bytes]) -> int:
+    """`append` on a raw sqlite3 connection, for a write transaction run whole on the writer's thread."""
+    (last,) = conn.execute(_SIZE_SQL).fetchone()
+    start = 0 if last is None else int(last) + 1
+    keys = set(merkle.right_edge(start))
+    edge: dict[tuple[int, int], bytes] = {}
+    if keys:
+        sql, params = _nodes_query(keys)
+        edge = _check_found({(lv, i): bytes(h) for lv, i, h in conn.execute(sql, params)}, keys)
+    conn.executemany(_INSERT_NODES_SQL, _new_nodes(start, leaves, edge))
     return start
 
 

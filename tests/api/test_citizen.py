@@ -169,3 +169,24 @@ async def test_confirm_checks(api):
         headers={"x-csrftoken": cookie_token},
     )
     assert r.status_code == 422
+
+
+async def test_a_page_seen_before_shows_what_happened_since(api):
+    """Pages are kept rendered per version of the family; any change shows at once."""
+    sub = await api.create_shipment("submission")
+    await api.assign(sub["code"])
+    path = _path(sub["tracking_url"])
+    first = (await api.client.get(path)).text
+    assert (await api.client.get(path)).text == first and "Bưu tá đã nhận hồ sơ" not in first
+    e1 = await api.event("courier1", sub["code"], "picked_up", sub["head"])
+    await api.sync("courier1", [e1])
+    after_pickup = (await api.client.get(path)).text
+    assert "Bưu tá đã nhận hồ sơ" in after_pickup
+    # each visitor still gets their own CSRF field on a cached page
+    _, res = await _delivered_result(api)
+    res_path = _path(res["tracking_url"])
+    mine = (await api.client.get(res_path)).text
+    api.client.cookies.clear()
+    theirs = (await api.client.get(res_path)).text
+    assert _csrf(mine) != _csrf(theirs)
+    assert mine.replace(_csrf(mine), "") == theirs.replace(_csrf(theirs), "")

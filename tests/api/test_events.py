@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import msgspec
+import pytest
 
 from shared.crypto import SigningKey
 from shared.events import sign_event
@@ -271,3 +273,72 @@ async def test_malformed_batches_are_refused_whole(api, db):
     r = await api.sync("courier1", [good] * 501)
     assert r.status_code == 413 and "at most 500" in r.json()["detail"]
     assert await table_counts(db) == before
+
+
+async def _long_chain(api, code, head, n):
+    events, prev = [], head
+    for i in range(n):
+        type_ = "picked_up" if i == 0 else "delivery_failed"
+        ev = await api.event("courier1", code, type_, prev)
+        events.append(ev)
+        prev = ev["hash"]
+    return events
+
+
+@pytest.fixture
+def slow_checks(monkeypatch):
+    """Signature checks that take a while, so a big batch is applied before they are in
+    (on SQLite, under a savepoint that is kept only if every signature verifies)."""
+    from server.custody import service
+
+    real = service._integrity_problems
+
+    def slow(events):
+        time.sleep(0.05)
+        return real(events)
+
+    monkeypatch.setattr(service, "_integrity_problems", slow)
+
+
+async def test_a_forged_signature_in_a_big_batch_stops_its_chain_there(api, db, slow_checks):
+    code, head = await _ready(api)
+    chain = await _long_chain(api, code, head, 20)  # enough to be checked on the verifier threads
+    sig = chain[3]["sig"]
+    chain[3] = dict(chain[3], sig=sig[:-4] + ("AAAA" if not sig.endswith("AAAA") else "BBBB"))
+    before = await table_counts(db)
+    results = await _statuses(await api.sync("courier1", chain))
+    assert [s for s, _ in results] == ["accepted"] * 3 + ["rejected"] * 17
+    assert "signature" in results[3][1]
+    assert all("not the current head" in reason for _, reason in results[4:])
+    detail = await api.shipment(code)
+    assert detail["head"] == chain[2]["hash"] and len(detail["events"]) == 4
+    after = await table_counts(db)
+    assert after["custody_events"] - before["custody_events"] == 3
+    assert after["log_nodes"] - before["log_nodes"] >= 3
+    assert after["rejected_events"] - before["rejected_events"] == 17
+    # the rest of the chain goes through once the forged event is sent as signed
+    fixed = [dict(chain[3], sig=sig), *chain[4:]]
+    assert [s for s, _ in await _statuses(await api.sync("courier1", fixed))] == ["accepted"] * 17
+    assert (await api.shipment(code))["head"] == chain[-1]["hash"]
+
+
+async def test_a_reused_id_in_a_big_batch_is_a_conflict(api, slow_checks):
+    code, head = await _ready(api)
+    first = await api.event("courier1", code, "picked_up", head)
+    assert await _statuses(await api.sync("courier1", [first])) == [("accepted", "")]
+    # the same id, re-signed as if it followed the current head, among a long good chain
+    body = {k: v for k, v in first.items() if k not in ("hash", "sig", "device")}
+    body.update(
+        type="delivery_failed",
+        prev=first["hash"],
+        counterparty=None,
+        data={"reason": "not_home"},
+        attachments={"signature": None, "photos": []},
+    )
+    sneaky = msgspec.to_builtins(sign_event(api.devices["courier1"], **body))
+    other, other_head = await _ready(api)
+    chain = await _long_chain(api, other, other_head, 17)
+    results = await _statuses(await api.sync("courier1", [sneaky, *chain]))
+    assert results[0][0] == "rejected" and results[0][1].startswith("conflict")
+    assert [s for s, _ in results[1:]] == ["accepted"] * 17
+    assert len((await api.shipment(code))["events"]) == 2
