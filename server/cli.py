@@ -158,6 +158,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
             f"Courier app: http://127.0.0.1:{args.app_port}/  (sign in as buuta1 / hoso-demo)",
             flush=True,
         )
+
     def stop_app(*_: object) -> None:
         if app is not None and app.poll() is None:
             app.terminate()

@@ -144,7 +144,9 @@ def test_many_shipments_in_batches(server, tmp_path):
 
 
 def test_backoff_stays_bounded_after_days_offline(tmp_path):
-    syncer = Syncer(Outbox(tmp_path / "o.db"), httpx.Client(), lambda: "t", rng=random.Random(7), max_delay=300)
+    syncer = Syncer(
+        Outbox(tmp_path / "o.db"), httpx.Client(), lambda: "t", rng=random.Random(7), max_delay=300
+    )
     for failures in (0, 1, 5, 40, 2000, 10**6):
         syncer.failures = failures
         assert 0 <= syncer.next_delay() <= min(300, 2**failures)
