@@ -51,24 +51,47 @@ def interleave(chains: list[list[dict]], batch: int) -> list[list[dict]]:
     return [flat[i : i + batch] for i in range(0, len(flat), batch)]
 
 
-def run_backend(backend: str, n_events: int, batch: int) -> tuple[float, list[dict], float]:
+def run_backend(backend: str, n_events: int, batch: int, clients: int = 1) -> tuple[float, list[dict], float]:
+    """`clients` phones sync at once, each over its own connection and its own shipments
+    (one phone's chains stay in order); 1 is the issue's sequential measure."""
+    import threading
+
+    import httpx
+
     with Server(backend) as srv:
         shipments = srv.shipments(n_events // CHAIN)
         chains = [srv.chain(code, head, CHAIN) for code, head in shipments]
-        batches = interleave(chains, batch)
-        bodies = [msgspec.json.encode({"events": b}) for b in batches]
+        streams = [
+            [msgspec.json.encode({"events": b}) for b in interleave(chains[k::clients], batch)]
+            for k in range(clients)
+        ]
         headers = {**srv.auth("courier"), "content-type": "application/json"}
-        latencies = []
+        latencies: list[float] = []
+        errors: list[str] = []
+
+        def phone(bodies: list[bytes]) -> None:
+            with httpx.Client(base_url=srv.base, timeout=120) as http:
+                for body in bodies:
+                    t = time.perf_counter()
+                    r = http.post("/api/v1/events", content=body, headers=headers)
+                    latencies.append(time.perf_counter() - t)
+                    if r.status_code != 200:
+                        errors.append(r.text[:200])
+                        return
+                    bad = [x for x in r.json()["results"] if x["status"] != "accepted"]
+                    if bad:
+                        errors.append(str(bad[:3]))
+                        return
+
+        threads = [threading.Thread(target=phone, args=(bodies,)) for bodies in streams]
         t0 = time.perf_counter()
-        for body in bodies:
-            t = time.perf_counter()
-            r = srv.http.post("/api/v1/events", content=body, headers=headers)
-            latencies.append(time.perf_counter() - t)
-            r.raise_for_status()
-            bad = [x for x in r.json()["results"] if x["status"] != "accepted"]
-            assert not bad, bad[:3]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
         elapsed = time.perf_counter() - t0
-        total = sum(len(b) for b in batches)
+        assert not errors, errors
+        total = sum(len(c) for c in chains)
         return total / elapsed, [e for c in chains for e in c], statistics.median(latencies) * 1000
 
 
@@ -77,14 +100,18 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=10_000)
     ap.add_argument("--batch", type=int, default=100)
     ap.add_argument("--backends", default="sqlite,postgres")
+    ap.add_argument(
+        "--clients", type=int, default=1, help="phones syncing at once (default 1: one after another)"
+    )
     args = ap.parse_args()
     print(
-        f"ingest: {args.events} events in batches of {args.batch}, one server worker, {os.cpu_count()} cores"
+        f"ingest: {args.events} events in batches of {args.batch}, {args.clients} client(s), "
+        f"one server worker, {os.cpu_count()} cores"
     )
     sample: list[dict] = []
     rows = []
     for backend in args.backends.split(","):
-        rate, events, p50 = run_backend(backend, args.events, args.batch)
+        rate, events, p50 = run_backend(backend, args.events, args.batch, args.clients)
         sample = sample or events
         rows.append((backend, rate, p50))
     base = baseline(sample)
