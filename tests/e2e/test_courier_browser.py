@@ -329,6 +329,13 @@ def test_delivery_in_few_taps(server, app, artifacts, tmp_path):
         _sign(page)
         _wait_text(page, "cách địa chỉ")
         _shot(page, artifacts / "courier-07-delivery.png")
+        # the optional photo (two more taps, not counted): the camera's JPEG travels as an attachment
+        page.get_by_role("button", name="Chụp ảnh").click()
+        _wait_text(page, "Chụp bì hồ sơ")
+        page.wait_for_timeout(1500)  # the preview starts
+        _shot(page, artifacts / "courier-07b-photo.png")
+        page.get_by_role("button", name="Chụp", exact=True).click()
+        _wait_text(page, "1 ảnh")
         taps.click(page.get_by_role("button", name="Đã giao"))
         _wait_text(page, "Hôm nay")
         ship = _wait_state(server, res["code"], "delivered")
@@ -340,6 +347,10 @@ def test_delivery_in_few_taps(server, app, artifacts, tmp_path):
     delivered = ship["events"][-1]["event"]
     assert delivered["data"]["identity"] == {"method": "id_last4"}
     assert delivered["counterparty"] == {"name": CITIZEN["name"], "role": "citizen", "id_last4": "4821"}
+    [photo] = delivered["attachments"]["photos"]
+    jpeg = server.http.get(f"/api/v1/attachments/{photo}", headers=server.auth("dispatcher"))
+    assert jpeg.status_code == 200 and jpeg.content[:3] == b"\xff\xd8\xff"  # a JPEG from the camera
+    assert ship["events"][-1]["missing_attachments"] == []
     print(f"taps from scan to a completed delivery: {taps.count} (plus typing 4 digits and one signature)")
 
 
