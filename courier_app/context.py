@@ -55,6 +55,11 @@ class AppContext:
         self.today = TodayFlow(self.outbox, self._fetch_assignments, self.clock, self._fetch_handovers)
         self.today.load_cached()
 
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.close()
+        self.outbox.close()
+
     def tr(self, key: str, **values: object) -> str:
         return t(key, self.lang, **values)
 

@@ -44,6 +44,7 @@ def make_main(server_url: str, data_dir: Path) -> Callable[[ft.Page], Awaitable[
         ctx = AppContext(data_dir, server_url, lambda: datetime.now(UTC), locator, camera, keystore)
         shell = Shell(page, ctx)
         page.data = shell  # reachable from tests that drive the page
+        page.on_close = lambda e: ctx.close()  # the web session expired: release the outbox
         if ctx.resume_session():
             await open_today(shell, refresh=True)
         else:
@@ -81,6 +82,11 @@ def cli(argv: list[str] | None = None) -> None:
     p.add_argument("--data-dir", type=Path, default=None)
     p.add_argument("--no-browser", action="store_true", help="serve only; open the URL yourself")
     args = p.parse_args(argv)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        # the browser build is one courier's phone: whoever opens it acts with that courier's key
+        print(
+            f"warning: --host {args.host} lets anyone who reaches it act as the signed-in courier", flush=True
+        )
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     print(f"Courier app: http://{args.host}:{args.port}/  (server {args.server})", flush=True)
     run(args.server, args.port, args.host, args.data_dir, open_browser=not args.no_browser)
