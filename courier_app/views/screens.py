@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import flet as ft
 
+from ..flows.rejections import advice
 from ..flows.scan import ScanFlow
 from ..flows.today import Row
 from ..sync import TokenExpired
@@ -327,7 +328,12 @@ def sync_screen(shell: Shell) -> ft.Control:
                             ft.Text(
                                 f"{r.shipment} · {tr('step.' + r.type)}", size=16, weight=ft.FontWeight.W_600
                             ),
-                            ft.Text(r.reason, size=15, color=ui.LATE),
+                            ft.Text(tr(advice(r.reason)), size=16, color=ui.LATE),
+                            ft.Text(
+                                tr("reject.server_said", reason=r.reason),
+                                size=13,
+                                color=ft.Colors.BLUE_GREY_600,
+                            ),
                         ],
                         spacing=2,
                     ),

@@ -182,4 +182,21 @@ STRINGS: dict[str, str] = {
     "counter.help": "{name} signed on the one-stop shop's computer. Check the list, then confirm:",
     "counter.finish": "Confirm handover of {n} envelopes",
     "handover.nothing_left": "Nothing left to hand over in this batch.",
+    "reject.not_assigned": (
+        "This envelope was given to another courier. Do not hand it on; tell your dispatcher."
+    ),
+    "reject.chain_moved": (
+        "The server has a newer record for this envelope. Refresh, then record again if needed."
+    ),
+    "reject.conflict": "A record with this id but different content exists. Tell your dispatcher.",
+    "reject.illegal": (
+        "The envelope is no longer in a state that allows this (delivered, returned or cancelled)."
+    ),
+    "reject.unknown": "The server does not know this code. Check the label; tell your dispatcher.",
+    "reject.device": (
+        "The phone's signature was not accepted. Sign out and in again; if it persists, tell an admin."
+    ),
+    "reject.incomplete": "The record lacks required details. Record this envelope again.",
+    "reject.other": "The server refused this record. Tell your dispatcher.",
+    "reject.server_said": "Server: {reason}",
 }

@@ -183,4 +183,17 @@ STRINGS: dict[str, str] = {
     "counter.help": "{name} đã ký nhận trên máy tính của Một cửa. Kiểm tra danh sách rồi xác nhận:",
     "counter.finish": "Xác nhận bàn giao {n} bưu gửi",
     "handover.nothing_left": "Không còn bưu gửi nào cần bàn giao trong lô này.",
+    "reject.not_assigned": "Bưu gửi này đã được giao cho bưu tá khác. Không giao/nhận tiếp; báo điều phối.",
+    "reject.chain_moved": (
+        "Bưu gửi đã có bản ghi mới hơn trên máy chủ. Tải lại danh sách rồi ghi lại nếu cần."
+    ),
+    "reject.conflict": "Bản ghi trùng mã nhưng khác nội dung. Báo điều phối.",
+    "reject.illegal": "Bưu gửi không còn ở trạng thái cho phép thao tác này (đã phát, đã hoàn hoặc đã hủy).",
+    "reject.unknown": "Máy chủ không biết mã bưu gửi này. Kiểm tra lại tem; báo điều phối.",
+    "reject.device": (
+        "Chữ ký số của điện thoại không hợp lệ. Đăng xuất, đăng nhập lại; nếu còn lỗi, báo quản trị."
+    ),
+    "reject.incomplete": "Bản ghi thiếu thông tin bắt buộc. Ghi lại bản ghi mới cho bưu gửi này.",
+    "reject.other": "Máy chủ từ chối bản ghi này. Báo điều phối.",
+    "reject.server_said": "Máy chủ: {reason}",
 }

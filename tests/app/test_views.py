@@ -156,6 +156,24 @@ def shell(tmp_path: Path):
             "strokes": None,
         }
     ]
+    from shared.crypto import SigningKey
+    from shared.events import new_event_id, sign_event
+
+    key = SigningKey.generate()
+    refused = sign_event(
+        key,
+        id=new_event_id(),
+        shipment="2000000000009",
+        type="delivery_failed",
+        occurred_at="2026-11-23T03:04:05.123Z",
+        actor="courier:7",
+        prev="ab" * 32,
+        data={"reason": "not_home", "no_fix_reason": "gps off"},
+    )
+    ctx.outbox.put(refused)
+    ctx.outbox.acknowledge(
+        [{"id": refused.id, "status": "rejected", "reason": "unknown shipment 2000000000009"}]
+    )
     yield FakeShell(ctx)
     ctx.close()
 
@@ -187,6 +205,10 @@ def test_every_screen_builds_and_is_translated(shell, lang):
     assert "Nguyễn Văn A" in today and ("1000 0000 0000 9" in today or "1000 0000 00009" in today)
     assert ("Phạm Minh Tuấn" in today) and shell.title
     assert any("Tờ khai" in t for t in _texts(built["pickup"]))
+    sync = " ".join(_texts(built["sync"]))
+    assert "unknown shipment 2000000000009" in sync and (
+        "Máy chủ không biết" in sync or "does not know" in sync
+    )
 
 
 def test_delivery_identity_switch_shows_one_field_at_a_time(shell):

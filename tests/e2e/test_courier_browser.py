@@ -398,10 +398,11 @@ def test_typed_code_and_a_rejected_record_shown_with_its_reason(server, app, art
         _wait_text(page, "bị máy chủ từ chối", timeout=60_000)
         _shot(page, artifacts / "courier-10-rejected-banner.png")
         page.get_by_text("bị máy chủ từ chối").first.click()
-        _wait_text(page, "is not assigned to")
+        _wait_text(page, "đã được giao cho bưu tá khác")  # what to do, in Vietnamese
+        _wait_text(page, "is not assigned to")  # and the server's own words for the dispatcher
         _shot(page, artifacts / "courier-11-sync-rejected.png")
         page.get_by_role("button", name="EN").click()
-        _wait_text(page, "Rejected records are kept")
+        _wait_text(page, "was given to another courier")
         _shot(page, artifacts / "courier-12-sync-english.png")
     finally:
         browser.close()
