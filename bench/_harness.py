@@ -162,27 +162,29 @@ class Server:
             "lon": 108.0,
         }
         for _ in range(n):
-            r = self.http.post(
-                "/api/v1/shipments",
-                headers=self.auth("clerk"),
-                json={
+            created = self.register(
+                {
                     "kind": "submission",
                     "due_at": due,
                     "sender": party,
                     "recipient": party,
                     "components": ["Tờ khai"],
                     "fee_vnd": 50000,
-                },
+                }
             )
-            r.raise_for_status()
-            code, head = r.json()["code"], r.json()["head"]
-            self.http.post(
-                f"/api/v1/shipments/{code}/assign",
-                headers=self.auth("dispatcher"),
-                json={"courier_id": self.courier_id},
-            ).raise_for_status()
-            out.append((code, head))
+            out.append((created["code"], created["head"]))
         return out
+
+    def register(self, body: dict) -> dict:
+        """A clerk registers a shipment and the dispatcher assigns it to the courier."""
+        created = self.http.post("/api/v1/shipments", headers=self.auth("clerk"), json=body)
+        created = created.raise_for_status().json()
+        self.http.post(
+            f"/api/v1/shipments/{created['code']}/assign",
+            headers=self.auth("dispatcher"),
+            json={"courier_id": self.courier_id},
+        ).raise_for_status()
+        return created
 
     def chain(self, code: str, head: str, length: int) -> list[dict]:
         """A realistic courier chain: pickup with signature, failed attempts, delivery."""

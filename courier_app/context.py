@@ -5,8 +5,6 @@ the syncer. No Flet here."""
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,6 +44,7 @@ class AppContext:
     last_sync_error: str | None = None
     _http: httpx.Client | None = None
     _key: SigningKey | None = None
+    _syncer: Syncer | None = None
     _sync_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -127,15 +126,20 @@ class AppContext:
         assert self.session is not None
         return Recorder(self.outbox, self.key, self.session.actor, self.clock)
 
-    def syncer(self, sleep: Callable[[float], None] = time.sleep) -> Syncer:
-        return Syncer(self.outbox, self.http, self._token, sleep=sleep)
+    @property
+    def syncer(self) -> Syncer:
+        """One syncer per server connection: its failure count is the app's backoff state."""
+        if self._syncer is None or self._syncer.http is not self.http:
+            self._syncer = Syncer(self.outbox, self.http, self._token)
+        return self._syncer
 
     def sync_now(self) -> SyncReport | None:
         """One pass (attachments, then events); None when offline. Raises TokenExpired."""
         with self._sync_lock:
             try:
-                report = self.syncer().run_once()
+                report = self.syncer.run_once()
             except ServerUnavailable as exc:
+                self.syncer.failures += 1
                 self.last_sync_error = str(exc)
                 return None
             self.last_sync_error = None

@@ -24,7 +24,7 @@ from shared.timeutil import to_wire
 from ..outbox import Attachment, Outbox
 from ..ports import Clock, Fix
 from .signature import SignaturePad
-from .today import Row
+from .today import Row, TodayFlow
 
 FAR_FROM_ADDRESS_M = 500.0
 MAX_PHOTOS = 3
@@ -32,6 +32,21 @@ MAX_PHOTOS = 3
 
 class Incomplete(ValueError):
     """`finish()` was called with something missing; args[0] is the i18n key."""
+
+
+@dataclass(frozen=True)
+class Signed:
+    """The other party's signature as an event refers to it: the PNG's and the strokes'
+    hashes, and the bytes still to upload (none when the server already holds them)."""
+
+    png: str
+    strokes: str | None
+    attachments: tuple[Attachment, ...] = ()
+
+
+def signed_on_phone(pad: SignaturePad) -> Signed:
+    png, strokes = (Attachment(*a) for a in pad.attachments())
+    return Signed(png.sha256, strokes.sha256, (png, strokes))
 
 
 @dataclass
@@ -56,30 +71,16 @@ class Recorder:
         counterparty: dict[str, Any] | None,
         fix: Fix | None,
         data: dict[str, Any],
-        signature: SignaturePad | None = None,
+        signed: Signed | None = None,
         photos: Sequence[bytes] = (),
-        shared_attachments: list[Attachment] | None = None,
-        signed_elsewhere: tuple[str, str | None] | None = None,
     ) -> tuple[CustodyEvent, list[Attachment]]:
-        """Sign one event; raises Incomplete when the server would refuse its content.
-
-        `signed_elsewhere` is (signature PNG hash, strokes hash) of a signature the server
-        already holds, taken on the console's pad by the receiving clerk."""
+        """Sign one event; raises Incomplete when the server would refuse its content."""
         lifecycle.check("courier", type_, row.state)
-        attachments = list(shared_attachments or [])
-        sig_hash = None
+        attachments = list(signed.attachments) if signed else []
+        sig_hash = signed.png if signed else None
         data = dict(data)
-        if signed_elsewhere is not None:
-            sig_hash = signed_elsewhere[0]
-            if signed_elsewhere[1]:
-                data["signature_strokes"] = signed_elsewhere[1]
-        if signature is not None and shared_attachments is None:
-            attachments += [Attachment(*a) for a in signature.attachments()]
-        for a in attachments:
-            if a.content_type == "image/png":
-                sig_hash = a.sha256
-            elif a.content_type == "application/json":
-                data["signature_strokes"] = a.sha256
+        if signed and signed.strokes:
+            data["signature_strokes"] = signed.strokes
         photo_hashes = []
         for jpeg in photos:
             digest = hashlib.sha256(jpeg).hexdigest()
@@ -212,7 +213,7 @@ class PickupFlow(_Base):
             counterparty=party,
             fix=self.fix,
             data=data,
-            signature=self.pad,
+            signed=signed_on_phone(self.pad),
             photos=self.photos,
         )
 
@@ -272,7 +273,7 @@ class DeliveryFlow(_Base):
             counterparty=party,
             fix=self.fix,
             data={"identity": identity},
-            signature=self.pad,
+            signed=signed_on_phone(self.pad),
             photos=self.photos,
         )
 
@@ -371,7 +372,7 @@ class HandoverFlow:
         if problems := self.missing():
             self.error = problems[0]
             raise Incomplete(problems[0])
-        shared = [Attachment(*a) for a in self.pad.attachments()]
+        signed = signed_on_phone(self.pad)  # one signature for every envelope
         party = _party(self.receiver_name, self.receiver_role, unit=self.receiver_unit.strip() or None)
         built = [
             self.recorder.build(
@@ -380,7 +381,7 @@ class HandoverFlow:
                 counterparty=party,
                 fix=self.fix,
                 data={},
-                shared_attachments=shared,
+                signed=signed,
             )
             for row in self.rows
         ]
@@ -405,17 +406,16 @@ class CounterHandoverFlow:
 
     @classmethod
     def for_pending(
-        cls, recorder: Recorder, pending: dict[str, Any], today: list[Row]
+        cls, recorder: Recorder, pending: dict[str, Any], today: TodayFlow
     ) -> CounterHandoverFlow:
-        wanted = set(pending["codes"])
-        rows = [r for r in today if r.a.code in wanted and r.state == lifecycle.State.IN_CUSTODY]
-        return cls(recorder, pending, rows)
+        rows = [today.row_for(code) for code in pending["codes"]]
+        return cls(recorder, pending, [r for r in rows if r and r.state == lifecycle.State.IN_CUSTODY])
 
     def finish(self) -> list[CustodyEvent]:
         if not self.rows:
             raise Incomplete("handover.nothing_left")
         party = dict(self.pending["counterparty"])
-        ref = (self.pending["signature"], self.pending.get("strokes"))
+        signed = Signed(self.pending["signature"], self.pending.get("strokes"))  # held by the server
         built = [
             self.recorder.build(
                 row,
@@ -423,7 +423,7 @@ class CounterHandoverFlow:
                 counterparty=party,
                 fix=self.fix,
                 data={"handover": self.pending["id"]},
-                signed_elsewhere=ref,
+                signed=signed,
             )
             for row in self.rows
         ]

@@ -127,12 +127,11 @@ class TodayFlow:
 
     def counter_handovers(self) -> list[dict[str, Any]]:
         """Batches signed for on the console that still wait for this phone's events."""
-        rows = {r.a.code: r for r in self.rows()}
-        return [
-            h
-            for h in self.handovers
-            if any(c in rows and rows[c].state == lifecycle.State.IN_CUSTODY for c in h["codes"])
-        ]
+        return [h for h in self.handovers if any(self._in_custody(c) for c in h["codes"])]
+
+    def _in_custody(self, code: str) -> bool:
+        row = self.row_for(code)
+        return row is not None and row.state == lifecycle.State.IN_CUSTODY
 
     @property
     def label_keys(self) -> list[str]:
@@ -158,6 +157,11 @@ class TodayFlow:
             head = digest
             waiting += 1
         return state, head, waiting
+
+    def row_for(self, code: str) -> Row | None:
+        """One stop by its code, without ordering the whole route."""
+        a = self.find(code)
+        return self.row(a) if a is not None else None
 
     def row(self, a: Assignment) -> Row:
         now = self.clock()

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import flet as ft
 
+from shared.codes import group
+
 from ..flows.custody import (
     FAILURE_REASONS,
     RECEIVERS,
@@ -35,7 +37,7 @@ def _header(shell: Shell, row: Row) -> ft.Control:
             ft.Text(a.stop.contact_name, size=20, weight=ft.FontWeight.BOLD),
             ft.Text(f"{a.stop.address}, {a.stop.commune}", size=16),
             ft.Text(
-                f"{tr('flow.code')}: {a.code[:4]} {a.code[4:8]} {a.code[8:]} · {a.procedure}",
+                f"{tr('flow.code')}: {group(a.code)} · {a.procedure}",
                 size=14,
                 color=ft.Colors.BLUE_GREY_700,
             ),
@@ -177,9 +179,7 @@ def pickup_screen(shell: Shell, row: Row, flow: PickupFlow | None = None) -> ft.
         error,
         ft.Row([_finish_button(shell, tr("pickup.finish"), flow, error)]),
     ]
-    return ft.Column(
-        items, spacing=12, scroll=ft.ScrollMode.AUTO, horizontal_alignment=ft.CrossAxisAlignment.STRETCH
-    )
+    return ui.form(items)
 
 
 def delivery_screen(shell: Shell, row: Row, flow: DeliveryFlow | None = None) -> ft.Control:
@@ -215,7 +215,7 @@ def delivery_screen(shell: Shell, row: Row, flow: DeliveryFlow | None = None) ->
     )
     name = ui.field(tr("delivery.receiver"), flow.receiver_name)
     name.on_change = lambda e: setattr(flow, "receiver_name", name.value or "")
-    return ft.Column(
+    return ui.form(
         [
             _header(shell, row),
             _Location(shell, flow),
@@ -241,9 +241,6 @@ def delivery_screen(shell: Shell, row: Row, flow: DeliveryFlow | None = None) ->
                 ]
             ),
         ],
-        spacing=12,
-        scroll=ft.ScrollMode.AUTO,
-        horizontal_alignment=ft.CrossAxisAlignment.STRETCH,
     )
 
 
@@ -270,7 +267,7 @@ def failed_screen(shell: Shell, row: Row, flow: FailedAttemptFlow | None = None)
         value=flow.reason,
         on_change=pick,
     )
-    return ft.Column(
+    return ui.form(
         [
             _header(shell, row),
             _Location(shell, flow),
@@ -280,9 +277,6 @@ def failed_screen(shell: Shell, row: Row, flow: FailedAttemptFlow | None = None)
             error,
             ft.Row([_finish_button(shell, tr("failed.finish"), flow, error)]),
         ],
-        spacing=12,
-        scroll=ft.ScrollMode.AUTO,
-        horizontal_alignment=ft.CrossAxisAlignment.STRETCH,
     )
 
 
@@ -302,7 +296,7 @@ def handover_screen(shell: Shell, rows: list[Row], flow: HandoverFlow | None = N
             ft.Row(
                 [
                     ft.Text(
-                        f"{r.a.code[:4]} {r.a.code[4:8]} {r.a.code[8:]} · {tr('step.' + flow.event_type(r))}",
+                        f"{group(r.a.code)} · {tr('step.' + flow.event_type(r))}",
                         size=16,
                         expand=True,
                     ),
@@ -320,7 +314,7 @@ def handover_screen(shell: Shell, rows: list[Row], flow: HandoverFlow | None = N
         shell.page.update()
 
     def scanned(code: str) -> None:
-        row = next((r for r in ctx.today.rows() if r.a.code == code), None)
+        row = ctx.today.row_for(code)
         problem = flow.add(row) if row else "scan.not_assigned"
         shell.back()
         if problem:
@@ -346,7 +340,7 @@ def handover_screen(shell: Shell, rows: list[Row], flow: HandoverFlow | None = N
     unit = ui.field(tr("handover.unit"), flow.receiver_unit)
     unit.on_change = lambda e: setattr(flow, "receiver_unit", unit.value or "")
     render_list()
-    return ft.Column(
+    return ui.form(
         [
             ui.note(tr("handover.help")),
             receiver,
@@ -359,9 +353,6 @@ def handover_screen(shell: Shell, rows: list[Row], flow: HandoverFlow | None = N
             error,
             ft.Row([_finish_button(shell, tr("handover.finish"), flow, error)]),
         ],
-        spacing=12,
-        scroll=ft.ScrollMode.AUTO,
-        horizontal_alignment=ft.CrossAxisAlignment.STRETCH,
     )
 
 
@@ -370,14 +361,11 @@ def counter_screen(shell: Shell, pending: dict, flow: CounterHandoverFlow | None
     ctx, tr = shell.ctx, shell.ctx.tr
     shell.set_title(tr("counter.title"))
     if flow is None:
-        flow = CounterHandoverFlow.for_pending(ctx.recorder(), pending, ctx.today.rows())
+        flow = CounterHandoverFlow.for_pending(ctx.recorder(), pending, ctx.today)
         _keep(shell, lambda: counter_screen(shell, pending, flow))
     error = ui.error_text()
-    envelopes = [
-        ft.Text(f"{r.a.code[:4]} {r.a.code[4:8]} {r.a.code[8:]} · {r.a.stop.contact_name}", size=16)
-        for r in flow.rows
-    ]
-    return ft.Column(
+    envelopes = [ft.Text(f"{group(r.a.code)} · {r.a.stop.contact_name}", size=16) for r in flow.rows]
+    return ui.form(
         [
             ui.note(tr("counter.help", name=pending["counterparty"]["name"])),
             *envelopes,
@@ -385,7 +373,4 @@ def counter_screen(shell: Shell, pending: dict, flow: CounterHandoverFlow | None
             error,
             ft.Row([_finish_button(shell, tr("counter.finish", n=len(flow.rows)), flow, error)]),
         ],
-        spacing=12,
-        scroll=ft.ScrollMode.AUTO,
-        horizontal_alignment=ft.CrossAxisAlignment.STRETCH,
     )

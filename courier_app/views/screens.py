@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 import flet as ft
 
+from shared.codes import group
+
 from ..flows.rejections import advice
 from ..flows.scan import ScanFlow
 from ..flows.today import Row
@@ -100,9 +102,7 @@ def _stop_card(shell: Shell, index: int, row: Row) -> ft.Control:
             size=15,
             color=ft.Colors.BLUE_GREY_700,
         ),
-        ft.Text(
-            f"{a.code[:4]} {a.code[4:8]} {a.code[8:]} · {a.procedure}", size=14, color=ft.Colors.BLUE_GREY_600
-        ),
+        ft.Text(f"{group(a.code)} · {a.procedure}", size=14, color=ft.Colors.BLUE_GREY_600),
     ]
     return ft.Card(
         ft.Container(
@@ -212,7 +212,7 @@ def open_scan(shell: Shell) -> None:
 
 
 def _scanned(shell: Shell, code: str) -> None:
-    row = next((r for r in shell.ctx.today.rows() if r.a.code == code), None)
+    row = shell.ctx.today.row_for(code)
     if row is None or row.done:
         shell.toast(shell.ctx.tr("scan.nothing_to_do"), error=True)
         return
@@ -238,7 +238,7 @@ def scan_screen(shell: Shell, *, on_code: Callable[[str], None], title_key: str 
         if flow.choices:
             status.value = tr("scan.which")
             choices.controls = [
-                ui.button(f"{c[:4]} {c[4:8]} {c[8:]}", lambda e, c=c: verdict(flow.choose(c)), primary=False)
+                ui.button(group(c), lambda e, c=c: verdict(flow.choose(c)), primary=False)
                 for c in flow.choices
             ]
         elif flow.message:

@@ -39,7 +39,6 @@ class Shell:
         )
         page.add(self.body)
         self._sync_wakeup = asyncio.Event()
-        self._sync_backoff = 0
 
     # navigation ----------------------------------------------------------------------------
     def show(self, build: Callable[[], ft.Control], *, root: bool = False) -> None:
@@ -107,12 +106,7 @@ class Shell:
             await self.sync_once()
             delay = SYNC_EVERY_S
             if self.ctx.last_sync_error is not None:
-                self._sync_backoff += 1
-                syncer = self.ctx.syncer()
-                syncer.failures = self._sync_backoff
-                delay = max(2.0, syncer.next_delay())
-            else:
-                self._sync_backoff = 0
+                delay = max(2.0, self.ctx.syncer.next_delay())
             try:
                 await asyncio.wait_for(self._sync_wakeup.wait(), delay)
             except TimeoutError:

@@ -35,6 +35,13 @@ def button(
     )
 
 
+def form(controls: list[ft.Control]) -> ft.Column:
+    """A screen's body: one scrolling column whose fields and buttons span the width."""
+    return ft.Column(
+        controls, spacing=12, scroll=ft.ScrollMode.AUTO, horizontal_alignment=ft.CrossAxisAlignment.STRETCH
+    )
+
+
 def title(text: str) -> ft.Text:
     return ft.Text(text, size=22, weight=ft.FontWeight.BOLD)
 

@@ -76,15 +76,7 @@ def _register(srv: Server, kind: str, **extra) -> dict:
         "fee_vnd": 8000 if kind == "submission" else 0,
         **extra,
     }
-    created = (
-        srv.http.post("/api/v1/shipments", headers=srv.auth("clerk"), json=body).raise_for_status().json()
-    )
-    srv.http.post(
-        f"/api/v1/shipments/{created['code']}/assign",
-        headers=srv.auth("dispatcher"),
-        json={"courier_id": srv.courier_id},
-    ).raise_for_status()
-    return created
+    return srv.register(body)
 
 
 def _context(srv: Server, tmp_path: Path, fix: Fix | None = None, now: datetime | None = None) -> AppContext:
@@ -102,6 +94,15 @@ def _context(srv: Server, tmp_path: Path, fix: Fix | None = None, now: datetime 
 def _sign(pad) -> None:
     for i in range(20):
         (pad.start if i == 0 else pad.extend)(20 + i * 12, 60 + (i % 4) * 15, i * 16)
+
+
+def _pick_up(ctx: AppContext, code: str) -> None:
+    """The citizen hands over the dossier: first paper ticked, ID checked, signed."""
+    flow = PickupFlow(_row(ctx, code), ctx.recorder())
+    flow.toggle(0)
+    flow.giver_id_last4 = "1357"
+    _sign(flow.pad)
+    flow.finish()
 
 
 def _row(ctx: AppContext, code: str):
@@ -189,11 +190,7 @@ def test_a_handover_of_many_envelopes_is_all_or_nothing(server, tmp_path):
     codes = [_register(server, "submission")["code"] for _ in range(3)]
     ctx = _context(server, tmp_path)
     for code in codes:
-        flow = PickupFlow(_row(ctx, code), ctx.recorder())
-        flow.toggle(0)
-        flow.giver_id_last4 = "1357"
-        _sign(flow.pad)
-        flow.finish()
+        _pick_up(ctx, code)
     handover = HandoverFlow(ctx.recorder(), receiver_role="courier", receiver_name="Trần Thị Lan")
     for code in codes:
         handover.add(_row(ctx, code))
@@ -225,11 +222,7 @@ def test_a_handover_of_many_envelopes_is_all_or_nothing(server, tmp_path):
 def test_expired_session_keeps_the_outbox_and_today_works_offline(server, tmp_path):
     code = _register(server, "submission")["code"]
     ctx = _context(server, tmp_path)
-    flow = PickupFlow(_row(ctx, code), ctx.recorder())
-    flow.toggle(0)
-    flow.giver_id_last4 = "1357"
-    _sign(flow.pad)
-    flow.finish()
+    _pick_up(ctx, code)
     server.stop()
     try:  # the app is closed and reopened with no signal: signed in still, yesterday's list
         again = AppContext(
@@ -293,18 +286,14 @@ def test_a_batch_signed_for_on_the_console_is_confirmed_on_the_phone(server, tmp
     codes = [_register(server, "submission", dest_unit="TTHCC-1")["code"] for _ in range(2)]
     ctx = _context(server, tmp_path)
     for code in codes:
-        flow = PickupFlow(_row(ctx, code), ctx.recorder())
-        flow.toggle(0)
-        flow.giver_id_last4 = "1357"
-        _sign(flow.pad)
-        flow.finish()
+        _pick_up(ctx, code)
     assert ctx.sync_now().accepted == 2
 
     console_receive(server, "shopclerk", server.courier_id, codes)
     ctx.today.refresh()
     [pending] = ctx.today.counter_handovers()
     assert sorted(pending["codes"]) == sorted(codes)
-    flow = CounterHandoverFlow.for_pending(ctx.recorder(), pending, ctx.today.rows())
+    flow = CounterHandoverFlow.for_pending(ctx.recorder(), pending, ctx.today)
     flow.set_fix(Fix(SHOP["lat"], SHOP["lon"], 5.0, utcnow()))
     events = flow.finish()
     assert [e.type for e in events] == ["delivered", "delivered"]

@@ -19,12 +19,17 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="module")  # Playwright's sync API holds an event loop while it lives
-def browser():
+def require_chromium() -> None:
+    """Skip without Debian's chromium; fail under HOSO_TEST_STRICT=1 (CI)."""
     if not Path(CHROMIUM).exists():
         if os.environ.get("HOSO_TEST_STRICT") == "1":
             pytest.fail("Debian's chromium is not installed (apt-get install -y chromium)")
         pytest.skip("browser tests need Debian's chromium (apt-get install -y chromium)")
+
+
+@pytest.fixture(scope="module")  # Playwright's sync API holds an event loop while it lives
+def browser():
+    require_chromium()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

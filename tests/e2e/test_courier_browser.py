@@ -24,7 +24,7 @@ from shared.bundle import verify_bundle
 from shared.events import new_event_id, sign_event
 from shared.timeutil import to_wire, utcnow
 from tests.e2e.camera import label_frame, write_y4m
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, require_chromium
 
 ROOT = Path(__file__).resolve().parents[2]
 HOME = {"latitude": 13.9833, "longitude": 108.0, "accuracy": 9}  # where the fake GPS puts the courier
@@ -100,15 +100,7 @@ def _register(srv: Server, kind: str, **extra) -> dict:
         "fee_vnd": 8000 if kind == "submission" else 0,
         **extra,
     }
-    created = (
-        srv.http.post("/api/v1/shipments", headers=srv.auth("clerk"), json=body).raise_for_status().json()
-    )
-    srv.http.post(
-        f"/api/v1/shipments/{created['code']}/assign",
-        headers=srv.auth("dispatcher"),
-        json={"courier_id": srv.courier_id},
-    ).raise_for_status()
-    return created
+    return srv.register(body)
 
 
 def _camera_on_label(srv: Server, code: str, path: Path) -> Path:
@@ -127,7 +119,11 @@ class Taps:
         self.count += 1
 
 
-def _open(browser_args: list[str], url: str):  # type: ignore[no-untyped-def]
+def _open(url: str, camera: Path | None = None):  # type: ignore[no-untyped-def]
+    """Chromium with a fake camera (showing `camera`, a Y4M, or Chrome's test pattern) and GPS."""
+    browser_args = [*CHROMIUM_ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
+    if camera is not None:
+        browser_args.append(f"--use-file-for-fake-video-capture={camera}")
     from playwright.sync_api import sync_playwright
 
     pw = sync_playwright().start()
@@ -203,25 +199,12 @@ def _wait_state(srv: Server, code: str, state: str, timeout_s: float = 60.0) -> 
     raise AssertionError(f"{code} never reached {state}: {ship['state']}, rejected {ship.get('rejected')}")
 
 
-def _skip_or_fail_without_browser() -> None:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("HOSO_TEST_STRICT") == "1":
-            pytest.fail("Debian's chromium is not installed (apt-get install -y chromium)")
-        pytest.skip("browser tests need Debian's chromium")
-
-
 def test_login_scan_pickup_sync(server, app, artifacts, tmp_path):
-    _skip_or_fail_without_browser()
+    require_chromium()
     url, data_dir = app
     sub = _register(server, "submission")
     y4m = _camera_on_label(server, sub["code"], tmp_path / "label.y4m")
-    args = [
-        *CHROMIUM_ARGS,
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-video-capture={y4m}",
-    ]
-    pw, browser, page = _open(args, url)
+    pw, browser, page = _open(url, camera=y4m)
     try:
         _shot(page, artifacts / "courier-01-login.png")
         _type_into(page, "Tên đăng nhập", "courier")
@@ -305,17 +288,11 @@ def _in_custody_result(srv: Server) -> dict:
 
 def test_delivery_in_few_taps(server, app, artifacts, tmp_path):
     """Scan to a completed delivery, counting taps: the target is six or fewer."""
-    _skip_or_fail_without_browser()
+    require_chromium()
     url, _ = app
     res = _in_custody_result(server)
     y4m = _camera_on_label(server, res["code"], tmp_path / "result.y4m")
-    args = [
-        *CHROMIUM_ARGS,
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-video-capture={y4m}",
-    ]
-    pw, browser, page = _open(args, url)
+    pw, browser, page = _open(url, camera=y4m)
     try:
         _signed_in(page)  # after the first test: the session survived closing the app
         _wait_text(page, CITIZEN["name"])
@@ -357,15 +334,13 @@ def test_delivery_in_few_taps(server, app, artifacts, tmp_path):
 def test_typed_code_and_a_rejected_record_shown_with_its_reason(server, app, artifacts):
     """A typed code (with a typo first), then a pickup the server refuses because the
     dispatcher moved the envelope to another courier meanwhile: the courier sees why."""
-    _skip_or_fail_without_browser()
+    require_chromium()
     url, _ = app
     sub = _register(server, "submission")
     code = sub["code"]
     i = next(i for i in range(12) if code[i] != code[i + 1])
     typo = code[:i] + code[i + 1] + code[i] + code[i + 2 :]  # two different neighbours swapped
-    pw, browser, page = _open(
-        [*CHROMIUM_ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"], url
-    )  # a camera with no label in view
+    pw, browser, page = _open(url)  # a camera with no label in view
     try:
         _signed_in(page)
         _wait_text(page, "Nhận hồ sơ")  # the new envelope is on today's list
@@ -414,7 +389,7 @@ def test_typed_code_and_a_rejected_record_shown_with_its_reason(server, app, art
 def test_a_batch_the_clerk_signed_on_the_console_is_confirmed_in_the_app(server, app, artifacts):
     from tests.app.console_client import console_receive
 
-    _skip_or_fail_without_browser()
+    require_chromium()
     url, _ = app
     server._cli(["unit", "add", "TTHCC-E2E", "--name", "Một cửa", "--kind", "one_stop_shop"])
     server._cli(["user", "add", "motcua", "--role", "clerk", "--unit", "TTHCC-E2E"], stdin=PASSWORD + "\n")
@@ -439,9 +414,7 @@ def test_a_batch_the_clerk_signed_on_the_console_is_confirmed_in_the_app(server,
     assert r.json()["results"][0]["status"] == "accepted"
     console_receive(server, "motcua", server.courier_id, [sub["code"]])
 
-    pw, browser, page = _open(
-        [*CHROMIUM_ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"], url
-    )
+    pw, browser, page = _open(url)
     try:
         _signed_in(page)
         _wait_text(page, "đã ký nhận 1 bưu gửi")
