@@ -19,7 +19,7 @@ from .flows.custody import Recorder
 from .flows.login import LoginFlow, Session
 from .flows.today import TodayFlow
 from .outbox import Outbox
-from .ports import Camera, Clock, Locator
+from .ports import Clock, Locator
 from .sync import ServerUnavailable, Syncer, SyncReport, TokenExpired
 
 HTTP_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
@@ -35,7 +35,6 @@ class AppContext:
     server_url: str
     clock: Clock
     locator: Locator
-    camera: Camera
     keystore: KeyStore | None = None  # None: a 0600 file in data_dir (desktop, browser build)
     lang: str = "vi"
     session: Session | None = None

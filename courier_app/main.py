@@ -27,7 +27,7 @@ def make_main(server_url: str, data_dir: Path) -> Callable[[ft.Page], Awaitable[
     async def main(page: ft.Page) -> None:
         from flet.utils.platform_utils import is_mobile
 
-        from .views.hardware import CameraPanel, GeoLocator, SecureKeyStore
+        from .views.hardware import GeoLocator, SecureKeyStore
         from .views.screens import login_screen, open_today
         from .views.shell import Shell
 
@@ -36,12 +36,11 @@ def make_main(server_url: str, data_dir: Path) -> Callable[[ft.Page], Awaitable[
         page.theme_mode = ft.ThemeMode.LIGHT
         page.padding = 0
         locator = GeoLocator()
-        camera = CameraPanel()  # screens make their own previews; this one answers the port
         keystore = None
         if is_mobile():  # on the phone the key lives in secure storage, not in a file
             keystore = SecureKeyStore()
             await keystore.ensure()
-        ctx = AppContext(data_dir, server_url, lambda: datetime.now(UTC), locator, camera, keystore)
+        ctx = AppContext(data_dir, server_url, lambda: datetime.now(UTC), locator, keystore)
         shell = Shell(page, ctx)
         page.data = shell  # reachable from tests that drive the page
         page.on_close = lambda e: ctx.close()  # the web session expired: release the outbox

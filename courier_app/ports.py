@@ -1,5 +1,6 @@
-"""What the flows need from the phone, as small interfaces: the real ones wrap flet-camera,
-flet-geolocator and the clock; tests pass fakes."""
+"""What the flows need from the phone, as small interfaces: the real ones wrap
+flet-geolocator and the clock; tests pass fakes. Camera frames reach the scan flow as
+JPEG bytes (ScanFlow.on_frame), so it needs no camera interface of its own."""
 
 from __future__ import annotations
 
@@ -29,11 +30,6 @@ class Fix:
 class Locator(Protocol):
     async def locate(self) -> Fix | None:
         """The current position, or None when no fix could be had (the flow records why)."""
-
-
-class Camera(Protocol):
-    async def take_picture(self) -> bytes | None:
-        """One JPEG frame from the back camera, or None when the camera is unavailable."""
 
 
 Clock = Callable[[], datetime]

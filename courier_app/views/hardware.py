@@ -1,4 +1,4 @@
-"""The phone's camera and GPS behind the flows' Camera and Locator ports (flet-camera,
+"""The phone's camera preview and its GPS behind the flows' Locator port (flet-camera,
 flet-geolocator). In the browser build they use the browser's camera and geolocation."""
 
 from __future__ import annotations

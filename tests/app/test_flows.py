@@ -1,5 +1,5 @@
 """The courier's flows in plain Python against a real `hoso serve`: the app's context with
-a fake GPS, camera and clock, and the real outbox, device key, HTTP and sync."""
+a fake GPS and clock, and the real outbox, device key, HTTP and sync."""
 
 from __future__ import annotations
 
@@ -54,11 +54,6 @@ class FakeLocator:
         return self.fix
 
 
-class NoCamera:
-    async def take_picture(self) -> bytes | None:
-        return None
-
-
 @pytest.fixture(scope="module")
 def server():
     with Server("sqlite") as srv:
@@ -81,9 +76,7 @@ def _register(srv: Server, kind: str, **extra) -> dict:
 
 def _context(srv: Server, tmp_path: Path, fix: Fix | None = None, now: datetime | None = None) -> AppContext:
     fix = fix or Fix(CITIZEN["lat"], CITIZEN["lon"], 8.0, utcnow())
-    ctx = AppContext(
-        tmp_path / "phone", srv.base, lambda: now or datetime.now(UTC), FakeLocator(fix), NoCamera()
-    )
+    ctx = AppContext(tmp_path / "phone", srv.base, lambda: now or datetime.now(UTC), FakeLocator(fix))
     session = ctx.login_flow().submit(srv.base, "courier", PASSWORD)
     assert session is not None
     ctx.signed_in(session)
@@ -225,9 +218,7 @@ def test_expired_session_keeps_the_outbox_and_today_works_offline(server, tmp_pa
     _pick_up(ctx, code)
     server.stop()
     try:  # the app is closed and reopened with no signal: signed in still, yesterday's list
-        again = AppContext(
-            tmp_path / "phone", server.base, lambda: datetime.now(UTC), FakeLocator(None), NoCamera()
-        )
+        again = AppContext(tmp_path / "phone", server.base, lambda: datetime.now(UTC), FakeLocator(None))
         assert again.resume_session()
         again.today.refresh()
         assert again.today.offline and _row(again, code).state == "in_custody"  # own record laid over it

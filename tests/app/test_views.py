@@ -24,11 +24,6 @@ class NoGps:
         return None
 
 
-class NoCamera:
-    async def take_picture(self):
-        return None
-
-
 class FakePage:
     def __init__(self) -> None:
         self.tasks: list[object] = []
@@ -134,7 +129,7 @@ def _texts(control: object) -> list[str]:
 
 @pytest.fixture
 def shell(tmp_path: Path):
-    ctx = AppContext(tmp_path / "phone", "http://127.0.0.1:9", lambda: datetime.now(UTC), NoGps(), NoCamera())
+    ctx = AppContext(tmp_path / "phone", "http://127.0.0.1:9", lambda: datetime.now(UTC), NoGps())
     ctx.session = Session("http://127.0.0.1:9", "t", 4e9, 7, "courier", "Nguyễn Văn Hùng", "k", "k")
     from courier_app.flows.today import AssignmentList
 
