@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 from litestar import Controller, Request, Response, get, post
 from litestar.channels import ChannelsPlugin
 from litestar.datastructures import Cookie
+from litestar.di import Provide
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import HTTPException
 from litestar.params import Body, Parameter, QueryParameter
@@ -23,6 +24,7 @@ from ..custody import attachments as attachment_store
 from ..custody import export
 from ..custody.controllers import Sha256Path
 from ..deps import DB, Cfg, KeysDep
+from ..errors import BadRequest
 from ..labels.controllers import _infos
 from ..labels.render import label_png, labels_pdf
 from ..reports import service as reports
@@ -67,24 +69,23 @@ def _flag(value: str | None) -> bool:
     return value in ("1", "true", "on")
 
 
-def filters_from(
-    state: str | None,
-    kind: str | None,
-    field: str | None,
-    unit: str | None,
-    courier: str | None,
-    late: str | None,
-    at_risk: str | None,
+def board_filters(
+    state_: Annotated[str | None, QueryParameter(name="state", max_length=40)] = None,
+    kind: Short = None,
+    field: Short = None,
+    unit: Short = None,
+    courier: Short = None,
+    late: Short = None,
+    at_risk: Short = None,
 ) -> BoardFilters:
+    """The board's filters from its query string: one dependency for the page and its rows."""
     courier_id = None
     if courier:
         if not courier.isdigit():
-            from ..errors import BadRequest
-
             raise BadRequest(f"courier must be a courier's number; got {courier!r}.")
         courier_id = int(courier)
     return BoardFilters(
-        state=state or None,
+        state=state_ or None,
         kind=kind or None,
         field=field or None,
         unit=unit or None,
@@ -99,6 +100,7 @@ class ConsoleController(Controller):
     tags = ["console"]
     include_in_schema = False
     exception_handlers = {HTTPException: error_page}  # type: ignore[dict-item]
+    dependencies = {"f": Provide(board_filters, sync_to_thread=False)}
 
     @get("/login", operation_id="consoleLoginPage", opt=PUBLIC)
     async def login_page(
@@ -180,21 +182,9 @@ class ConsoleController(Controller):
         )
 
     @get(["/", ""], operation_id="consoleBoard", opt=roles(*BOARD_VIEWERS))
-    async def board(
-        self,
-        request: Req,
-        db: DB,
-        state_: Annotated[str | None, QueryParameter(name="state", max_length=40)] = None,
-        kind: Short = None,
-        field: Short = None,
-        unit: Short = None,
-        courier: Short = None,
-        late: Short = None,
-        at_risk: Short = None,
-    ) -> Template | Redirect:
+    async def board(self, request: Req, db: DB, f: BoardFilters) -> Template | Redirect:
         if request.user.role == "clerk":
             return Redirect(home_for("clerk"), status_code=303)
-        f = filters_from(state_, kind, field, unit, courier, late, at_risk)
         board = await service.board(db, f)
         lang = lang_of(request)
         return page(
@@ -211,20 +201,8 @@ class ConsoleController(Controller):
         )
 
     @get("/board/rows", operation_id="consoleBoardRows", opt=roles(*BOARD_VIEWERS))
-    async def board_rows(
-        self,
-        request: Req,
-        db: DB,
-        state_: Annotated[str | None, QueryParameter(name="state", max_length=40)] = None,
-        kind: Short = None,
-        field: Short = None,
-        unit: Short = None,
-        courier: Short = None,
-        late: Short = None,
-        at_risk: Short = None,
-    ) -> Template:
+    async def board_rows(self, request: Req, db: DB, f: BoardFilters) -> Template:
         """The board's rows alone: what the page fetches when a live update arrives."""
-        f = filters_from(state_, kind, field, unit, courier, late, at_risk)
         clerk_unit = request.user.unit_id if request.user.role == "clerk" else None
         return page(
             request,
