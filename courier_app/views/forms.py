@@ -161,17 +161,16 @@ def pickup_screen(shell: Shell, row: Row, flow: PickupFlow | None = None) -> ft.
                     label_style=ft.TextStyle(size=17),
                 )
             )
-        fee = ui.field(tr("pickup.fee"), flow.fee_text, digits=True)
-        fee.on_change = lambda e: setattr(flow, "fee_text", fee.value or "")
+        fee = ui.bound_field(tr("pickup.fee"), flow, "fee_text", digits=True)
         items.append(fee)
-    name = ui.field(
-        tr("pickup.giver_citizen" if flow.from_citizen else "pickup.giver_clerk"), flow.giver_name
+    name = ui.bound_field(
+        tr("pickup.giver_citizen" if flow.from_citizen else "pickup.giver_clerk"), flow, "giver_name"
     )
-    name.on_change = lambda e: setattr(flow, "giver_name", name.value or "")
     items.append(name)
     if flow.from_citizen:
-        last4 = ui.field(tr("flow.id_last4"), flow.giver_id_last4, digits=True, max_length=4)
-        last4.on_change = lambda e: setattr(flow, "giver_id_last4", (last4.value or "").strip())
+        last4 = ui.bound_field(
+            tr("flow.id_last4"), flow, "giver_id_last4", digits=True, max_length=4, strip=True
+        )
         items.append(last4)
     items += [
         SignatureBox(flow.pad, tr, on_change=lambda: None),
@@ -189,12 +188,11 @@ def delivery_screen(shell: Shell, row: Row, flow: DeliveryFlow | None = None) ->
         flow = DeliveryFlow(row, ctx.recorder())
         _keep(shell, lambda: delivery_screen(shell, row, flow))
     error = ui.error_text()
-    last4 = ui.field(tr("flow.id_last4"), flow.id_last4, digits=True, max_length=4)
-    last4.on_change = lambda e: setattr(flow, "id_last4", (last4.value or "").strip())
-    pin = ui.field(tr("delivery.pin"), flow.pin, digits=True, max_length=6, password=True)
-    pin.on_change = lambda e: setattr(flow, "pin", (pin.value or "").strip())
-    proxy = ui.field(tr("delivery.proxy_note"), flow.proxy_note)
-    proxy.on_change = lambda e: setattr(flow, "proxy_note", proxy.value or "")
+    last4 = ui.bound_field(tr("flow.id_last4"), flow, "id_last4", digits=True, max_length=4, strip=True)
+    pin = ui.bound_field(
+        tr("delivery.pin"), flow, "pin", digits=True, max_length=6, password=True, strip=True
+    )
+    proxy = ui.bound_field(tr("delivery.proxy_note"), flow, "proxy_note")
     inputs = {"id_last4": last4, "pin": pin, "proxy": proxy}
 
     def pick(e: Any) -> None:
@@ -213,8 +211,7 @@ def delivery_screen(shell: Shell, row: Row, flow: DeliveryFlow | None = None) ->
         selected=[flow.method],
         on_change=pick,
     )
-    name = ui.field(tr("delivery.receiver"), flow.receiver_name)
-    name.on_change = lambda e: setattr(flow, "receiver_name", name.value or "")
+    name = ui.bound_field(tr("delivery.receiver"), flow, "receiver_name")
     return ui.form(
         [
             _header(shell, row),
@@ -251,8 +248,7 @@ def failed_screen(shell: Shell, row: Row, flow: FailedAttemptFlow | None = None)
         flow = FailedAttemptFlow(row, ctx.recorder())
         _keep(shell, lambda: failed_screen(shell, row, flow))
     error = ui.error_text()
-    note = ui.field(tr("failed.note"), flow.note)
-    note.on_change = lambda e: setattr(flow, "note", note.value or "")
+    note = ui.bound_field(tr("failed.note"), flow, "note")
 
     def pick(e: Any) -> None:
         flow.reason = e.control.value
@@ -335,10 +331,8 @@ def handover_screen(shell: Shell, rows: list[Row], flow: HandoverFlow | None = N
         selected=[flow.receiver_role],
         on_change=pick,
     )
-    name = ui.field(tr("handover.name"), flow.receiver_name)
-    name.on_change = lambda e: setattr(flow, "receiver_name", name.value or "")
-    unit = ui.field(tr("handover.unit"), flow.receiver_unit)
-    unit.on_change = lambda e: setattr(flow, "receiver_unit", unit.value or "")
+    name = ui.bound_field(tr("handover.name"), flow, "receiver_name")
+    unit = ui.bound_field(tr("handover.unit"), flow, "receiver_unit")
     render_list()
     return ui.form(
         [

@@ -71,6 +71,18 @@ def field(
     )
 
 
+def bound_field(label: str, target: object, attr: str, *, strip: bool = False, **kw: Any) -> ft.TextField:
+    """A field that edits `target.attr` as the courier types (trimmed when `strip`)."""
+    box = field(label, getattr(target, attr), **kw)
+
+    def changed(e: Any) -> None:
+        text = box.value or ""
+        setattr(target, attr, text.strip() if strip else text)
+
+    box.on_change = changed
+    return box
+
+
 def error_text() -> ft.Text:
     return ft.Text("", color=LATE, size=16, weight=ft.FontWeight.W_600)
 
