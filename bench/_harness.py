@@ -186,6 +186,32 @@ class Server:
         ).raise_for_status()
         return created
 
+    def dossier(
+        self,
+        kind: str,
+        citizen: dict,
+        shop: dict,
+        *,
+        due_in: timedelta,
+        procedure: str,
+        components: list[str],
+        **extra: object,
+    ) -> dict:
+        """`register` a citizen's submission to a one-stop shop, or its result coming back."""
+        submission = kind == "submission"
+        return self.register(
+            {
+                "kind": kind,
+                "due_at": to_wire(utcnow() + due_in),
+                "sender": citizen if submission else shop,
+                "recipient": shop if submission else citizen,
+                "procedure": procedure,
+                "components": components,
+                "fee_vnd": 8000 if submission else 0,
+                **extra,
+            }
+        )
+
     def chain(self, code: str, head: str, length: int) -> list[dict]:
         """A realistic courier chain: pickup with signature, failed attempts, delivery."""
         events, prev = [], head

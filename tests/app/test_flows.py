@@ -23,7 +23,7 @@ from courier_app.flows.custody import (
 from courier_app.flows.scan import ScanFlow
 from courier_app.ports import Fix
 from courier_app.sync import TokenExpired
-from shared.timeutil import to_wire, utcnow
+from shared.timeutil import utcnow
 from tests.app.console_client import console_receive
 
 CITIZEN = {
@@ -61,17 +61,15 @@ def server():
 
 
 def _register(srv: Server, kind: str, **extra) -> dict:
-    body = {
-        "kind": kind,
-        "due_at": to_wire(utcnow() + timedelta(days=2)),
-        "sender": CITIZEN if kind == "submission" else SHOP,
-        "recipient": SHOP if kind == "submission" else CITIZEN,
-        "procedure": "Cấp bản sao trích lục hộ tịch",
-        "components": ["Tờ khai cấp bản sao trích lục", "CCCD (bản sao)"],
-        "fee_vnd": 8000 if kind == "submission" else 0,
+    return srv.dossier(
+        kind,
+        CITIZEN,
+        SHOP,
+        due_in=timedelta(days=2),
+        procedure="Cấp bản sao trích lục hộ tịch",
+        components=["Tờ khai cấp bản sao trích lục", "CCCD (bản sao)"],
         **extra,
-    }
-    return srv.register(body)
+    )
 
 
 def _context(srv: Server, tmp_path: Path, fix: Fix | None = None, now: datetime | None = None) -> AppContext:

@@ -90,17 +90,15 @@ def app(server, tmp_path_factory):
 
 
 def _register(srv: Server, kind: str, **extra) -> dict:
-    body = {
-        "kind": kind,
-        "due_at": to_wire(utcnow() + timedelta(hours=20)),
-        "sender": CITIZEN if kind == "submission" else SHOP,
-        "recipient": SHOP if kind == "submission" else CITIZEN,
-        "procedure": "Đăng ký khai sinh",
-        "components": ["Tờ khai đăng ký khai sinh", "Giấy chứng sinh (bản chính)"],
-        "fee_vnd": 8000 if kind == "submission" else 0,
+    return srv.dossier(
+        kind,
+        CITIZEN,
+        SHOP,
+        due_in=timedelta(hours=20),
+        procedure="Đăng ký khai sinh",
+        components=["Tờ khai đăng ký khai sinh", "Giấy chứng sinh (bản chính)"],
         **extra,
-    }
-    return srv.register(body)
+    )
 
 
 def _camera_on_label(srv: Server, code: str, path: Path) -> Path:
