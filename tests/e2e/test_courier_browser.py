@@ -24,7 +24,7 @@ from shared.bundle import verify_bundle
 from shared.events import new_event_id, sign_event
 from shared.timeutil import to_wire, utcnow
 from tests.e2e.camera import label_frame, write_y4m
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, require_chromium
+from tests.e2e.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_chromium
 
 ROOT = Path(__file__).resolve().parents[2]
 HOME = {"latitude": 13.9833, "longitude": 108.0, "accuracy": 9}  # where the fake GPS puts the courier
@@ -59,6 +59,8 @@ def app(server, tmp_path_factory):
     """The courier app served for the browser, as `hoso app --no-browser` runs it."""
     port = free_port()
     data = tmp_path_factory.mktemp("courier")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    log = (ARTIFACTS / "courier-app.log").open("w")  # the app's own log, for a failure's post-mortem
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -74,8 +76,8 @@ def app(server, tmp_path_factory):
         ],
         cwd=ROOT,
         env={**os.environ, "FLET_WEB_NO_CDN": "1"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 60
@@ -87,6 +89,7 @@ def app(server, tmp_path_factory):
     yield url, data
     proc.terminate()
     proc.wait(timeout=20)
+    log.close()
 
 
 def _register(srv: Server, kind: str, **extra) -> dict:
@@ -152,7 +155,11 @@ def _sign(page) -> None:
 
 def _signed_in(page) -> None:
     """Sign in unless the app resumed an earlier session (each test can run alone)."""
-    page.get_by_text("Hôm nay").or_(page.get_by_text("Đăng nhập bưu tá")).first.wait_for(timeout=60_000)
+    try:
+        page.get_by_text("Hôm nay").or_(page.get_by_text("Đăng nhập bưu tá")).first.wait_for(timeout=60_000)
+    except Exception:
+        page.screenshot(path=ARTIFACTS / "courier-FAILED-opening.png")  # what showed instead
+        raise
     if page.get_by_text("Đăng nhập bưu tá").count():
         _type_into(page, "Tên đăng nhập", "courier")
         _type_into(page, "Mật khẩu", PASSWORD)
@@ -181,8 +188,6 @@ def _wait_text(page, text: str, timeout: float = 30_000) -> None:
     try:
         page.get_by_text(text, exact=False).first.wait_for(timeout=timeout)
     except Exception:
-        from tests.e2e.conftest import ARTIFACTS
-
         page.screenshot(path=ARTIFACTS / "courier-FAILED-waiting.png")  # what the courier saw instead
         raise
 
