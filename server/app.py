@@ -27,6 +27,7 @@ from .console.api import HandoverController
 from .console.controllers import ConsoleController
 from .console.live import channels_plugin, publisher
 from .custody.controllers import CustodyController
+from .custody.verifier import SignaturePool
 from .db.engine import Database
 from .deps import DB, Cfg, KeysDep
 from .errors import exception_handlers
@@ -66,8 +67,10 @@ async def public_keys(keys: KeysDep) -> Keys:
 def create_app(settings: Cfg) -> Litestar:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     keys = load_keys(settings.keys_dir)
-    holder: dict[str, Database] = {}
+    holder: dict[str, Any] = {}
     channels = channels_plugin(settings.redis_url)
+    # helper processes for signature checks, started on first use (`hoso serve` starts them at once)
+    signatures = holder["signatures"] = SignaturePool(settings.verify_processes)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -80,14 +83,18 @@ def create_app(settings: Cfg) -> Litestar:
             yield
         finally:
             await db.dispose()
+            signatures.close()
 
     def provide_db() -> Database:
         return holder["db"]
 
+    def provide_signatures() -> SignaturePool:
+        return holder["signatures"]
+
     def on_app_init(config: AppConfig) -> AppConfig:
         return config
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             health,
             public_keys,
@@ -111,6 +118,7 @@ def create_app(settings: Cfg) -> Litestar:
         lifespan=[lifespan],
         dependencies={
             "db": Provide(provide_db, sync_to_thread=False),
+            "signatures": Provide(provide_signatures, sync_to_thread=False),
             "settings": Provide(lambda: settings, sync_to_thread=False),
             "keys": Provide(lambda: keys, sync_to_thread=False),
         },
@@ -134,3 +142,5 @@ def create_app(settings: Cfg) -> Litestar:
         plugins=[channels],
         debug=False,
     )
+    app.state.signatures = signatures
+    return app

@@ -63,6 +63,7 @@ def _serve(settings: Settings) -> None:
 
     _migrate(settings)
     app = create_app(settings)
+    app.state.signatures.start()  # in the background: ready before the first sync
     print(f"HoSo Courier on {settings.base_url}  (data: {settings.data_dir.resolve()})", flush=True)
     # open consoles keep a live-update stream forever: give them 3 s, then stop anyway
     uvicorn.run(

@@ -39,6 +39,9 @@ class Settings:
     )
     redis_url: str = ""
     tile_url: str = ""  # https://tiles.example/{z}/{x}/{y}.png; empty: no map, nothing fetched outside
+    # helper processes that check event signatures beside the one worker (custody/verifier.py);
+    # 0: every check in the worker's own process
+    verify_processes: int = field(default_factory=lambda: min(os.cpu_count() or 1, 4))
     merkle_log: bool = True  # HOSO_MERKLE_LOG=0 exists only for bench/log.py's comparison
 
     @classmethod
@@ -60,6 +63,15 @@ class Settings:
             values["demo"] = _bool(v)
         if v := env.get("HOSO_MERKLE_LOG"):
             values["merkle_log"] = _bool(v)
+        if v := env.get("HOSO_VERIFY_PROCESSES"):
+            try:
+                values["verify_processes"] = int(v)
+            except ValueError:
+                raise SettingsError(
+                    f"HOSO_VERIFY_PROCESSES must be a number of processes, got {v!r}"
+                ) from None
+            if values["verify_processes"] < 0:
+                raise SettingsError(f"HOSO_VERIFY_PROCESSES must be 0 or more, got {v}")
         if v := env.get("HOSO_REDIS_URL"):
             values["redis_url"] = v
         if v := env.get("HOSO_TILE_URL"):

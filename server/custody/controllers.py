@@ -12,7 +12,7 @@ from shared.timeutil import utcnow
 
 from ..auth.security import roles
 from ..auth.service import CurrentUser
-from ..deps import DB, Cfg, KeysDep
+from ..deps import DB, Cfg, KeysDep, Signatures
 from ..errors import TooLarge
 from . import attachments, export, service
 from .service import EventResult
@@ -39,13 +39,14 @@ class CustodyController(Controller):
         request: Request[CurrentUser, Any, Any],
         db: DB,
         settings: Cfg,
+        signatures: Signatures,
     ) -> EventBatchResult:
         if len(data.events) > settings.max_batch:
             raise TooLarge(
                 f"A batch holds at most {settings.max_batch} events; this one has "
                 f"{len(data.events)}. Send them in smaller batches."
             )
-        results = await service.ingest(db, request.user, data.events, utcnow())
+        results = await service.ingest(db, request.user, data.events, utcnow(), signatures)
         return EventBatchResult(results=results)
 
     @put(

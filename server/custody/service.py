@@ -11,7 +11,6 @@ import asyncio
 import json
 import sqlite3
 from collections import defaultdict
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,8 +23,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared import lifecycle
-from shared.crypto import SigningKey
-from shared.events import CustodyEvent, EventIntegrityError, new_event_id, sign_event, verify_event
+from shared.crypto import SigningKey, b64url_decode
+from shared.events import (
+    CustodyEvent,
+    EventIntegrityError,
+    compute_hash,
+    new_event_id,
+    sign_event,
+    verify_event,
+)
 from shared.lifecycle import EventType, IllegalTransition, State
 from shared.rules import content_problem
 from shared.timeutil import from_wire, to_wire
@@ -34,6 +40,7 @@ from ..auth.service import CurrentUser
 from ..db.engine import Database
 from ..db.models import custody_events, devices, rejected_events, shipments
 from ..log import service as log_service
+from .verifier import RECORD, SignaturePool, record
 
 _encode = msgspec.json.Encoder().encode
 CLOCK_SKEW = timedelta(minutes=10)
@@ -419,54 +426,75 @@ def _identity_problem(event: CustodyEvent, user: CurrentUser, my_devices: dict[s
     return None
 
 
-def _integrity_problems(events: list[CustodyEvent]) -> list[str | None]:
-    out: list[str | None] = []
-    for ev in events:
-        try:
-            verify_event(ev)
-        except EventIntegrityError as exc:
-            out.append(str(exc))
-        else:
-            out.append(None)
-    return out
+def _integrity_problem(event: CustodyEvent) -> str | None:
+    try:
+        verify_event(event)
+    except EventIntegrityError as exc:
+        return str(exc)
+    return None
 
 
-_verifier: ThreadPoolExecutor | None = None
+_INLINE = SignaturePool(0)
+
+
+def _signature_record(ev: CustodyEvent) -> bytes | None:
+    """The event's key, signature and hash as raw bytes; None if they are not even well
+    formed (`verify_event` words the reason)."""
+    try:
+        return record(b64url_decode(ev.device), b64url_decode(ev.sig), bytes.fromhex(ev.hash))
+    except ValueError:
+        return None
 
 
 class _Checks:
-    """A batch's hash and signature checks, running on two threads from the start
-    (libsodium releases the GIL while it verifies); `identity` is known at once."""
+    """A batch's hash and signature checks, split so that they hold up the writer least.
 
-    def __init__(self, events: list[CustodyEvent], user: CurrentUser, my_devices: dict[str, int]) -> None:
-        global _verifier
+    The signatures go to the helper processes at once (verifier.py); the canonical
+    hashes (pure Python) are recomputed by whoever waits for the result: the SQLite
+    writer's thread, after its speculative attempt is written. The signature covers the
+    hash as sent, so the two are independent. An event found broken either way is
+    checked again with `verify_event`, which words (and decides) its problem.
+    """
+
+    def __init__(
+        self,
+        events: list[CustodyEvent],
+        user: CurrentUser,
+        my_devices: dict[str, int],
+        signatures: SignaturePool,
+    ) -> None:
         self.identity = [_identity_problem(ev, user, my_devices) for ev in events]
-        todo = [ev for ev, problem in zip(events, self.identity, strict=True) if problem is None]
-        self.futures: list[Future[list[str | None]]] = []
-        if len(todo) < 16:
-            done: Future[list[str | None]] = Future()
-            done.set_result(_integrity_problems(todo))
-            self.futures.append(done)
-        else:
-            if _verifier is None:
-                _verifier = ThreadPoolExecutor(max_workers=2, thread_name_prefix="hoso-verify")
-            half = len(todo) // 2
-            self.futures += [
-                _verifier.submit(_integrity_problems, todo[:half]),
-                _verifier.submit(_integrity_problems, todo[half:]),
-            ]
+        self._todo = [ev for ev, problem in zip(events, self.identity, strict=True) if problem is None]
+        self._records = [_signature_record(ev) for ev in self._todo]
+        blob = b"".join(r for r in self._records if r is not None)
+        pool = signatures if len(blob) >= 16 * RECORD else _INLINE  # a helper's round trip pays from ~16 on
+        self.futures = pool.split(blob)
 
-    def _merge(self, integrity: list[str | None]) -> list[str | None]:
-        found = iter(integrity)
-        return [problem if problem is not None else next(found) for problem in self.identity]
+    def done(self) -> bool:
+        """Are the signatures checked? (The hashes are checked by the waiter.)"""
+        return all(f.done() for f in self.futures)
+
+    def _merge(self, hashes: list[bool], verified: bytes) -> list[str | None]:
+        ok = iter(verified)
+        found: list[str | None] = []
+        for ev, rec, hash_ok in zip(self._todo, self._records, hashes, strict=True):
+            sig_ok = rec is not None and next(ok) == 1
+            found.append(None if hash_ok and sig_ok else _integrity_problem(ev))
+        rest = iter(found)
+        return [problem if problem is not None else next(rest) for problem in self.identity]
+
+    def _hashes(self) -> list[bool]:
+        return [compute_hash(ev) == ev.hash for ev in self._todo]
 
     def wait(self) -> list[str | None]:
         """Every event's first problem (blocking: for the writer's thread)."""
-        return self._merge([p for f in self.futures for p in f.result()])
+        hashes = self._hashes()
+        return self._merge(hashes, b"".join(f.result() for f in self.futures))
 
     async def problems(self) -> list[str | None]:
+        hashes = self._hashes()  # on the loop, while the helpers verify
         parts = await asyncio.gather(*(asyncio.wrap_future(f) for f in self.futures))
-        return self._merge([p for part in parts for p in part])
+        return self._merge(hashes, b"".join(parts))
 
 
 async def _my_devices(db: Database, user: CurrentUser, wanted: set[str]) -> dict[str, int]:
@@ -487,11 +515,16 @@ async def _my_devices(db: Database, user: CurrentUser, wanted: set[str]) -> dict
 
 
 async def ingest(
-    db: Database, user: CurrentUser, events: list[CustodyEvent], now: datetime
+    db: Database,
+    user: CurrentUser,
+    events: list[CustodyEvent],
+    now: datetime,
+    signatures: SignaturePool | None = None,
 ) -> list[EventResult]:
-    """Apply a courier's batch; one result per event, in input order."""
+    """Apply a courier's batch; one result per event, in input order. `signatures`: the
+    app's helper processes (None: every check in this process)."""
     my_devices = await _my_devices(db, user, {ev.device for ev in events})
-    checks = _Checks(events, user, my_devices)
+    checks = _Checks(events, user, my_devices, signatures or _INLINE)
     try:
         results = await _apply(db, user, events, checks, my_devices, now, check_all_ids=False)
     except (IntegrityError, sqlite3.IntegrityError):
@@ -526,7 +559,7 @@ async def _apply(
             return plan.answers()
 
         def run(conn: sqlite3.Connection) -> list[EventResult]:
-            if check_all_ids or all(f.done() for f in checks.futures):
+            if check_all_ids or checks.done():
                 return attempt(conn, checks.wait())
             # While the signatures are still being checked, apply the batch as if they all
             # verify, under a savepoint; keep it only if they do. Nothing commits before the
@@ -555,7 +588,7 @@ async def _apply(
         return plan.answers()
 
     async with db.write() as conn:
-        if check_all_ids or all(f.done() for f in checks.futures):
+        if check_all_ids or checks.done():
             return await attempt_async(conn, await checks.problems())
         # the same speculation as on SQLite, with a SAVEPOINT: the statements' round trips
         # to the server overlap the signature checks

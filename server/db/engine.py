@@ -23,6 +23,10 @@ SQLITE_PRAGMAS = (
     "PRAGMA busy_timeout=10000",
     "PRAGMA foreign_keys=ON",
 )
+# The writer's statement journals (ingest applies a batch under a SAVEPOINT while its
+# signatures are checked) in memory: in a temporary file, they cost each batch ~2 ms of
+# writes (bench/ingest.py). Only the writer: a reader's big sorts may still spill to disk.
+WRITER_PRAGMAS = ("PRAGMA temp_store=MEMORY",)
 
 
 def _sqlite_engine(url: str, *, writer: bool) -> AsyncEngine:
@@ -35,7 +39,7 @@ def _sqlite_engine(url: str, *, writer: bool) -> AsyncEngine:
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
         cur = dbapi_conn.cursor()
-        for pragma in SQLITE_PRAGMAS:
+        for pragma in SQLITE_PRAGMAS + (WRITER_PRAGMAS if writer else ()):
             cur.execute(pragma)
         cur.close()
 

@@ -289,15 +289,15 @@ async def _long_chain(api, code, head, n):
 def slow_checks(monkeypatch):
     """Signature checks that take a while, so a big batch is applied before they are in
     (on SQLite, under a savepoint that is kept only if every signature verifies)."""
-    from server.custody import service
+    from server.custody.verifier import SignaturePool
 
-    real = service._integrity_problems
+    real = SignaturePool._call
 
-    def slow(events):
+    def slow(self, blob):
         time.sleep(0.05)
-        return real(events)
+        return real(self, blob)
 
-    monkeypatch.setattr(service, "_integrity_problems", slow)
+    monkeypatch.setattr(SignaturePool, "_call", slow)
 
 
 async def test_a_forged_signature_in_a_big_batch_stops_its_chain_there(api, db, slow_checks):
@@ -342,3 +342,45 @@ async def test_a_reused_id_in_a_big_batch_is_a_conflict(api, slow_checks):
     assert results[0][0] == "rejected" and results[0][1].startswith("conflict")
     assert [s for s, _ in results[1:]] == ["accepted"] * 17
     assert len((await api.shipment(code))["events"]) == 2
+
+
+async def test_a_big_batch_is_checked_by_the_helper_processes_with_every_reason(api, client):
+    """Signatures of a big batch are checked in helper processes; each broken event still
+    gets its own reason, worded as in a small batch."""
+    pool = client.app.state.signatures
+    assert pool.processes >= 1
+    code, head = await _ready(api)
+    chain = await _long_chain(api, code, head, 20)
+    other, other_head = await _ready(api)
+    tail = await _long_chain(api, other, other_head, 20)
+    tampered = dict(tail[5], data={"reason": "refused"})  # body changed, hash and sig kept
+    sig = tail[5]["sig"]
+    bad_sig = dict(tail[5], sig=sig[:-4] + ("AAAA" if not sig.endswith("AAAA") else "BBBB"))
+    short_sig = dict(tail[5], sig="AAAA")
+    results = await _statuses(await api.sync("courier1", [*chain, *tail[:5], tampered]))
+    assert [s for s, _ in results] == ["accepted"] * 25 + ["rejected"]
+    assert results[-1][1].startswith("hash does not match")
+    assert any(h.alive() for h in pool._helpers), "a batch of 26 was checked by a helper"
+    results = await _statuses(await api.sync("courier1", [*tail[:5], bad_sig, short_sig, *tail[6:]]))
+    assert [s for s, _ in results[:5]] == ["duplicate"] * 5
+    assert results[5] == ("rejected", "signature: signature does not verify")
+    assert results[6] == ("rejected", "signature: an Ed25519 signature has 64 bytes")
+    assert all(s == "rejected" and "not the current head" in r for s, r in results[7:])
+
+
+async def test_a_helper_that_dies_is_replaced(api, client):
+    pool = client.app.state.signatures
+    code, head = await _ready(api)
+    chain = await _long_chain(api, code, head, 60)
+    assert [s for s, _ in await _statuses(await api.sync("courier1", chain[:20]))] == ["accepted"] * 20
+    dead = [h for h in pool._helpers if h.alive()]
+    assert dead
+    for h in dead:
+        h.proc.kill()
+        h.proc.wait()
+    forged = dict(chain[20], sig=chain[21]["sig"])
+    results = await _statuses(await api.sync("courier1", [forged, *chain[21:40]]))
+    assert results[0] == ("rejected", "signature: signature does not verify")
+    assert all("not the current head" in r for _, r in results[1:])
+    assert [s for s, _ in await _statuses(await api.sync("courier1", chain[20:]))] == ["accepted"] * 40
+    assert any(h.alive() for h in pool._helpers if h not in dead)
