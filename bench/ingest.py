@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/ingest.py [--events 10000] [--batch 100] [--backends sqlite,postgres]
 
-For each backend: a real `hoso serve` (one uvicorn worker) on a fresh database; the
-client pre-signs every event, then posts batches of 100 over one keep-alive connection.
+For each backend: a real `hoso serve` (one uvicorn worker, and the helper processes it
+starts to check signatures, one per core) on a fresh database; the client pre-signs
+every event, then posts batches of 100 over one keep-alive connection.
 Baseline, in the same run: RFC 8785 canonical hash + Ed25519 verify of the same events
 on one core, with no HTTP and no database, measured right before and right after each
 backend's sync (this machine's CPU speed drifts by +-20% from minute to minute, so a

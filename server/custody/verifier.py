@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import logging
 import os
 import struct
 import subprocess
@@ -119,8 +120,12 @@ class SignaturePool:
 
     With `processes=0` every check runs in the calling thread. A helper that dies or
     misbehaves is replaced on the next request; the request that found it so is checked
-    in the driving thread instead, so an answer is never lost.
+    in the driving thread instead, so an answer is never lost. After MAX_FAILURES
+    failures in a row (a helper that cannot even start), the pool stops starting them
+    and checks everything in its threads, and says so in the log.
     """
+
+    MAX_FAILURES = 3
 
     def __init__(self, processes: int) -> None:
         self.processes = max(0, processes)
@@ -129,6 +134,7 @@ class SignaturePool:
         self._helpers: list[_Helper] = []
         self._lock = threading.Lock()
         self._closed = False
+        self._failures = 0
 
     def _helper(self) -> _Helper:
         helper: _Helper | None = getattr(self._local, "helper", None)
@@ -139,14 +145,26 @@ class SignaturePool:
         return helper
 
     def _call(self, blob: bytes) -> bytes:
+        if self._failures >= self.MAX_FAILURES:
+            return check_records(blob)
         try:
-            return self._helper().check(blob)
+            answer = self._helper().check(blob)
         except (OSError, EOFError, ValueError, struct.error):
             helper = getattr(self._local, "helper", None)
             self._local.helper = None
             if helper is not None:
                 helper.close()
+            with self._lock:
+                self._failures += 1
+                if self._failures == self.MAX_FAILURES:
+                    logging.getLogger(__name__).error(
+                        "signature helpers failed %d times in a row; checking signatures in the server "
+                        "process from now on (slower; see HOSO_VERIFY_PROCESSES)",
+                        self._failures,
+                    )
             return check_records(blob)
+        self._failures = 0
+        return answer
 
     def submit(self, blob: bytes) -> Future[bytes]:
         """The answer for these records, from a helper (or here, with no helpers)."""

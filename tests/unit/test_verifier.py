@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -61,6 +63,27 @@ def test_a_helper_dying_mid_request_costs_no_answer(monkeypatch):
         monkeypatch.undo()
         assert pool.submit(blob).result(timeout=30) == answer
         assert len(pool._helpers) == 2 and pool._helpers[-1].alive()
+    finally:
+        pool.close()
+
+
+def test_helpers_that_cannot_start_are_given_up_after_a_few_tries(monkeypatch, caplog):
+    blob = _records(20, bad={5})
+    pool = SignaturePool(1)
+    starts = []
+
+    def broken(self):  # a helper that exits at once, as if it could not import
+        starts.append(1)
+        pipe = subprocess.PIPE
+        self.proc = subprocess.Popen([sys.executable, "-c", "pass"], stdin=pipe, stdout=pipe)
+
+    monkeypatch.setattr(_Helper, "__init__", broken)
+    try:
+        for _ in range(SignaturePool.MAX_FAILURES + 3):
+            answer = pool.submit(blob).result(timeout=30)
+            assert [i for i, ok in enumerate(answer) if not ok] == [5]
+        assert len(starts) == SignaturePool.MAX_FAILURES
+        assert "checking signatures in the server process" in caplog.text
     finally:
         pool.close()
 
