@@ -302,7 +302,7 @@ def slow_checks(monkeypatch):
 
 async def test_a_forged_signature_in_a_big_batch_stops_its_chain_there(api, db, slow_checks):
     code, head = await _ready(api)
-    chain = await _long_chain(api, code, head, 20)  # enough to be checked on the verifier threads
+    chain = await _long_chain(api, code, head, 20)  # enough to go to the signature helpers
     sig = chain[3]["sig"]
     chain[3] = dict(chain[3], sig=sig[:-4] + ("AAAA" if not sig.endswith("AAAA") else "BBBB"))
     before = await table_counts(db)
