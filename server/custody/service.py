@@ -1,8 +1,9 @@
 """Appending to a shipment's chain of custody.
 
-Ingest does the CPU work (hash, signature) before taking the write lock, then in
-one transaction: lock the shipments, compare `prev` with each head, check the
-lifecycle, bulk-insert accepted and rejected events, update the shipments.
+Ingest hands a batch's signatures to the helper processes (verifier.py) and, in one
+transaction meanwhile: locks the shipments, compares `prev` with each head, checks the
+lifecycle, bulk-inserts accepted and rejected events and updates the shipments, under a
+savepoint kept only if every hash and signature checks out; nothing commits before.
 """
 
 from __future__ import annotations
