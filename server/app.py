@@ -67,10 +67,10 @@ async def public_keys(keys: KeysDep) -> Keys:
 def create_app(settings: Cfg) -> Litestar:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     keys = load_keys(settings.keys_dir)
-    holder: dict[str, Any] = {}
+    holder: dict[str, Database] = {}
     channels = channels_plugin(settings.redis_url)
     # helper processes for signature checks, started on first use (`hoso serve` starts them at once)
-    signatures = holder["signatures"] = SignaturePool(settings.verify_processes)
+    signatures = SignaturePool(settings.verify_processes)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -87,9 +87,6 @@ def create_app(settings: Cfg) -> Litestar:
 
     def provide_db() -> Database:
         return holder["db"]
-
-    def provide_signatures() -> SignaturePool:
-        return holder["signatures"]
 
     def on_app_init(config: AppConfig) -> AppConfig:
         return config
@@ -118,7 +115,7 @@ def create_app(settings: Cfg) -> Litestar:
         lifespan=[lifespan],
         dependencies={
             "db": Provide(provide_db, sync_to_thread=False),
-            "signatures": Provide(provide_signatures, sync_to_thread=False),
+            "signatures": Provide(lambda: signatures, sync_to_thread=False),
             "settings": Provide(lambda: settings, sync_to_thread=False),
             "keys": Provide(lambda: keys, sync_to_thread=False),
         },
