@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
@@ -147,7 +148,38 @@ class TokenProblem(Exception):
     pass
 
 
+# A valid token's user is kept in memory for TOKEN_CACHE_SECONDS after it was read, so a
+# phone syncing batch after batch costs no database round trip per request (about 1.7 ms
+# of a 100-event batch, bench/ingest.py). Expiry is still checked on every request; signing
+# out drops the token at once. Only a change made to the database from outside this server
+# (an operator's edit) takes up to TOKEN_CACHE_SECONDS to apply.
+TOKEN_CACHE_SECONDS = 5.0
+_TOKEN_CACHE_MAX = 10_000
+_clock = time.monotonic  # a test moves it on
+
+
+def _token_cache(db: Database) -> dict[str, tuple[CurrentUser, datetime, float]]:
+    return db.cache.setdefault("tokens", {})
+
+
+async def revoke_token(db: Database, token: str) -> None:
+    """Sign out: the token is refused from the next request on."""
+    key = _token_hash(token)
+    async with db.write() as conn:
+        await conn.execute(delete(api_tokens).where(api_tokens.c.token_hash == key))
+    _token_cache(db).pop(key, None)
+
+
 async def user_for_token(db: Database, token: str) -> CurrentUser:
+    key = _token_hash(token)
+    cache = _token_cache(db)
+    hit = cache.get(key)
+    if hit is not None and _clock() - hit[2] < TOKEN_CACHE_SECONDS:
+        user, expires_at, _ = hit
+        if expires_at <= utcnow():
+            del cache[key]
+            raise TokenProblem("The access token has expired: sign in again.")
+        return user
     async with db.read() as conn:
         row = (
             await conn.execute(
@@ -157,16 +189,21 @@ async def user_for_token(db: Database, token: str) -> CurrentUser:
                         units, units.c.id == users.c.unit_id
                     )
                 )
-                .where(api_tokens.c.token_hash == _token_hash(token))
+                .where(api_tokens.c.token_hash == key)
             )
         ).first()
+    cache.pop(key, None)
     if row is None:
         raise TokenProblem("The access token is not valid: sign in again.")
     if row.expires_at <= utcnow():
         raise TokenProblem("The access token has expired: sign in again.")
     if not row.active:
         raise TokenProblem("This account is disabled.")
-    return _user_from_row(row)
+    user = _user_from_row(row)
+    if len(cache) >= _TOKEN_CACHE_MAX:
+        cache.clear()
+    cache[key] = (user, row.expires_at, _clock())
+    return user
 
 
 async def enroll_device(db: Database, user: CurrentUser, public_key: str, label: str) -> int:

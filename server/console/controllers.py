@@ -135,7 +135,7 @@ class ConsoleController(Controller):
                 username=data.username,
             )
         if user.role == "courier":
-            await service.end_session(db, token)
+            await auth.revoke_token(db, token)
             return page(
                 request,
                 "login.html",
@@ -163,7 +163,7 @@ class ConsoleController(Controller):
 
     @post("/logout", operation_id="consoleLogout", opt=roles(*BOARD_VIEWERS), status_code=303)
     async def logout(self, request: Req, db: DB) -> Redirect:
-        await service.end_session(db, request.auth)
+        await auth.revoke_token(db, request.auth)
         return Redirect(
             "/console/login",
             status_code=303,

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, delete, func, or_, select, text
+from sqlalchemy import and_, case, func, or_, select, text
 from sqlalchemy.sql.elements import ColumnElement
 
 from shared import codes
@@ -17,7 +16,7 @@ from shared.lifecycle import OPEN_STATES
 from shared.timeutil import as_utc, utcnow
 
 from ..db.engine import Database
-from ..db.models import api_tokens, custody_events, shipments, units, users
+from ..db.models import custody_events, shipments, units, users
 from ..errors import BadRequest
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -241,10 +240,3 @@ async def couriers(db: Database) -> list[Any]:
 async def all_units(db: Database) -> list[Any]:
     async with db.read() as conn:
         return list((await conn.execute(select(units).order_by(units.c.code))).all())
-
-
-async def end_session(db: Database, token: str) -> None:
-    async with db.write() as conn:
-        await conn.execute(
-            delete(api_tokens).where(api_tokens.c.token_hash == hashlib.sha256(token.encode()).hexdigest())
-        )

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 from litestar.handlers import HTTPRouteHandler
 from sqlalchemy import update
 
+from server.auth import service as auth_service
 from server.db.models import api_tokens
 from shared.crypto import SigningKey
 from shared.timeutil import utcnow
@@ -36,7 +38,7 @@ async def test_bad_bodies_name_the_problem(api):
     assert "username" in r.json()["detail"]
 
 
-async def test_missing_bad_and_expired_tokens(api, db):
+async def test_missing_bad_and_expired_tokens(api, db, monkeypatch):
     r = await api.client.get("/api/v1/me/assignments")
     assert r.status_code == 401 and "Sign in" in r.json()["detail"]
     r = await api.client.get("/api/v1/me/assignments", headers={"Authorization": "Bearer forged"})
@@ -45,8 +47,23 @@ async def test_missing_bad_and_expired_tokens(api, db):
     assert (await api.client.get("/api/v1/me/assignments", headers=headers)).status_code == 200
     async with db.write() as conn:
         await conn.execute(update(api_tokens).values(expires_at=utcnow() - timedelta(seconds=1)))
+    # an edit made behind the server's back applies once the token's cached row is due to be read again
+    assert (await api.client.get("/api/v1/me/assignments", headers=headers)).status_code == 200
+    later = time.monotonic() + auth_service.TOKEN_CACHE_SECONDS
+    monkeypatch.setattr(auth_service, "_clock", lambda: later)
     r = await api.client.get("/api/v1/me/assignments", headers=headers)
     assert r.status_code == 401 and r.json()["detail"] == "The access token has expired: sign in again."
+
+
+async def test_a_cached_token_still_expires_on_time(api, monkeypatch):
+    headers = await api.login("courier1")
+    assert (await api.client.get("/api/v1/me/assignments", headers=headers)).status_code == 200
+    cache = api.client.app.state.db.cache["tokens"]
+    ((_, expires_at, _),) = cache.values()
+    monkeypatch.setattr(auth_service, "utcnow", lambda: expires_at)
+    r = await api.client.get("/api/v1/me/assignments", headers=headers)
+    assert r.status_code == 401 and r.json()["detail"] == "The access token has expired: sign in again."
+    assert not cache
 
 
 async def test_roles_are_enforced(api, db):

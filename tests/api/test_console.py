@@ -49,9 +49,13 @@ async def test_sign_in_and_out(api, db):
     assert r.status_code == 200 and 'id="who">Võ Thị Mai · Điều phối viên' in r.text
     # the session cookie opens the console only: the JSON API still wants a bearer token
     assert (await client.get("/api/v1/shipments")).status_code == 401
+    session = client.cookies["hoso_session"]
     r = await client.post("/console/logout", data={"_csrf_token": csrf(r.text)}, follow_redirects=False)
     assert r.status_code == 303
     assert (await client.get("/console/", follow_redirects=False)).status_code == 303
+    # the token itself is dead, not just the browser's cookie
+    r = await client.get("/console/", cookies={"hoso_session": session}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/console/login")
     r = await console_login(client, "dispatcher", next_="/console/reports")
     assert r.headers["location"] == "/console/reports"
 
