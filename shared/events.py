@@ -18,7 +18,7 @@ import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from .crypto import BadSignature, SigningKey, verify
-from .jcs import canonicalize
+from .jcs import canonicalize, is_plain
 from .lifecycle import EventType
 from .timeutil import WIRE_PATTERN
 
@@ -85,8 +85,40 @@ def event_hash(body: dict[str, Any]) -> str:
     return hashlib.sha256(canonicalize(body)).hexdigest()
 
 
+_encode = msgspec.json.encode
+_encode_sorted = msgspec.json.Encoder(order="sorted").encode
+
+
+def _plain(event: CustodyEvent) -> bool:
+    """Does msgspec write this event's fields as RFC 8785 would? (see shared.jcs)"""
+    loc, cp = event.location, event.counterparty
+    if loc is not None and not (is_plain(loc.lat) and is_plain(loc.lon) and is_plain(loc.accuracy_m)):
+        return False
+    if cp is not None and cp.user_id is not UNSET and not is_plain(cp.user_id):
+        return False
+    return is_plain(event.data)
+
+
+def canonical_body(event: CustodyEvent) -> bytes:
+    """The RFC 8785 canonical JSON of the event without `hash` and `sig`.
+
+    Usually the event's own key-sorted encoding with those two members cut out: with
+    sorted keys `hash` follows `device` and `sig` follows `prev`, and only `location`
+    (fixed keys) is an object after them, so the last `,"hash":` and `,"sig":` members
+    with the event's exact values are the top-level ones. Anything else takes the slow,
+    general path through a dict.
+    """
+    if _plain(event):
+        raw = _encode_sorted(event)
+        h = b',"hash":' + _encode(event.hash)
+        s = b',"sig":' + _encode(event.sig)
+        i, j = raw.rfind(h), raw.rfind(s)  # both always there: the encoder wrote them just so
+        return raw[:i] + raw[i + len(h) : j] + raw[j + len(s) :]
+    return canonicalize(event.signed_body())
+
+
 def compute_hash(event: CustodyEvent) -> str:
-    return event_hash(event.signed_body())
+    return hashlib.sha256(canonical_body(event)).hexdigest()
 
 
 class EventIntegrityError(ValueError):

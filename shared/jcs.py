@@ -33,6 +33,15 @@ def canonicalize(value: Any) -> bytes:
         return _serialize(value).encode("utf-8")
 
 
+def is_plain(value: Any) -> bool:
+    """Is msgspec's key-sorted encoding of `value` already its RFC 8785 form, as it is?
+    (No integral or tiny floats, no unsafe integers, no keys beyond the BMP.)"""
+    try:
+        return _prepare(value) is value
+    except _Unusual:
+        return False
+
+
 def _prepare(v: Any) -> Any:
     """Return `v` ready for msgspec (integral floats become ints), or raise _Unusual."""
     t = type(v)

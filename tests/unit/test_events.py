@@ -9,7 +9,14 @@ from hypothesis import strategies as st
 
 from shared import labels
 from shared.crypto import SigningKey
-from shared.events import CustodyEvent, EventIntegrityError, new_event_id, sign_event, verify_event
+from shared.events import (
+    CustodyEvent,
+    EventIntegrityError,
+    compute_hash,
+    new_event_id,
+    sign_event,
+    verify_event,
+)
 
 KEY = SigningKey.generate()
 
@@ -136,3 +143,75 @@ def test_label_url_roundtrip_and_forgery():
     assert not labels.is_authentic(code, None, [KEY.public_key_b64])
     assert not labels.is_authentic(code, "%%%", [KEY.public_key_b64])
     assert labels.parse_label_url(codes.group(code)) == (code, None)
+
+
+_json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**53 - 1), max_value=2**53 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text()
+)
+_json_values = st.recursive(
+    _json_scalars,
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.text() | st.sampled_from(["hash", "sig", "prev", "device"]), children, max_size=4
+        )
+    ),
+    max_leaves=20,
+)
+
+
+def _rfc8785_hash(ev: CustodyEvent) -> str:
+    body = msgspec.to_builtins(ev)
+    del body["hash"], body["sig"]
+    return hashlib.sha256(rfc8785.dumps(body)).hexdigest()
+
+
+@settings(max_examples=300)
+@given(
+    data=st.dictionaries(st.text() | st.sampled_from(["hash", "sig"]), _json_values, max_size=5),
+    lat=st.floats(min_value=-90, max_value=90),
+    lon=st.floats(min_value=-180, max_value=180),
+    accuracy=st.none() | st.floats(min_value=0, allow_infinity=False),
+    name=st.text(min_size=1, max_size=30) | st.just('x","hash":"' + "ab" * 32 + '"'),
+    user_id=st.none() | st.integers(min_value=-(2**53 - 1), max_value=2**53 - 1),
+    hash_=st.sampled_from(["ab" * 32, 'a"b', "\\", ""]),
+    sig=st.sampled_from(["c2ln", 'a","sig":"b', ""]),
+)
+def test_the_fast_canonical_hash_is_rfc8785(data, lat, lon, accuracy, name, user_id, hash_, sig):
+    """compute_hash cuts hash and sig out of msgspec's sorted encoding when it can: it must
+    agree with an independent RFC 8785 implementation on every event, odd ones included
+    (hash and sig as `CustodyEvent(...)` accepts them unchecked, keys named like members)."""
+    cp = {"name": name, "role": "courier"}
+    if user_id is not None:
+        cp["user_id"] = user_id
+    ev = make_event(
+        data=data,
+        counterparty=cp,
+        location={"lat": lat, "lon": lon, "accuracy_m": accuracy, "fix_at": "2026-11-22T03:04:01.000Z"},
+    )
+    odd = msgspec.structs.replace(ev, hash=hash_, sig=sig)
+    assert compute_hash(ev) == _rfc8785_hash(ev) == ev.hash
+    assert compute_hash(odd) == _rfc8785_hash(odd)
+
+
+def test_an_integer_json_cannot_carry_exactly_is_refused_not_hashed():
+    ev = make_event(counterparty={"name": "A", "role": "courier", "user_id": 7})
+    big = msgspec.structs.replace(ev, counterparty=msgspec.structs.replace(ev.counterparty, user_id=2**53))
+    with pytest.raises(ValueError, match="cannot be represented exactly"):
+        compute_hash(big)
+
+
+PLAIN_LOCATION = {"lat": 13.5, "lon": 108.5, "accuracy_m": 8.5, "fix_at": "2026-11-22T03:04:01.000Z"}
+
+
+def test_members_named_hash_and_sig_inside_data_stay_in_the_hash():
+    # the fast path (no integral floats), with the event's own values nested under those names
+    inner = {"hash": "ab" * 32, "sig": "c2ln"}
+    ev = make_event(data={"a": inner, **inner}, location=PLAIN_LOCATION)
+    odd = msgspec.structs.replace(ev, hash="ab" * 32, sig="c2ln")
+    assert compute_hash(ev) == _rfc8785_hash(ev) == ev.hash
+    assert compute_hash(odd) == _rfc8785_hash(odd)
