@@ -20,7 +20,7 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 from .crypto import BadSignature, SigningKey, verify
 from .jcs import canonicalize, is_plain
 from .lifecycle import EventType
-from .timeutil import WIRE_PATTERN
+from .timeutil import WIRE_PATTERN, is_real_wire_time
 
 HEX64 = r"^[0-9a-f]{64}$"
 Sha256Hex = Annotated[str, Meta(pattern=HEX64, description="SHA-256, lowercase hex")]
@@ -78,6 +78,16 @@ class CustodyEvent(Struct, forbid_unknown_fields=True, kw_only=True):
     def attachment_hashes(self) -> list[str]:
         a = self.attachments
         return ([a.signature] if a.signature else []) + list(a.photos)
+
+
+def unreal_time(event: CustodyEvent) -> tuple[str, str] | None:
+    """(field, text) of the first of the event's times that fits the wire pattern but
+    does not exist, such as 2026-13-45T25:61:00.000Z; None when both are real."""
+    if not is_real_wire_time(event.occurred_at):
+        return "occurred_at", event.occurred_at
+    if event.location is not None and not is_real_wire_time(event.location.fix_at):
+        return "location.fix_at", event.location.fix_at
+    return None
 
 
 def event_hash(body: dict[str, Any]) -> str:

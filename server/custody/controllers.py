@@ -7,13 +7,13 @@ from litestar.params import JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from msgspec import Struct
 
-from shared.events import HEX64, CustodyEvent
+from shared.events import HEX64, CustodyEvent, unreal_time
 from shared.timeutil import utcnow
 
 from ..auth.security import roles
 from ..auth.service import CurrentUser
 from ..deps import DB, Cfg, KeysDep, Signatures
-from ..errors import TooLarge
+from ..errors import BadRequest, TooLarge
 from . import attachments, export, service
 from .service import EventResult
 
@@ -46,6 +46,13 @@ class CustodyController(Controller):
                 f"A batch holds at most {settings.max_batch} events; this one has "
                 f"{len(data.events)}. Send them in smaller batches."
             )
+        for i, event in enumerate(data.events):
+            if bad := unreal_time(event):
+                field, text = bad
+                raise BadRequest(
+                    f"Invalid request body at `events[{i}].{field}`: {text} is not a real UTC time "
+                    "(a month from 01 to 12, a day that month has, 23:59:59.999 at the latest)."
+                )
         results = await service.ingest(db, request.user, data.events, utcnow(), signatures)
         return EventBatchResult(results=results)
 

@@ -123,9 +123,10 @@ def apply_effects(ship: dict[str, Any], event: CustodyEvent, new_state: State, n
         ship["closed_at"] = now
 
 
-def _flags(event: CustodyEvent, ship: dict[str, Any], now: datetime) -> list[str]:
+def _flags(event: CustodyEvent, ship: dict[str, Any], latest: str) -> list[str]:
+    """`latest`: to_wire(now + CLOCK_SKEW); wire times of one fixed width compare as text."""
     flags: list[str] = []
-    if from_wire(event.occurred_at) > now + CLOCK_SKEW:
+    if event.occurred_at > latest:
         flags.append("device_clock_ahead")
     if event.type is EventType.DELIVERED and event.data.get("identity", {}).get("method") == "id_last4":
         expected = (ship.get("recipient") or {}).get("id_last4")
@@ -143,6 +144,7 @@ def event_row(
     now: datetime,
     flags: list[str] | None,
 ) -> dict[str, Any]:
+    """The custody_events row; occurred_at and fix_at stay wire text until the writer stores them."""
     loc = event.location
     return {
         "id": event.id,
@@ -153,8 +155,8 @@ def event_row(
         "prev": event.prev,
         "actor": event.actor,
         "device_id": device_id,
-        "occurred_at": from_wire(event.occurred_at),
-        "fix_at": from_wire(loc.fix_at) if loc else None,
+        "occurred_at": event.occurred_at,
+        "fix_at": loc.fix_at if loc else None,
         "received_at": now,
         "lat": loc.lat if loc else None,
         "lon": loc.lon if loc else None,
@@ -234,8 +236,19 @@ _SQLITE_SHIPMENT_UPDATE = (
 )
 
 
+def _wire_to_sqlite(text: str) -> str:
+    # 2026-11-22T03:04:05.123Z -> 2026-11-22 03:04:05.123000, the text SQLAlchemy's SQLite
+    # DATETIME writes for that UTC time (the decoder checked the wire pattern, the sync route
+    # that the time exists)
+    return f"{text[:10]} {text[11:23]}000"
+
+
 async def _insert_events(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
     """The hot insert of ingest: plain executemany on SQLite, Core executemany elsewhere."""
+    for row in rows:
+        row["occurred_at"] = from_wire(row["occurred_at"])
+        if row["fix_at"] is not None:
+            row["fix_at"] = from_wire(row["fix_at"])
     if conn.dialect.name == "sqlite":
         params = [tuple(_sqlite_value(r[c]) for c in _EVENT_COLUMNS) for r in rows]
         await conn.exec_driver_sql(_SQLITE_EVENT_INSERT, params)
@@ -329,9 +342,9 @@ class _SqliteWriter:
                 for offset, row in enumerate(batch.accepted):
                     row["log_index"] = start + offset
             for row in batch.accepted:
-                row["occurred_at"] = _sqlite_datetime(row["occurred_at"])
+                row["occurred_at"] = _wire_to_sqlite(row["occurred_at"])
                 if row["fix_at"] is not None:
-                    row["fix_at"] = _sqlite_datetime(row["fix_at"])
+                    row["fix_at"] = _wire_to_sqlite(row["fix_at"])
                 row["received_at"] = (
                     now_text if row["received_at"] is now else _sqlite_value(row["received_at"])
                 )
@@ -636,6 +649,7 @@ class _Plan:
         ships: dict[str, dict[str, Any]],
     ) -> None:
         self.user, self.now, self.ships = user, now, ships
+        self.latest = to_wire(now + CLOCK_SKEW)  # a later occurred_at is flagged device_clock_ahead
         self.pending = [
             _Pending(i, ev, problem, my_devices.get(ev.device))
             for i, (ev, problem) in enumerate(zip(events, problems, strict=True))
@@ -686,7 +700,9 @@ class _Plan:
                 for p in remaining:
                     if p.event.prev == ship["head"]:
                         remaining.remove(p)
-                        _decide(p, ship, self.user, self.batch, known, results, self.reject, self.now)
+                        _decide(
+                            p, ship, self.user, self.batch, known, results, self.reject, self.now, self.latest
+                        )
                         progressed = True
                         break
             self.leftovers += [(p, ship) for p in remaining]
@@ -721,6 +737,7 @@ def _decide(
     results: list[EventResult | None],
     reject: Any,
     now: datetime,
+    latest: str,
 ) -> None:
     ev = p.event
     if ev.id in known:
@@ -739,7 +756,7 @@ def _decide(
         return reject(p, ship, f"illegal transition: {exc}")
     if problem := content_problem(ev, ship["kind"]):
         return reject(p, ship, problem)
-    flags = _flags(ev, ship, now)
+    flags = _flags(ev, ship, latest)
     batch.accepted.append(event_row(ev, ship["id"], ship["seq"] + 1, p.device_id, now, flags))
     apply_effects(ship, ev, new_state, now)
     batch.touched[ship["id"]] = ship

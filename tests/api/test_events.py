@@ -7,10 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import msgspec
 import pytest
+from sqlalchemy import select
 
+from server.db.models import custody_events
 from shared.crypto import SigningKey
 from shared.events import sign_event
-from shared.timeutil import to_wire
+from shared.timeutil import as_utc, to_wire
 from tests.api.conftest import table_counts
 
 
@@ -212,7 +214,7 @@ async def test_transfer_hands_the_assignment_on(api):
     assert (await _statuses(await api.sync("courier1", [late])))[0][0] == "rejected"
 
 
-async def test_three_clocks_are_kept_apart(api):
+async def test_three_clocks_are_kept_apart(api, db):
     code, head = await _ready(api)
     two_days_ago = datetime.now(UTC) - timedelta(days=2)
     e1 = await api.event(
@@ -243,6 +245,17 @@ async def test_three_clocks_are_kept_apart(api):
     received = datetime.fromisoformat(ev["received_at"])
     assert received - two_days_ago > timedelta(days=1, hours=23)
     assert detail["events"][2]["flags"] == ["device_clock_ahead"]
+    # the columns the reports read hold the same instants, to the millisecond
+    async with db.read() as conn:
+        row = (
+            await conn.execute(
+                select(custody_events.c.occurred_at, custody_events.c.fix_at).where(
+                    custody_events.c.id == e1["id"]
+                )
+            )
+        ).one()
+    ms = two_days_ago.replace(microsecond=two_days_ago.microsecond // 1000 * 1000)
+    assert (as_utc(row.occurred_at), as_utc(row.fix_at)) == (ms, ms - timedelta(seconds=30))
 
 
 async def test_malformed_batches_are_refused_whole(api, db):
@@ -270,6 +283,18 @@ async def test_malformed_batches_are_refused_whole(api, db):
     assert r.status_code == 400 and "events[0].type" in r.json()["detail"]
     r = await api.sync("courier1", [dict(good, occurred_at="22/11/2026")])
     assert r.status_code == 400 and "occurred_at" in r.json()["detail"]
+    r = await api.sync("courier1", [good, dict(good, occurred_at="2026-13-45T25:61:61.000Z")])
+    assert r.status_code == 400 and r.json()["detail"].startswith(
+        "Invalid request body at `events[1].occurred_at`: 2026-13-45T25:61:61.000Z is not a real UTC time"
+    )
+    r = await api.sync(
+        "courier1", [dict(good, location=dict(good["location"], fix_at="2026-02-29T10:00:00.000Z"))]
+    )
+    assert (
+        r.status_code == 400 and "`events[0].location.fix_at`: 2026-02-29T10:00:00.000Z" in r.json()["detail"]
+    )
+    r = await api.sync("courier1", [dict(good, occurred_at="２０２６-11-22T03:04:05.123Z")])
+    assert r.status_code == 400 and "events[0].occurred_at" in r.json()["detail"]
     r = await api.sync("courier1", [good] * 501)
     assert r.status_code == 413 and "at most 500" in r.json()["detail"]
     assert await table_counts(db) == before
