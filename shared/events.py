@@ -18,7 +18,7 @@ import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from .crypto import BadSignature, SigningKey, verify
-from .jcs import canonicalize, is_plain
+from .jcs import NotPlain, canonicalize, prepare
 from .lifecycle import EventType
 from .timeutil import WIRE_PATTERN, is_real_wire_time
 
@@ -99,14 +99,22 @@ _encode = msgspec.json.encode
 _encode_sorted = msgspec.json.Encoder(order="sorted").encode
 
 
-def _plain(event: CustodyEvent) -> bool:
-    """Does msgspec write this event's fields as RFC 8785 would? (see shared.jcs)"""
-    loc, cp = event.location, event.counterparty
-    if loc is not None and not (is_plain(loc.lat) and is_plain(loc.lon) and is_plain(loc.accuracy_m)):
-        return False
-    if cp is not None and cp.user_id is not UNSET and not is_plain(cp.user_id):
-        return False
-    return is_plain(event.data)
+def _for_encoder(event: CustodyEvent) -> CustodyEvent:
+    """The event as msgspec's key-sorted encoder must see it to write RFC 8785: itself, or
+    a copy with integral floats as ints (GPS accuracy is often a whole number of metres).
+    Raises NotPlain when only the general path can write it (see shared.jcs)."""
+    loc, cp, data = event.location, event.counterparty, event.data
+    if cp is not None and cp.user_id is not UNSET:
+        prepare(cp.user_id)
+    new_data = prepare(data)
+    new_loc = loc
+    if loc is not None:
+        lat, lon, acc = prepare(loc.lat), prepare(loc.lon), prepare(loc.accuracy_m)
+        if lat is not loc.lat or lon is not loc.lon or acc is not loc.accuracy_m:
+            new_loc = msgspec.structs.replace(loc, lat=lat, lon=lon, accuracy_m=acc)
+    if new_data is data and new_loc is loc:
+        return event
+    return msgspec.structs.replace(event, data=new_data, location=new_loc)
 
 
 def canonical_body(event: CustodyEvent) -> bytes:
@@ -115,16 +123,17 @@ def canonical_body(event: CustodyEvent) -> bytes:
     Usually the event's own key-sorted encoding with those two members cut out: with
     sorted keys `hash` follows `device` and `sig` follows `prev`, and only `location`
     (fixed keys) is an object after them, so the last `,"hash":` and `,"sig":` members
-    with the event's exact values are the top-level ones. Anything else takes the slow,
-    general path through a dict.
+    with the event's exact values are the top-level ones. What msgspec cannot write as
+    RFC 8785 does takes the general path through a dict.
     """
-    if _plain(event):
-        raw = _encode_sorted(event)
-        h = b',"hash":' + _encode(event.hash)
-        s = b',"sig":' + _encode(event.sig)
-        i, j = raw.rfind(h), raw.rfind(s)  # both always there: the encoder wrote them just so
-        return raw[:i] + raw[i + len(h) : j] + raw[j + len(s) :]
-    return canonicalize(event.signed_body())
+    try:
+        raw = _encode_sorted(_for_encoder(event))
+    except NotPlain:
+        return canonicalize(event.signed_body())
+    h = b',"hash":' + _encode(event.hash)
+    s = b',"sig":' + _encode(event.sig)
+    i, j = raw.rfind(h), raw.rfind(s)  # both always there: the encoder wrote them just so
+    return raw[:i] + raw[i + len(h) : j] + raw[j + len(s) :]
 
 
 def compute_hash(event: CustodyEvent) -> str:

@@ -21,29 +21,22 @@ _MIN_PLAIN_FLOAT = 1e-5
 _encode_sorted = msgspec.json.Encoder(order="sorted").encode
 
 
-class _Unusual(Exception):
-    pass
+class NotPlain(Exception):
+    """The value needs the general path: msgspec cannot be made to write it as RFC 8785 does."""
 
 
 def canonicalize(value: Any) -> bytes:
     """The RFC 8785 canonical UTF-8 bytes of a JSON value (dict, list, str, int, float, bool, None)."""
     try:
-        return _encode_sorted(_prepare(value))
-    except _Unusual:
+        return _encode_sorted(prepare(value))
+    except NotPlain:
         return _serialize(value).encode("utf-8")
 
 
-def is_plain(value: Any) -> bool:
-    """Is msgspec's key-sorted encoding of `value` already its RFC 8785 form, as it is?
-    (No integral or tiny floats, no unsafe integers, no keys beyond the BMP.)"""
-    try:
-        return _prepare(value) is value
-    except _Unusual:
-        return False
-
-
-def _prepare(v: Any) -> Any:
-    """Return `v` ready for msgspec (integral floats become ints), or raise _Unusual."""
+def prepare(v: Any) -> Any:
+    """`v` as msgspec's key-sorted encoder must see it to write its RFC 8785 form: `v`
+    itself, or a copy with integral floats as ints. Raises NotPlain for what it cannot
+    write so (tiny or huge floats, unsafe integers, keys beyond the BMP)."""
     t = type(v)
     if t is str or t is bool or v is None:
         return v
@@ -51,28 +44,33 @@ def _prepare(v: Any) -> Any:
         out = None
         for k, item in v.items():
             if type(k) is not str or (not k.isascii() and max(k) > "\uffff"):
-                raise _Unusual  # UTF-16 ordering differs from code-point ordering beyond the BMP
-            new = _prepare(item)
+                raise NotPlain  # UTF-16 ordering differs from code-point ordering beyond the BMP
+            if type(item) is str:  # the common case, without a call
+                continue
+            new = prepare(item)
             if new is not item:
                 if out is None:
                     out = dict(v)
                 out[k] = new
         return v if out is None else out
     if t is list or t is tuple:
-        return [_prepare(i) for i in v]
+        if t is list and all(type(i) is str for i in v):
+            return v
+        out = [prepare(i) for i in v]
+        return v if t is list and all(a is b for a, b in zip(out, v, strict=True)) else out
     if t is int:
         if -_MAX_SAFE_INT <= v <= _MAX_SAFE_INT:
             return v
-        raise _Unusual
+        raise NotPlain
     if t is float:
         if v.is_integer():
             if abs(v) < _MAX_SAFE_INT:
                 return int(v)
-            raise _Unusual
+            raise NotPlain
         if abs(v) < _MIN_PLAIN_FLOAT or not math.isfinite(v):
-            raise _Unusual
+            raise NotPlain
         return v
-    raise _Unusual
+    raise NotPlain
 
 
 def _serialize(v: Any) -> str:
