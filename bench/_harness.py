@@ -58,9 +58,12 @@ def database(backend: str, data_dir: Path, pg_url: str = PG_DEFAULT) -> Iterator
 class Server:
     """`hoso serve` in its own process, with a post office, a clerk, a dispatcher and a courier."""
 
-    def __init__(self, backend: str, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, backend: str, extra_env: dict[str, str] | None = None, root: Path | None = None
+    ) -> None:
         self.backend = backend
         self.extra_env = extra_env or {}
+        self.root = root or ROOT  # another checkout's server, for bench/compare.py
         self._stack = contextlib.ExitStack()
 
     def __enter__(self) -> Server:
@@ -80,7 +83,7 @@ class Server:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "server.cli", "serve", "--port", str(self.port)],
             env=self.env,
-            cwd=ROOT,
+            cwd=self.root,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -111,7 +114,7 @@ class Server:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "server.cli", "serve", "--port", str(self.port)],
             env=self.env,
-            cwd=ROOT,
+            cwd=self.root,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -134,7 +137,7 @@ class Server:
         subprocess.run(
             [sys.executable, "-m", "server.cli", *args],
             env=self.env,
-            cwd=ROOT,
+            cwd=self.root,
             input=stdin,
             text=True,
             check=True,
