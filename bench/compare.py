@@ -24,7 +24,7 @@ import msgspec
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._harness import Server
-from bench.ingest import CHAIN, interleave
+from bench.ingest import CHAIN, interleave, post_batch
 
 
 def _env(pairs: list[str]) -> dict[str, str]:
@@ -57,10 +57,8 @@ def main() -> None:
                 bodies, headers, conn, times = sides[name]
                 t = time.perf_counter()
                 for body in bodies[start : start + args.turn]:
-                    conn.request("POST", "/api/v1/events", body=body, headers=headers)
-                    resp = conn.getresponse()
-                    data = resp.read()
-                    assert resp.status == 200, data[:200]
+                    error = post_batch(conn, body, headers)
+                    assert error is None, error
                 times.append(time.perf_counter() - t)
     ta, tb = sides["A"][3], sides["B"][3]
     ratios = [y / x for x, y in zip(ta, tb, strict=True)]

@@ -17,6 +17,7 @@ code anywhere from 34 % to 54 %. Targets (issue 2): >= 5,000 events/s on SQLite,
 from __future__ import annotations
 
 import argparse
+import http.client
 import os
 import statistics
 import sys
@@ -55,7 +56,7 @@ def interleave(chains: list[list[dict]], batch: int) -> list[list[dict]]:
     return [flat[i : i + batch] for i in range(0, len(flat), batch)]
 
 
-def _post(conn, body: bytes, headers: dict[str, str]) -> str | None:
+def post_batch(conn: http.client.HTTPConnection, body: bytes, headers: dict[str, str]) -> str | None:
     """POST one batch; an error's text, or None when every event was accepted."""
     conn.request("POST", "/api/v1/events", body=body, headers=headers)
     resp = conn.getresponse()
@@ -76,7 +77,6 @@ def run_backend(
     are measured turn about over the same minutes and share this machine's speed
     drifts. `clients` > 1: that many phones sync at once, each over its own connection
     and its own shipments, with the baseline measured right before and right after."""
-    import http.client
     import threading
 
     with Server(backend) as srv:
@@ -103,7 +103,7 @@ def run_backend(
                     t0 = time.perf_counter()
                     for body in bodies[start : start + slice_batches]:
                         t = time.perf_counter()
-                        error = _post(conn, body, headers)
+                        error = post_batch(conn, body, headers)
                         latencies.append(time.perf_counter() - t)
                         assert error is None, error
                     t1 = time.perf_counter()
@@ -127,7 +127,7 @@ def run_backend(
             try:
                 for body in bodies:
                     t = time.perf_counter()
-                    error = _post(conn, body, headers)
+                    error = post_batch(conn, body, headers)
                     latencies.append(time.perf_counter() - t)
                     if error is not None:
                         errors.append(error)

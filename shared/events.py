@@ -18,7 +18,7 @@ import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from .crypto import BadSignature, SigningKey, verify
-from .jcs import NotPlain, canonicalize, prepare
+from .jcs import NotPlain, canonicalize, encode_sorted, prepare
 from .lifecycle import EventType
 from .timeutil import WIRE_PATTERN, is_real_wire_time
 
@@ -96,7 +96,6 @@ def event_hash(body: dict[str, Any]) -> str:
 
 
 _encode = msgspec.json.encode
-_encode_sorted = msgspec.json.Encoder(order="sorted").encode
 
 
 def _for_encoder(event: CustodyEvent) -> CustodyEvent:
@@ -127,7 +126,7 @@ def canonical_body(event: CustodyEvent) -> bytes:
     RFC 8785 does takes the general path through a dict.
     """
     try:
-        raw = _encode_sorted(_for_encoder(event))
+        raw = encode_sorted(_for_encoder(event))
     except NotPlain:
         return canonicalize(event.signed_body())
     h = b',"hash":' + _encode(event.hash)

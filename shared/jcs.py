@@ -18,7 +18,8 @@ _MAX_SAFE_INT = 2**53 - 1  # Number.MAX_SAFE_INTEGER
 # msgspec writes floats in shortest round-trip form like ECMAScript, except that it
 # keeps ".0" on integral values and uses exponents from 1e-6 and 1e16 on: those go slow.
 _MIN_PLAIN_FLOAT = 1e-5
-_encode_sorted = msgspec.json.Encoder(order="sorted").encode
+# keys (and Struct fields) sorted; RFC 8785 bytes for any value `prepare` has passed
+encode_sorted = msgspec.json.Encoder(order="sorted").encode
 
 
 class NotPlain(Exception):
@@ -28,7 +29,7 @@ class NotPlain(Exception):
 def canonicalize(value: Any) -> bytes:
     """The RFC 8785 canonical UTF-8 bytes of a JSON value (dict, list, str, int, float, bool, None)."""
     try:
-        return _encode_sorted(prepare(value))
+        return encode_sorted(prepare(value))
     except NotPlain:
         return _serialize(value).encode("utf-8")
 

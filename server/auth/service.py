@@ -158,7 +158,7 @@ _TOKEN_CACHE_MAX = 10_000
 _clock = time.monotonic  # a test moves it on
 
 
-def _token_cache(db: Database) -> dict[str, tuple[CurrentUser, datetime, float]]:
+def _token_cache(db: Database) -> dict[str, tuple[CurrentUser, datetime, bool, float]]:
     return db.cache.setdefault("tokens", {})
 
 
@@ -170,16 +170,8 @@ async def revoke_token(db: Database, token: str) -> None:
     _token_cache(db).pop(key, None)
 
 
-async def user_for_token(db: Database, token: str) -> CurrentUser:
-    key = _token_hash(token)
-    cache = _token_cache(db)
-    hit = cache.get(key)
-    if hit is not None and _clock() - hit[2] < TOKEN_CACHE_SECONDS:
-        user, expires_at, _ = hit
-        if expires_at <= utcnow():
-            del cache[key]
-            raise TokenProblem("The access token has expired: sign in again.")
-        return user
+async def _read_token(db: Database, key: str) -> tuple[CurrentUser, datetime, bool, float]:
+    """The token's user, its expiry and whether the account is active, as the cache keeps them."""
     async with db.read() as conn:
         row = (
             await conn.execute(
@@ -192,17 +184,27 @@ async def user_for_token(db: Database, token: str) -> CurrentUser:
                 .where(api_tokens.c.token_hash == key)
             )
         ).first()
-    cache.pop(key, None)
     if row is None:
         raise TokenProblem("The access token is not valid: sign in again.")
-    if row.expires_at <= utcnow():
+    return _user_from_row(row), row.expires_at, row.active, _clock()
+
+
+async def user_for_token(db: Database, token: str) -> CurrentUser:
+    key = _token_hash(token)
+    cache = _token_cache(db)
+    entry = cache.get(key)
+    if entry is None or _clock() - entry[3] >= TOKEN_CACHE_SECONDS:
+        cache.pop(key, None)
+        entry = await _read_token(db, key)
+        if len(cache) >= _TOKEN_CACHE_MAX:
+            cache.clear()
+        cache[key] = entry
+    user, expires_at, active, _ = entry
+    if expires_at <= utcnow():
+        del cache[key]
         raise TokenProblem("The access token has expired: sign in again.")
-    if not row.active:
+    if not active:
         raise TokenProblem("This account is disabled.")
-    user = _user_from_row(row)
-    if len(cache) >= _TOKEN_CACHE_MAX:
-        cache.clear()
-    cache[key] = (user, row.expires_at, _clock())
     return user
 
 

@@ -59,7 +59,7 @@ async def test_a_cached_token_still_expires_on_time(api, monkeypatch):
     headers = await api.login("courier1")
     assert (await api.client.get("/api/v1/me/assignments", headers=headers)).status_code == 200
     cache = api.client.app.state.db.cache["tokens"]
-    ((_, expires_at, _),) = cache.values()
+    ((_, expires_at, _, _),) = cache.values()
     monkeypatch.setattr(auth_service, "utcnow", lambda: expires_at)
     r = await api.client.get("/api/v1/me/assignments", headers=headers)
     assert r.status_code == 401 and r.json()["detail"] == "The access token has expired: sign in again."

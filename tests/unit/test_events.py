@@ -17,6 +17,7 @@ from shared.events import (
     sign_event,
     verify_event,
 )
+from tests.unit.json_strategies import json_values
 
 KEY = SigningKey.generate()
 
@@ -145,22 +146,8 @@ def test_label_url_roundtrip_and_forgery():
     assert labels.parse_label_url(codes.group(code)) == (code, None)
 
 
-_json_scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**53 - 1), max_value=2**53 - 1)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text()
-)
-_json_values = st.recursive(
-    _json_scalars,
-    lambda children: (
-        st.lists(children, max_size=4)
-        | st.dictionaries(
-            st.text() | st.sampled_from(["hash", "sig", "prev", "device"]), children, max_size=4
-        )
-    ),
-    max_leaves=20,
+_event_data_values = json_values(
+    keys=st.text() | st.sampled_from(["hash", "sig", "prev", "device"]), max_size=4, max_leaves=20
 )
 
 
@@ -172,7 +159,7 @@ def _rfc8785_hash(ev: CustodyEvent) -> str:
 
 @settings(max_examples=300)
 @given(
-    data=st.dictionaries(st.text() | st.sampled_from(["hash", "sig"]), _json_values, max_size=5),
+    data=st.dictionaries(st.text() | st.sampled_from(["hash", "sig"]), _event_data_values, max_size=5),
     lat=st.floats(min_value=-90, max_value=90),
     lon=st.floats(min_value=-180, max_value=180),
     accuracy=st.none() | st.floats(min_value=0, allow_infinity=False),

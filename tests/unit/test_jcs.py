@@ -6,22 +6,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shared.jcs import canonicalize, es6_number
-
-json_scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**53 - 1), max_value=2**53 - 1)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text()
-)
-json_values = st.recursive(
-    json_scalars,
-    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(), children, max_size=5),
-    max_leaves=30,
-)
+from tests.unit.json_strategies import json_values
 
 
-@given(json_values)
+@given(json_values())
 def test_matches_independent_rfc8785_implementation(value):
     assert canonicalize(value) == rfc8785.dumps(value)
 
