@@ -45,7 +45,7 @@ def _pages(pdf: bytes, name: str) -> tuple[str, list[str]]:
         text += page.get_textpage().get_text_range()
         img = page.render(scale=2).to_pil()
         img.save(ARTIFACTS / f"{name}-{i + 1}.png")
-        found += [r.text for r in zxingcpp.read_barcodes(img)]
+        found += [r.text for r in zxingcpp.read_barcodes(img, formats=zxingcpp.BarcodeFormat.QRCode)]
     return text, found
 
 
