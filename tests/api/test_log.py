@@ -247,3 +247,17 @@ async def test_rotated_keys_still_verify_old_records(api, settings, name):
         assert not _failed(verify_bundle(after))
         assert not _failed(verify_bundle(await _export(api2, code2)))
         assert not _failed(verify_bundle({**before, "keys": keys}))
+
+
+async def test_a_bundle_reforged_with_fresh_keys_is_not_authentic(api, tmp_path):
+    """Issue 13 item 6: the recipient changed, every event re-signed, a new tree and head,
+    and the bundle's `keys` replaced. Only keys the auditor pinned beforehand catch it."""
+    from tests.forgery import FORGED_RECIPIENT, forge_bundle
+
+    [code] = await _journey(api, 1)
+    honest = await _export(api, code)
+    forged = forge_bundle(honest)
+    assert forged["events"][0]["data"]["recipient"]["name"] == FORGED_RECIPIENT
+    path = _write(tmp_path / "forged.json", forged)
+    r = _hoso_verify(path)
+    assert r.returncode == 0 and "verification passed" in r.stdout  # today: trusts the bundle's keys
