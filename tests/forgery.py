@@ -36,7 +36,7 @@ def forge_bundle(honest: dict[str, Any]) -> dict[str, Any]:
     leaves: list[bytes] = []
     events = []
     prev = None
-    for raw in honest["events"]:
+    for raw in copy.deepcopy(honest["events"]):
         body = {k: v for k, v in raw.items() if k not in ("hash", "sig", "device")}
         if body["type"] == "registered":
             body["data"]["recipient"]["name"] = FORGED_RECIPIENT
