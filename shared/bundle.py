@@ -171,6 +171,8 @@ def verify_bundle(bundle: dict[str, Any], trust: Trust | None = None) -> list[Ch
             events.append(msgspec.convert(raw, CustodyEvent))
         except msgspec.ValidationError as exc:
             structure.fail(f"event #{i + 1}: {exc}")
+        except RecursionError:
+            structure.fail(f"event #{i + 1}: nested too deeply to check")
     records = (bundle.get("enrolments") or []) if version >= 2 else []
     if not isinstance(records, list):
         structure.fail("enrolments is a list of enrolment records")
@@ -218,6 +220,8 @@ def verify_bundle(bundle: dict[str, Any], trust: Trust | None = None) -> list[Ch
             chain.fail(f"{label}: belongs to shipment {ev.shipment}, not {ship.get('code')}")
         try:
             verify_event(ev, public_key_b64=ev.device)
+        except RecursionError:
+            hashes.fail(f"{label}: nested too deeply to hash (see docs/CUSTODY.md, canonical JSON)")
         except EventIntegrityError as exc:
             (hashes if "hash" in str(exc).split(":")[0] else sigs).fail(f"{label}: {exc}")
         if _server_signed(ev) and ev.device not in event_keys:
