@@ -230,7 +230,10 @@ def _read_trust(values: list[str]) -> Any:
 def _describe_trust(trust: Any) -> str:
     parts = []
     if trust.server_pinned:
-        parts.append(f"server log key {trust.log_keys[0][:10]}… (+{len(trust.log_keys) - 1} retired)")
+        retired = len(trust.log_keys) - 1
+        parts.append(
+            f"server log key {trust.log_keys[0][:10]}…" + (f" (+{retired} retired)" if retired else "")
+        )
     parts += [f"witness {k[:10]}…" for k in trust.witness_keys]
     return ", ".join(parts) if parts else "nothing (no --trust): authenticity cannot be shown"
 
