@@ -1,6 +1,7 @@
 """`hoso`: the operator's command line (API.md "Command line").
 
-Exit status 0 on success; otherwise one clear line on stderr and a non-zero status.
+Exit status 0 on success; otherwise one clear line on stderr and a non-zero status
+(`hoso verify`: 1 a check failed, 2 bad usage, 3 consistent but authenticity unproven).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from typing import Any
 
 from .settings import Settings, SettingsError
 
+EXIT_UNPROVEN = 3  # `hoso verify`: consistent, but nothing pinned shows who made it
+
 
 class CliError(Exception):
     pass
@@ -25,6 +28,10 @@ class CliError(Exception):
 
 class VerifyFailed(CliError):
     pass
+
+
+class VerifyUnproven(CliError):
+    """Every check passed, but against keys nobody pinned: exit status 3."""
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -186,11 +193,13 @@ def cmd_keys_rotate(args: argparse.Namespace) -> None:
 def _print_checks(checks: list[Any]) -> bool:
     ok = True
     for check in checks:
-        mark = "ok  " if check.ok else "FAIL"
-        note = ""
+        mark = "FAIL" if not check.ok else " -- " if check.unproven else "ok  "
+        notes = list(check.notes)
         if check.ok and check.failures:
-            note = f"  ({check.failures[0]})"
-        print(f"  [{mark}] {check.name}{note}")
+            notes.insert(0, check.failures[0])
+        print(f"  [{mark}] {check.name}" + (f"  ({notes[0]})" if notes else ""))
+        for note in notes[1:]:
+            print(f"         · {note}")
         if not check.ok:
             ok = False
             for failure in check.failures[:20]:
@@ -200,23 +209,60 @@ def _print_checks(checks: list[Any]) -> bool:
     return ok
 
 
+def _read_trust(values: list[str]) -> Any:
+    """`--trust` values: files (a saved GET /api/v1/keys answer, or a witness key), or a witness key."""
+    from shared.bundle import Trust, parse_trust
+
+    trust = Trust()
+    for value in values:
+        path = Path(value)
+        try:
+            text = path.read_text(encoding="utf-8") if path.is_file() else value
+            trust = trust | parse_trust(text)
+        except OSError as exc:
+            raise CliError(f"cannot read the trusted keys {value}: {exc}") from None
+        except ValueError as exc:
+            what = value if path.is_file() else "the --trust value"
+            raise CliError(f"{what} is not a keys file or a witness key: {exc}") from None
+    return trust
+
+
+def _describe_trust(trust: Any) -> str:
+    parts = []
+    if trust.server_pinned:
+        retired = len(trust.log_keys) - 1
+        parts.append(
+            f"server log key {trust.log_keys[0][:10]}…" + (f" (+{retired} retired)" if retired else "")
+        )
+    parts += [f"witness {k[:10]}…" for k in trust.witness_keys]
+    return ", ".join(parts) if parts else "nothing (no --trust): authenticity cannot be shown"
+
+
 def cmd_verify(args: argparse.Namespace) -> None:
     import json
 
-    from shared.bundle import check_consistency, verify_bundle
+    from shared.bundle import FAILED, UNPROVEN, check_consistency, outcome, verify_bundle
 
     if not args.file and not args.against:
         raise CliError("give an export bundle FILE, or --against HEAD.json URL, or both")
-    ok = True
+    trust = _read_trust(args.trust or [])
+    ok, unproven = True, False
     if args.file:
         try:
             bundle = json.loads(Path(args.file).read_text(encoding="utf-8"))
+            if not isinstance(bundle, dict):
+                raise ValueError("not a JSON object")
         except (OSError, ValueError) as exc:
             raise CliError(f"cannot read {args.file}: {exc}") from None
         code = (bundle.get("shipment") or {}).get("code", "?")
         n = len(bundle.get("events") or [])
-        print(f"Custody record of shipment {code}: {n} events")
-        ok = _print_checks(verify_bundle(bundle)) and ok
+        print(f"Custody record of shipment {code}: {n} events (bundle version {bundle.get('v')})")
+        print(f"Pinned: {_describe_trust(trust)}")
+        checks = verify_bundle(bundle, trust)
+        _print_checks(checks)
+        result = outcome(checks)
+        ok = result != FAILED
+        unproven = result == UNPROVEN
     if args.against:
         import httpx
 
@@ -239,15 +285,21 @@ def cmd_verify(args: argparse.Namespace) -> None:
                     )
         except (OSError, ValueError, KeyError, httpx.HTTPError) as exc:
             raise CliError(f"cannot compare with the live log: {exc}") from None
-        log_keys = [
-            keys["log_public_key"],
-            *[k["public_key"] for k in keys.get("retired", []) if k.get("name") == "log"],
-        ]
+        from shared.bundle import key_set
+
+        # pinned log keys when given; else the server's own (the saved head must verify under them)
+        log_keys = list(trust.log_keys) if trust.server_pinned else key_set(keys, "log")
         print(f"Live log at {url}: size {new['size']}; saved head: size {old['size']}")
         ok = _print_checks(check_consistency(old, new, proof, log_keys)) and ok
     if not ok:
         raise VerifyFailed("verification FAILED: see the checks marked FAIL above")
-    print("verification passed")
+    if unproven:
+        print("structure verified; authenticity UNPROVEN (see the checks marked --)")
+        raise VerifyUnproven(
+            "authenticity unproven: pin the server's keys (--trust keys.json, saved from GET /api/v1/keys) "
+            "or a witness's public key"
+        )
+    print("verification passed" + (": authentic under the pinned keys" if args.file else ""))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -300,6 +352,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar=("HEAD.json", "URL"),
         help="a tree head saved earlier, and the server whose log must extend it",
     )
+    v.add_argument(
+        "--trust",
+        action="append",
+        metavar="KEYS",
+        help="keys the record must be signed with: a keys file saved from GET /api/v1/keys, or a "
+        "witness's public key (or a file holding it) whose co-signature the tree head must carry; "
+        "repeatable. Without it the exit status is 3: consistent, authenticity unproven",
+    )
     v.set_defaults(fn=cmd_verify)
 
     d = sub.add_parser("demo", help="fresh demo data set (SQLite under HOSO_DATA_DIR/demo), then serve")
@@ -327,6 +387,9 @@ def main(argv: list[str] | None = None) -> int:
     except VerifyFailed as exc:
         print(f"hoso: {exc}", file=sys.stderr)
         return 1
+    except VerifyUnproven as exc:
+        print(f"hoso: {exc}", file=sys.stderr)
+        return EXIT_UNPROVEN
     except (CliError, SettingsError) as exc:
         print(f"hoso: {exc}", file=sys.stderr)
         return 2

@@ -252,7 +252,7 @@ class _Demo:
             self.users[username] = user
             if role == "courier":
                 key = SigningKey.generate()
-                await auth.enroll_device(self.db, user, key.public_key_b64, "demo phone")
+                await auth.enroll_device(self.db, self.keys, user, key.public_key_b64, "demo phone")
                 self.devices[username] = key
 
     async def sign(

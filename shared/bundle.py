@@ -1,17 +1,34 @@
-"""Checking an export bundle (CUSTODY.md §6) offline, trusting nothing but the keys in it
-and the maths: what `hoso verify FILE` runs, and what an auditor's own program would do."""
+"""Checking an export bundle offline (docs/CUSTODY.md, "Export bundle" and "Trust"):
+what `hoso verify FILE` runs, and what an auditor's own program would do.
+
+The maths alone shows that a bundle is consistent: hashes, signatures, chain links,
+inclusion proofs. It cannot show who made it: anyone can make fresh keys and a bundle
+that is consistent under them. Authenticity needs keys the auditor pinned beforehand
+(a `Trust`): the server's keys saved from `GET /api/v1/keys`, or a witness's public
+key whose co-signature the tree head must carry. Without them every check still runs,
+against the keys the bundle carries, and the `authenticity` check says it is unproven.
+"""
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 
 from . import lifecycle, merkle
 from .crypto import BadSignature, verify
+from .enrolment import EnrolmentError, check_enrolment
 from .events import CustodyEvent, EventIntegrityError, verify_event
 from .jcs import canonicalize
+from .timeutil import to_wire
+
+BUNDLE_VERSIONS = (1, 2)  # 2 adds `enrolments` and `received_at_status`
+VERIFIED, UNPROVEN, FAILED = "verified", "unproven", "failed"
 
 
 @dataclass
@@ -19,24 +36,88 @@ class Check:
     name: str
     ok: bool = True
     failures: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what the check established, or could not
+    unproven: bool = False  # passed as far as it goes, but rests on nothing the auditor pinned
 
     def fail(self, message: str) -> None:
         self.ok = False
         self.failures.append(message)
+
+    def leave_unproven(self, message: str) -> None:
+        self.unproven = True
+        self.notes.append(message)
+
+
+_B64_KEY = re.compile(r"^[A-Za-z0-9_-]{43}$")
+
+
+@dataclass(frozen=True)
+class Trust:
+    """Keys an auditor pinned: from a keys file saved earlier, and/or witnesses."""
+
+    log_keys: tuple[str, ...] = ()
+    event_keys: tuple[str, ...] = ()
+    witness_keys: tuple[str, ...] = ()
+
+    @property
+    def server_pinned(self) -> bool:
+        return bool(self.log_keys)
+
+    @property
+    def pinned(self) -> bool:
+        return bool(self.log_keys or self.witness_keys)
+
+    def __or__(self, other: Trust) -> Trust:
+        return Trust(
+            self.log_keys + other.log_keys,
+            self.event_keys + other.event_keys,
+            self.witness_keys + other.witness_keys,
+        )
+
+    @classmethod
+    def from_keys(cls, doc: dict[str, Any]) -> Trust:
+        """From the answer of `GET /api/v1/keys` (current and retired keys)."""
+        return cls(log_keys=tuple(key_set(doc, "log")), event_keys=tuple(key_set(doc, "event")))
+
+
+def parse_trust(text: str) -> Trust:
+    """What `--trust` names: a saved `GET /api/v1/keys` answer (JSON), a witness entry
+    (JSON with `public_key`), or a witness's raw Ed25519 public key in base64url."""
+    text = text.strip()
+    if _B64_KEY.match(text):
+        return Trust(witness_keys=(text,))
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        raise ValueError("neither a keys file (JSON) nor a base64url Ed25519 public key") from None
+    if isinstance(doc, str) and _B64_KEY.match(doc):
+        return Trust(witness_keys=(doc,))
+    if isinstance(doc, dict) and isinstance(doc.get("log_public_key"), str):
+        trust = Trust.from_keys(doc)
+        if not all(_B64_KEY.match(k) for k in trust.log_keys + trust.event_keys):
+            raise ValueError("the keys file has a key that is not a base64url Ed25519 public key")
+        return trust
+    if isinstance(doc, dict) and isinstance(doc.get("public_key"), str) and _B64_KEY.match(doc["public_key"]):
+        return Trust(witness_keys=(doc["public_key"],))
+    raise ValueError("a keys file has log_public_key and event_public_key (GET /api/v1/keys)")
 
 
 def head_message(size: int, root_hex: str, timestamp: int) -> bytes:
     return canonicalize({"size": size, "root": root_hex, "timestamp": timestamp})
 
 
-def _keys(bundle: dict[str, Any], name: str) -> list[str]:
-    keys = bundle.get("keys") or {}
+def key_set(keys: dict[str, Any], name: str) -> list[str]:
+    """The current and retired public keys called `name` in a keys document."""
     current = keys.get(f"{name}_public_key")
-    retired = [k["public_key"] for k in keys.get("retired") or [] if k.get("name") == name]
-    return [k for k in [current, *retired] if k]
+    retired = [
+        k.get("public_key")
+        for k in keys.get("retired") or []
+        if isinstance(k, dict) and k.get("name") == name
+    ]
+    return [k for k in [current, *retired] if isinstance(k, str) and k]
 
 
-def _verifies(keys: list[str], sig: str, message: bytes) -> bool:
+def _verifies(keys: Iterable[str], sig: str, message: bytes) -> bool:
     for key in keys:
         try:
             verify(key, sig, message)
@@ -46,23 +127,43 @@ def _verifies(keys: list[str], sig: str, message: bytes) -> bool:
     return False
 
 
-def verify_bundle(bundle: dict[str, Any]) -> list[Check]:
-    """Every check of §6, each with the events or items that failed it."""
-    structure, hashes, sigs, chain, life = (
+def _short(key: str) -> str:
+    return f"{key[:10]}…"
+
+
+def _server_signed(ev: CustodyEvent) -> bool:
+    return lifecycle.TRANSITIONS[ev.type].server_signed or ev.actor.startswith("clerk:")
+
+
+def outcome(checks: list[Check]) -> str:
+    """FAILED if any check failed; UNPROVEN if all passed but some rest on unpinned keys."""
+    if not all(c.ok for c in checks):
+        return FAILED
+    return UNPROVEN if any(c.unproven for c in checks) else VERIFIED
+
+
+def verify_bundle(bundle: dict[str, Any], trust: Trust | None = None) -> list[Check]:
+    """Every check of the bundle, each with the events or items that failed it."""
+    trust = trust or Trust()
+    structure, hashes, sigs, enrol, chain, life = (
         Check("structure"),
         Check("event hashes"),
         Check("signatures"),
+        Check("device enrolment"),
         Check("chain links"),
         Check("lifecycle"),
     )
-    inclusion, head_sig, wit = (
+    inclusion, head_sig, wit, auth, receipts = (
         Check("inclusion proofs"),
         Check("tree head signature"),
         Check("witness cosignatures"),
+        Check("authenticity"),
+        Check("receipt times"),
     )
-    checks = [structure, hashes, sigs, chain, life, inclusion, head_sig, wit]
-    if bundle.get("v") != 1:
-        structure.fail(f"unknown bundle version {bundle.get('v')!r}")
+    checks = [structure, hashes, sigs, enrol, chain, life, inclusion, head_sig, wit, receipts, auth]
+    version = bundle.get("v")
+    if version not in BUNDLE_VERSIONS:
+        structure.fail(f"unknown bundle version {version!r} (this verifier reads {BUNDLE_VERSIONS})")
         return checks
     events: list[CustodyEvent] = []
     for i, raw in enumerate(bundle.get("events") or []):
@@ -70,14 +171,47 @@ def verify_bundle(bundle: dict[str, Any]) -> list[Check]:
             events.append(msgspec.convert(raw, CustodyEvent))
         except msgspec.ValidationError as exc:
             structure.fail(f"event #{i + 1}: {exc}")
+        except RecursionError:
+            structure.fail(f"event #{i + 1}: nested too deeply to check")
+    records = (bundle.get("enrolments") or []) if version >= 2 else []
+    if not isinstance(records, list):
+        structure.fail("enrolments is a list of enrolment records")
+    received = bundle.get("received_at") or {}
+    if not isinstance(received, dict):
+        structure.fail("received_at maps event ids to times")
     if not structure.ok:
         return checks
     if not events:
         structure.fail("the bundle has no events")
         return checks
     ship = bundle.get("shipment") or {}
-    event_keys = _keys(bundle, "event")
+    carried = bundle.get("keys") or {}
+    event_keys = list(trust.event_keys) if trust.server_pinned else key_set(carried, "event")
+    log_keys = list(trust.log_keys) if trust.server_pinned else key_set(carried, "log")
+    whose = "a pinned" if trust.server_pinned else "the bundle's"
 
+    head = bundle.get("tree_head") or {}
+    try:
+        size, root_hex, ts, head_sig_b64 = (
+            int(head["size"]),
+            str(head["root"]),
+            int(head["timestamp"]),
+            str(head["sig"]),
+        )
+        root = bytes.fromhex(root_hex)
+    except (KeyError, TypeError, ValueError):
+        structure.fail("tree_head needs size, root (hex), timestamp and sig")
+        return checks
+    proofs = {p.get("leaf"): p for p in bundle.get("proofs") or [] if isinstance(p, dict)}
+
+    def leaf_index(leaf: str) -> int | None:
+        p = proofs.get(leaf)
+        try:
+            return int(p["index"]) if p is not None else None
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    # events: hashes, signatures, chain, lifecycle
     prev = None
     state: str | None = None
     for n, ev in enumerate(events, start=1):
@@ -86,11 +220,12 @@ def verify_bundle(bundle: dict[str, Any]) -> list[Check]:
             chain.fail(f"{label}: belongs to shipment {ev.shipment}, not {ship.get('code')}")
         try:
             verify_event(ev, public_key_b64=ev.device)
+        except RecursionError:
+            hashes.fail(f"{label}: nested too deeply to hash (see docs/CUSTODY.md, canonical JSON)")
         except EventIntegrityError as exc:
             (hashes if "hash" in str(exc).split(":")[0] else sigs).fail(f"{label}: {exc}")
-        server_signed = lifecycle.TRANSITIONS[ev.type].server_signed or ev.actor.startswith("clerk:")
-        if server_signed and ev.device not in event_keys:
-            sigs.fail(f"{label}: recorded by the server but not signed with one of its event keys")
+        if _server_signed(ev) and ev.device not in event_keys:
+            sigs.fail(f"{label}: recorded by the server but not signed with {whose} event key")
         if ev.prev != prev:
             chain.fail(
                 f"{label}: prev {str(ev.prev)[:12]}… does not link to the previous event {str(prev)[:12]}…"
@@ -108,45 +243,121 @@ def verify_bundle(bundle: dict[str, Any]) -> list[Check]:
     if life.ok and ship.get("state") != state:
         life.fail(f"the events lead to state {state}, the bundle says {ship.get('state')}")
 
-    head = bundle.get("tree_head") or {}
-    try:
-        size, root_hex, ts, sig = (
-            int(head["size"]),
-            str(head["root"]),
-            int(head["timestamp"]),
-            str(head["sig"]),
-        )
-        root = bytes.fromhex(root_hex)
-    except (KeyError, TypeError, ValueError):
-        head_sig.fail("tree_head needs size, root (hex), timestamp and sig")
-        return checks
-    message = head_message(size, root_hex, ts)
-    if not _verifies(_keys(bundle, "log"), sig, message):
-        head_sig.fail("the tree head is not signed by the log key (current or retired)")
+    # device keys: each enrolled to the event's actor, by the server, before the event
+    device_events = [(n, ev) for n, ev in enumerate(events, start=1) if not _server_signed(ev)]
+    enrolled: dict[str, dict[str, Any]] = {}
+    for i, record in enumerate(records, start=1):
+        try:
+            check_enrolment(record, event_keys)
+        except EnrolmentError as exc:
+            enrol.fail(f"enrolment record #{i}: {exc} ({whose} event key)")
+            continue
+        enrolled[record["device"]] = record
+    if version < 2:
+        if device_events:
+            enrol.leave_unproven(
+                "a version 1 bundle carries no enrolment records: nothing shows the device keys "
+                "were enrolled to the couriers named"
+            )
+    else:
+        for n, ev in device_events:
+            label = f"event #{n} {ev.type} {ev.id}"
+            record = enrolled.get(ev.device)
+            if record is None:
+                enrol.fail(f"{label}: device key {_short(ev.device)} has no valid enrolment record")
+                continue
+            if record["actor"] != ev.actor:
+                enrol.fail(
+                    f"{label}: key {_short(ev.device)} is enrolled to {record['actor']}, not {ev.actor}"
+                )
+            at, ev_at = leaf_index(record["hash"]), leaf_index(ev.hash)
+            if at is not None and ev_at is not None and not at < ev_at:
+                enrol.fail(
+                    f"{label}: the device's enrolment entered the log after the event (leaf {at} ≥ {ev_at})"
+                )
+            got = received.get(ev.id)
+            if isinstance(got, str) and record["enrolled_at"] > got:
+                enrol.fail(
+                    f"{label}: received {got}, before the device was enrolled at {record['enrolled_at']}"
+                )
+        if enrol.ok and enrolled:
+            enrol.notes.append(
+                f"{len(enrolled)} device key(s), each enrolled by {whose} event key before its events"
+            )
 
-    proofs = {p.get("leaf"): p for p in bundle.get("proofs") or []}
-    for n, ev in enumerate(events, start=1):
-        p = proofs.get(ev.hash)
+    # the log: inclusion of every event and enrolment record in one signed tree head
+    message = head_message(size, root_hex, ts)
+    if not _verifies(log_keys, head_sig_b64, message):
+        head_sig.fail(f"the tree head is not signed by {whose} log key (current or retired)")
+    leaves = [(f"event #{n} {ev.id}", ev.hash) for n, ev in enumerate(events, start=1)]
+    leaves += [(f"enrolment of {_short(r['device'])}", r["hash"]) for r in enrolled.values()]
+    for what, leaf in leaves:
+        p = proofs.get(leaf)
         if p is None:
-            inclusion.fail(f"event #{n} {ev.id}: no inclusion proof")
+            inclusion.fail(f"{what}: no inclusion proof")
             continue
         try:
             merkle.verify_inclusion(
-                merkle.leaf_hash(bytes.fromhex(ev.hash)),
+                merkle.leaf_hash(bytes.fromhex(leaf)),
                 int(p["index"]),
                 size,
                 [bytes.fromhex(x) for x in p["proof"]],
                 root,
             )
         except (merkle.ProofError, ValueError, KeyError, TypeError) as exc:
-            inclusion.fail(f"event #{n} {ev.id}: {exc}")
+            inclusion.fail(f"{what}: {exc}")
 
+    cosigned: set[str] = set()
     for w in bundle.get("witnesses") or []:
-        if not _verifies([w.get("public_key", "")], w.get("sig", ""), message):
+        if _verifies([w.get("public_key", "")], w.get("sig", ""), message):
+            cosigned.add(w.get("public_key", ""))
+        else:
             wit.fail(f"witness {w.get('name')!r}: cosignature does not verify for this tree head")
-    if not bundle.get("witnesses"):
+    for key in trust.witness_keys:
+        if key not in cosigned:
+            wit.fail(f"the pinned witness {_short(key)} has not co-signed this tree head")
+    if not bundle.get("witnesses") and not trust.witness_keys:
         wit.failures.append("none (no one-stop shop has co-signed this tree head yet)")
+
+    # received_at: the server's clock, neither signed nor in the log (docs/CUSTODY.md)
+    late = [eid for eid, at in received.items() if isinstance(at, str) and at > _wire_ms(ts)]
+    if late:
+        receipts.fail(
+            f"{len(late)} receipt time(s) are later than the tree head that includes the events "
+            f"({_wire_ms(ts)}): the stored times were changed"
+        )
+    receipts.notes.append(
+        "received_at is the server's clock, not signed: UNVERIFIED. Proven: the order in which "
+        f"events entered the log, and that all were in it by {_wire_ms(ts)} (tree head)"
+    )
+    # what it all rests on
+    if not trust.pinned:
+        auth.leave_unproven(
+            "UNPROVEN: no keys pinned (--trust), so the checks used the keys the bundle carries; "
+            "anyone can make a bundle that passes them"
+        )
+    elif not all(c.ok for c in checks):
+        auth.fail("the record does not verify under the pinned keys: see the checks that failed")
+    else:
+        if trust.server_pinned:
+            auth.notes.append(
+                "the tree head is signed by the pinned log key; server signatures by pinned keys"
+            )
+            if key_set(carried, "log")[:1] != list(trust.log_keys[:1]):
+                auth.notes.append("the bundle's own `keys` differ from the pinned keys and were not used")
+        else:
+            auth.notes.append(
+                "server keys not pinned: what proves the record is the pinned witness's co-signature "
+                "of a tree head that includes every event and enrolment record"
+            )
+        for key in trust.witness_keys:
+            auth.notes.append(f"co-signed by the pinned witness {_short(key)}")
+
     return checks
+
+
+def _wire_ms(ms: int) -> str:
+    return to_wire(datetime.fromtimestamp(ms / 1000, UTC))
 
 
 def check_consistency(

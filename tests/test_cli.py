@@ -13,6 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from shared.crypto import SigningKey
+
 HOSO = [sys.executable, "-m", "server.cli"]
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -242,3 +244,37 @@ def test_demo_serves_the_api_and_the_courier_app(tmp_path):
         out, _ = proc.communicate(timeout=30)
     assert f"http://127.0.0.1:{app_port}/" in out
     assert (tmp_path / "demo" / "courier-app").is_dir()  # the phone's outbox lives with the demo data
+
+
+def test_verify_exit_status_says_what_was_proven(tmp_path):
+    """0 authentic under pinned keys, 1 a check failed, 2 bad usage, 3 consistent but unproven."""
+    import json
+
+    from tests.forgery import forge_bundle
+    from tests.unit.test_bundle import Server, build
+
+    server = Server()
+    honest = tmp_path / "bundle.json"
+    honest.write_text(json.dumps(build(server)))
+    forged = tmp_path / "forged.json"
+    forged.write_text(json.dumps(forge_bundle(build(server))))
+    keys = tmp_path / "keys.json"
+    keys.write_text(json.dumps(server.keys()))
+
+    r = run(["verify", str(honest), "--trust", str(keys)], tmp_path)
+    assert r.returncode == 0 and "authentic under the pinned keys" in r.stdout, r.stdout + r.stderr
+    assert "[ok  ] device enrolment" in r.stdout and "received_at is the server's clock" in r.stdout
+    for bundle in (honest, forged):
+        r = run(["verify", str(bundle)], tmp_path)
+        assert r.returncode == 3, r.stdout + r.stderr
+        assert "[ -- ] authenticity" in r.stdout and "authenticity unproven" in r.stderr
+        assert r.stderr.count("\n") == 1
+    r = run(["verify", str(forged), "--trust", str(keys)], tmp_path)
+    assert r.returncode == 1 and "[FAIL] tree head signature" in r.stdout
+    witness = SigningKey.generate().public_key_b64
+    r = run(["verify", str(honest), "--trust", str(keys), "--trust", witness], tmp_path)
+    assert r.returncode == 1 and "has not co-signed" in r.stdout
+    r = run(["verify", str(honest), "--trust", str(tmp_path / "nowhere.json")], tmp_path)
+    assert r.returncode == 2 and "not a keys file or a witness key" in r.stderr
+    r = run(["verify", str(honest), "--trust", str(honest)], tmp_path)
+    assert r.returncode == 2 and "bundle.json is not a keys file" in r.stderr

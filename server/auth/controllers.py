@@ -50,7 +50,7 @@ class AuthController(Controller):
         db: DB,
         keys: KeysDep,
     ) -> DeviceResponse:
-        device_id = await service.enroll_device(db, request.user, data.public_key, data.label)
+        device_id = await service.enroll_device(db, keys, request.user, data.public_key, data.label)
         return DeviceResponse(
             device_id=device_id,
             label_public_key=keys.label.public_key_b64,

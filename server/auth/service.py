@@ -14,9 +14,11 @@ from sqlalchemy.exc import IntegrityError
 from shared.crypto import check_public_key
 from shared.timeutil import utcnow
 
+from ..custody import enrolments
 from ..db.engine import Database
 from ..db.models import api_tokens, devices, units, users
 from ..errors import BadRequest, Conflict, NotAuthorizedException, NotFoundException
+from ..keys import ServerKeys
 from .passwords import hash_password, verify_password
 
 ROLES = ("courier", "clerk", "dispatcher", "admin", "auditor")
@@ -208,7 +210,9 @@ async def user_for_token(db: Database, token: str) -> CurrentUser:
     return user
 
 
-async def enroll_device(db: Database, user: CurrentUser, public_key: str, label: str) -> int:
+async def enroll_device(
+    db: Database, keys: ServerKeys, user: CurrentUser, public_key: str, label: str
+) -> int:
     try:
         check_public_key(public_key)
     except ValueError as exc:
@@ -225,10 +229,13 @@ async def enroll_device(db: Database, user: CurrentUser, public_key: str, label:
             if existing.user_id != user.id or existing.revoked_at is not None:
                 raise Conflict("This device key is enrolled to another account or revoked.")
             return int(existing.id)  # re-enrolment after a lost response is harmless
+        now = utcnow()
         result = await conn.execute(
-            insert(devices).values(user_id=user.id, public_key=public_key, label=label, created_at=utcnow())
+            insert(devices).values(user_id=user.id, public_key=public_key, label=label, created_at=now)
         )
-        return int(result.inserted_primary_key[0])
+        device_id = int(result.inserted_primary_key[0])
+        await enrolments.record(conn, keys, device_id, user.actor, public_key, now)  # a log leaf
+        return device_id
 
 
 async def list_units(db: Database) -> list[dict]:

@@ -15,6 +15,7 @@ from ..db.models import custody_events
 from ..keys import ServerKeys
 from ..log import service as log_service
 from ..shipments.service import _load_visible, parse_code
+from . import enrolments
 
 
 async def bundle(db: Database, keys: ServerKeys, user: CurrentUser, code_text: str) -> dict[str, Any]:
@@ -37,7 +38,7 @@ async def bundle(db: Database, keys: ServerKeys, user: CurrentUser, code_text: s
     leaves = [(r.hash, r.log_index) for r in rows if r.log_index is not None]
     head, cosigs = await log_service.head_for_export(db, keys, max((i for _, i in leaves), default=-1) + 1)
     proofs = await log_service.proofs_for(db, leaves, head["size"]) if leaves else []
-    return {
+    bundle = {
         "v": 1,
         "shipment": {"code": ship.code, "kind": ship.kind, "state": ship.state, "head": ship.head},
         "events": [msgspec.json.decode(r.body) for r in rows],
@@ -47,3 +48,4 @@ async def bundle(db: Database, keys: ServerKeys, user: CurrentUser, code_text: s
         "keys": keys.public(),
         "witnesses": cosigs,
     }
+    return await enrolments.complete_bundle(db, bundle)

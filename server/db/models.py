@@ -77,6 +77,18 @@ class Device(Base):
     revoked_at: Mapped[datetime | None]
 
 
+class DeviceEnrolment(Base):
+    """The signed enrolment record of a device key (shared/enrolment.py), also a log leaf."""
+
+    __tablename__ = "device_enrolments"
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id"), primary_key=True, autoincrement=False)
+    public_key: Mapped[str] = mapped_column(String(64), unique=True)
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+    log_index: Mapped[int] = mapped_column(BigInteger, unique=True)  # leaf index in the Merkle log
+    body: Mapped[str] = mapped_column(Text)  # the record exactly as signed
+    created_at: Mapped[datetime]
+
+
 class Shipment(Base):
     __tablename__ = "shipments"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -280,6 +292,7 @@ units = Unit.__table__
 users = User.__table__
 api_tokens = ApiToken.__table__
 devices = Device.__table__
+device_enrolments = DeviceEnrolment.__table__
 shipments = Shipment.__table__
 custody_events = CustodyEvent.__table__
 rejected_events = RejectedEvent.__table__

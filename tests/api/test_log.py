@@ -12,7 +12,16 @@ from sqlalchemy import delete, select, update
 
 from server.db.models import custody_events, log_nodes
 from shared import merkle
-from shared.bundle import check_consistency, head_message, verify_bundle
+from shared.bundle import (
+    FAILED,
+    UNPROVEN,
+    VERIFIED,
+    Trust,
+    check_consistency,
+    head_message,
+    outcome,
+    verify_bundle,
+)
 from shared.crypto import SigningKey, verify
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,11 +56,11 @@ async def test_head_inclusion_and_consistency(api):
     keys = (await api.call("GET", "/api/v1/keys")).json()
     await _journey(api, 1)
     old = (await api.call("GET", "/api/v1/log/head")).json()
-    assert old["size"] == 4  # registered + three courier events
+    assert old["size"] == 5  # registered, the courier's device enrolment, three courier events
     verify(keys["log_public_key"], old["sig"], head_message(old["size"], old["root"], old["timestamp"]))
     codes = await _journey(api, 2)
     new = (await api.call("GET", "/api/v1/log/head")).json()
-    assert new["size"] == 12
+    assert new["size"] == 13
     again = (await api.call("GET", "/api/v1/log/head")).json()
     assert again == new  # no growth, same signed head
     detail = await api.shipment(codes[-1])
@@ -84,7 +93,14 @@ async def test_export_verifies_and_edits_are_caught(api):
     bundle = await _export(api, code)
     assert [c.name for c in verify_bundle(bundle) if not c.ok] == []
     assert set(bundle["received_at"]) == {e["id"] for e in bundle["events"]}
-    assert len(bundle["proofs"]) == 4 and bundle["keys"]["log_public_key"]
+    assert len(bundle["proofs"]) == 5 and bundle["keys"]["log_public_key"]  # 4 events, 1 enrolment
+    assert bundle["v"] == 2 and bundle["received_at_status"] == "unverified"
+    [enrolment] = bundle["enrolments"]
+    assert enrolment["device"] == bundle["events"][1]["device"]
+    assert enrolment["actor"] == bundle["events"][1]["actor"]
+    keys = (await api.call("GET", "/api/v1/keys")).json()
+    assert outcome(verify_bundle(bundle)) == UNPROVEN  # nothing pinned
+    assert outcome(verify_bundle(bundle, Trust.from_keys(keys))) == VERIFIED
     assert (await api.call("GET", f"/api/v1/shipments/{code}/custody", "courier1")).status_code == 403
 
     edited = json.loads(json.dumps(bundle))
@@ -129,13 +145,25 @@ async def test_witness_cosigns(api):
     assert bundle["tree_head"]["size"] == head["size"]  # the witnessed head is preferred
     assert [w["public_key"] for w in bundle["witnesses"]] == [key.public_key_b64]
     assert not _failed(verify_bundle(bundle))
+    # a witness's key alone is enough to pin: the head it co-signed includes every event
+    assert outcome(verify_bundle(bundle, Trust(witness_keys=(key.public_key_b64,)))) == VERIFIED
+    other = SigningKey.generate().public_key_b64
+    failed = _failed(verify_bundle(bundle, Trust(witness_keys=(other,))))
+    assert "has not co-signed" in failed["witness cosignatures"][0]
     bundle["witnesses"][0]["sig"] = SigningKey.generate().sign_b64(b"x")
     assert "witness cosignatures" in _failed(verify_bundle(bundle))
 
 
-def _hoso_verify(path: Path) -> subprocess.CompletedProcess[str]:
+def _hoso_verify(path: Path, *trust: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "server.cli", "verify", str(path)],
+        [
+            sys.executable,
+            "-m",
+            "server.cli",
+            "verify",
+            str(path),
+            *(a for t in trust for a in ("--trust", t)),
+        ],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -148,10 +176,13 @@ async def test_tampering_with_the_database_is_caught(api, db, tmp_path):
     honest = await _export(api, code)
     path = tmp_path / "honest.json"
     path.write_text(json.dumps(honest))
-    r = _hoso_verify(path)
-    assert r.returncode == 0 and "verification passed" in r.stdout, r.stdout + r.stderr
-    old_head = (await api.call("GET", "/api/v1/log/head")).json()
     keys = (await api.call("GET", "/api/v1/keys")).json()
+    pinned = str(_write(tmp_path / "keys.json", keys))
+    r = _hoso_verify(path, pinned)
+    assert r.returncode == 0 and "verification passed" in r.stdout, r.stdout + r.stderr
+    r = _hoso_verify(path)
+    assert r.returncode == 3 and "authenticity UNPROVEN" in r.stdout and "unproven" in r.stderr
+    old_head = (await api.call("GET", "/api/v1/log/head")).json()
 
     ids = [e["id"] for e in honest["events"]]
     # 1. edit an event row: the recorded fee becomes 0
@@ -247,3 +278,31 @@ async def test_rotated_keys_still_verify_old_records(api, settings, name):
         assert not _failed(verify_bundle(after))
         assert not _failed(verify_bundle(await _export(api2, code2)))
         assert not _failed(verify_bundle({**before, "keys": keys}))
+        # keys pinned before the rotation verify records signed before it, not after
+        pinned_before = Trust.from_keys(before["keys"])
+        assert outcome(verify_bundle(before, pinned_before)) == VERIFIED
+        assert outcome(verify_bundle(before, Trust.from_keys(keys))) == VERIFIED
+        assert outcome(verify_bundle(await _export(api2, code2), pinned_before)) == FAILED
+
+
+async def test_a_bundle_reforged_with_fresh_keys_is_not_authentic(api, tmp_path):
+    """Issue 13 item 6: the recipient changed, every event re-signed, a new tree and head,
+    and the bundle's `keys` replaced. Only keys the auditor pinned beforehand catch it."""
+    from tests.forgery import FORGED_RECIPIENT, forge_bundle
+
+    [code] = await _journey(api, 1)
+    honest = await _export(api, code)
+    forged = forge_bundle(honest)
+    assert forged["events"][0]["data"]["recipient"]["name"] == FORGED_RECIPIENT
+    path = _write(tmp_path / "forged.json", forged)
+    pinned = _write(tmp_path / "keys.json", (await api.call("GET", "/api/v1/keys")).json())
+    # unpinned, the forgery is as consistent as the real thing: that is all it can say
+    assert not _failed(verify_bundle(forged))
+    r = _hoso_verify(path)
+    assert r.returncode == 3 and "authenticity UNPROVEN" in r.stdout, r.stdout + r.stderr
+    # pinned, it is caught: the head, the server's events and the enrolments are not the server's
+    r = _hoso_verify(path, str(pinned))
+    assert r.returncode == 1, r.stdout + r.stderr
+    for failed in ("signatures", "device enrolment", "tree head signature", "authenticity"):
+        assert f"[FAIL] {failed}" in r.stdout, r.stdout
+    assert _hoso_verify(_write(tmp_path / "honest.json", honest), str(pinned)).returncode == 0
