@@ -53,7 +53,14 @@ def routes() -> Routes:
 def make_main(server_url: str, data_dir: Path) -> Callable[[ft.Page], Awaitable[None]]:
     async def main(page: ft.Page) -> None:
         page.title = "HoSo — Bưu tá"
-        page.theme = ft.Theme(color_scheme_seed=ft.Colors.BLUE_800)
+        # screens change in place, as on the cheap phones couriers carry: no route animation
+        still = ft.PageTransitionTheme.NONE
+        page.theme = ft.Theme(
+            color_scheme_seed=ft.Colors.BLUE_800,
+            page_transitions=ft.PageTransitionsTheme(
+                android=still, ios=still, linux=still, macos=still, windows=still
+            ),
+        )
         page.theme_mode = ft.ThemeMode.LIGHT
         page.padding = 0
         locator = GeoLocator()
