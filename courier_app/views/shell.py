@@ -61,12 +61,17 @@ class Shell:
     # navigation ----------------------------------------------------------------------------
     def go(self, route: str, *, root: bool = False, **state: Any) -> None:
         screen, params = self.routes.resolve(route)
+        below, views = list(self.stack), list(self.page.views)
         if root:
             self.stack.clear()
             self.page.views.clear()
         self.stack.append(_Entry(route, screen, params, dict(state)))
         self.page.views.append(ft.View(route=route))
-        self._render()
+        try:
+            self._render()
+        except Exception:  # a screen that cannot be built leaves the stack as it was
+            self.stack[:], self.page.views[:] = below, views
+            raise
 
     def replace(self, route: str, **state: Any) -> None:
         if self.stack:
@@ -108,9 +113,11 @@ class Shell:
                 self.page.views.pop()
             self._render()
             return
+        if self.ctx.session is None and e.route != LOGIN:
+            return  # signed out: only the login screen opens from outside
         try:
             self.go(e.route, root=e.route in (TODAY, LOGIN))
-        except (UnknownRoute, TypeError, LookupError):
+        except (UnknownRoute, TypeError, LookupError):  # unknown, needs state, or not on today's list
             log.info("ignored route %s", e.route)
 
     def _render(self) -> None:

@@ -209,6 +209,8 @@ def test_screens_open_each_other_by_route_and_back_keeps_the_form(shell: Shell) 
     assert [v.route for v in shell.page.views] == ["/today"]
     shell.route_changed(ft.RouteChangeEvent(route="/no/such/screen", name="route_change", control=shell.page))
     assert [v.route for v in shell.page.views] == ["/today"]
+    shell.route_changed(ft.RouteChangeEvent(route="/stop/9/pickup", name="route_change", control=shell.page))
+    assert [v.route for v in shell.page.views] == ["/today"] and len(shell.stack) == 1  # not on the list
 
 
 def test_delivery_identity_switch_shows_one_field_at_a_time(shell: Shell) -> None:
