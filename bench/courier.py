@@ -28,6 +28,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._harness import Server
+from courier_app.api import ApiClient
 from courier_app.flows.scan import ScanFlow
 from courier_app.flows.signature import SignaturePad
 from courier_app.outbox import Attachment, Outbox
@@ -146,7 +147,7 @@ def bench_sync(srv: Server, events: int, tmp: Path) -> None:
         )
     with httpx.Client(base_url=srv.base, timeout=60) as http:
         t = time.perf_counter()
-        report = Syncer(box, http, lambda: srv.tokens["courier"]).run_until_empty(deadline_s=120)
+        report = Syncer(box, ApiClient(http, lambda: srv.tokens["courier"])).run_until_empty(deadline_s=120)
         elapsed = time.perf_counter() - t
     assert report.accepted == events and box.waiting() == 0, report
     print(

@@ -1,5 +1,19 @@
 """The courier app: builds the real services (outbox, device key, camera, GPS, HTTP) and
-runs the Flet app — in the browser for `hoso app`, or packaged by `flet build apk`."""
+runs the Flet app — in the browser for `hoso app`, or packaged by `flet build apk`.
+
+The layers, from the screen down (each imports only those below it):
+
+    views/       Flet screens, registered in a route table (views/navigation.py) and shown
+                 by the Shell (views/shell.py), which also runs the background sync
+    context.py   the composition root: builds and wires everything below
+    flows/       plain-Python state of each thing a courier does: login, today, scan, pickup,
+                 delivery, handover; they take their I/O as arguments
+    session.py   who is signed in, kept across launches
+    sync.py      pushes the outbox to the server, with backoff
+    api.py       the one HTTP client, typed with the wire schema in shared/api.py
+    outbox.py    the durable local queue of signed events and attachments (SQLite)
+    device.py    the device key; ports.py the GPS and clock interfaces
+"""
 
 from __future__ import annotations
 
@@ -11,8 +25,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import flet as ft
+from flet.utils.platform_utils import is_mobile
 
 from .context import AppContext
+from .views import forms, screens
+from .views.hardware import GeoLocator, SecureKeyStore
+from .views.navigation import LOGIN, Routes
+from .views.shell import Shell
 
 DEFAULT_SERVER = "http://127.0.0.1:8000"
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -23,31 +42,42 @@ def _data_dir() -> Path:
     return Path(os.environ.get("HOSO_APP_DATA") or os.environ.get("FLET_APP_STORAGE_DATA") or "var/courier")
 
 
+def routes() -> Routes:
+    """Every screen of the app, by route."""
+    table = Routes()
+    screens.register(table)
+    forms.register(table)
+    return table
+
+
 def make_main(server_url: str, data_dir: Path) -> Callable[[ft.Page], Awaitable[None]]:
     async def main(page: ft.Page) -> None:
-        from flet.utils.platform_utils import is_mobile
-
-        from .views.hardware import GeoLocator, SecureKeyStore
-        from .views.screens import login_screen, open_today
-        from .views.shell import Shell
-
         page.title = "HoSo — Bưu tá"
-        page.theme = ft.Theme(color_scheme_seed=ft.Colors.BLUE_800)
+        # screens change in place, as on the cheap phones couriers carry: no route animation
+        still = ft.PageTransitionTheme.NONE
+        page.theme = ft.Theme(
+            color_scheme_seed=ft.Colors.BLUE_800,
+            page_transitions=ft.PageTransitionsTheme(
+                android=still, ios=still, linux=still, macos=still, windows=still
+            ),
+        )
         page.theme_mode = ft.ThemeMode.LIGHT
         page.padding = 0
         locator = GeoLocator()
         keystore = None
-        if is_mobile():  # on the phone the key lives in secure storage, not in a file
+        if is_mobile():  # type: ignore[no-untyped-call]  # on the phone the key lives in secure storage, not in a file
             keystore = SecureKeyStore()
             await keystore.ensure()
         ctx = AppContext(data_dir, server_url, lambda: datetime.now(UTC), locator, keystore)
-        shell = Shell(page, ctx)
+        shell = Shell(page, ctx, routes())
         page.data = shell  # reachable from tests that drive the page
+        page.on_route_change = shell.route_changed
+        page.on_view_pop = shell.view_popped
         page.on_close = lambda e: ctx.close()  # the web session expired: release the outbox
         if ctx.resume_session():
-            await open_today(shell, refresh=True)
+            await screens.open_today(shell, refresh=True)
         else:
-            shell.show(lambda: login_screen(shell), root=True)
+            shell.go(LOGIN, root=True)
         page.run_task(shell.sync_loop)
 
     return main

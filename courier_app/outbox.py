@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
+from shared.api import EventResult
 from shared.events import CustodyEvent
 from shared.timeutil import to_wire, utcnow
 
@@ -98,7 +101,7 @@ class Outbox:
                 self._db.execute("ROLLBACK")
                 raise
 
-    def pending(self, limit: int = 100) -> list[dict]:
+    def pending(self, limit: int = 100) -> list[dict[str, Any]]:
         """The oldest unanswered events, as JSON-ready dicts, in the order they were recorded."""
         rows = self._db.execute(
             "SELECT body FROM events WHERE state = ? ORDER BY seq LIMIT ?", (PENDING, limit)
@@ -115,21 +118,21 @@ class Outbox:
         with self._lock:
             self._db.execute("UPDATE attachments SET uploaded = 1 WHERE sha256 = ?", (sha256,))
 
-    def acknowledge(self, results: list[dict]) -> None:
-        """Apply the server's per-event answers from POST /api/v1/events."""
+    def acknowledge(self, results: Sequence[EventResult]) -> None:
+        """Apply the server's per-event answers to a sync batch."""
         now = to_wire(utcnow())
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 for r in results:
-                    if r["status"] in ("accepted", "duplicate"):
+                    if r.status in ("accepted", "duplicate"):
                         self._db.execute(
-                            "UPDATE events SET state = ?, acked_at = ? WHERE id = ?", (ACKED, now, r["id"])
+                            "UPDATE events SET state = ?, acked_at = ? WHERE id = ?", (ACKED, now, r.id)
                         )
-                    elif r["status"] == "rejected":
+                    elif r.status == "rejected":
                         self._db.execute(
                             "UPDATE events SET state = ?, reason = ?, acked_at = ? WHERE id = ?",
-                            (REJECTED, r.get("reason") or "", now, r["id"]),
+                            (REJECTED, r.reason or "", now, r.id),
                         )
                 self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('last_sync', ?)", (now,))
                 self._db.execute("COMMIT")
@@ -152,7 +155,8 @@ class Outbox:
         return [Rejected(r[0], r[1], msgspec.json.decode(r[2])["type"], r[3]) for r in rows]
 
     def waiting(self) -> int:
-        return self._db.execute("SELECT count(*) FROM events WHERE state = ?", (PENDING,)).fetchone()[0]
+        count: int = self._db.execute("SELECT count(*) FROM events WHERE state = ?", (PENDING,)).fetchone()[0]
+        return count
 
     def last_sync(self) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key = 'last_sync'").fetchone()

@@ -19,7 +19,7 @@ class Fix:
     accuracy_m: float | None
     at: datetime  # the fix's own time, kept apart from the device clock (CUSTODY.md §3)
 
-    def wire(self) -> dict:
+    def wire(self) -> dict[str, object]:
         return {"lat": self.lat, "lon": self.lon, "accuracy_m": self.accuracy_m, "fix_at": to_wire(self.at)}
 
     @property

@@ -49,7 +49,12 @@ def decode_frame(image: object) -> list[str]:
     import zxingcpp
 
     try:
-        return [r.text for r in zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode)]
+        return [
+            r.text
+            for r in zxingcpp.read_barcodes(
+                image, formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
+            )
+        ]
     except (ValueError, TypeError, RuntimeError):
         return []
 

@@ -1,28 +1,28 @@
 """Pushing the outbox to the server: attachments first, then events in batches, with
 exponential backoff and full jitter between failed attempts. Every step is idempotent
 (content-addressed uploads, duplicate events answered as such), so a sync cut off at any
-point is simply run again."""
+point is simply run again.
+
+`Syncer` is one pass (and the retry loop of the command line); `SyncDriver` is what the
+running app holds: one pass at a time, the last failure, and the backoff state.
+"""
 
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import httpx
+from shared.api import EventResult
 
+from .api import ApiClient, Refused, ServerUnavailable, TokenExpired
 from .outbox import Outbox
 
+__all__ = ["BATCH", "ServerUnavailable", "SyncDriver", "SyncReport", "Syncer", "TokenExpired"]
+
 BATCH = 100
-
-
-class TokenExpired(Exception):
-    """The server no longer accepts the token: sign in again (the outbox is kept)."""
-
-
-class ServerUnavailable(Exception):
-    pass
 
 
 @dataclass
@@ -32,13 +32,18 @@ class SyncReport:
     duplicate: int = 0
     rejected: int = 0
 
+    def add(self, other: SyncReport) -> None:
+        self.uploaded += other.uploaded
+        self.accepted += other.accepted
+        self.duplicate += other.duplicate
+        self.rejected += other.rejected
+
 
 class Syncer:
     def __init__(
         self,
         outbox: Outbox,
-        http: httpx.Client,
-        token: Callable[[], str],
+        api: ApiClient,
         *,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
@@ -46,54 +51,32 @@ class Syncer:
         max_delay: float = 300.0,
     ) -> None:
         self.outbox = outbox
-        self.http = http
-        self.token = token
+        self.api = api
         self.sleep = sleep
         self.rng = rng or random.Random()
         self.base_delay = base_delay
         self.max_delay = max_delay
         self.failures = 0
 
-    def _headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token()}", **(extra or {})}
-
-    def _check(self, r: httpx.Response) -> None:
-        if r.status_code == 401:
-            raise TokenExpired(r.json().get("detail", "sign in again"))
-        if r.status_code >= 500:
-            raise ServerUnavailable(f"server answered {r.status_code}")
-
     def run_once(self) -> SyncReport:
         """One full pass; raises ServerUnavailable or TokenExpired, leaving the outbox as it was."""
         report = SyncReport()
-        try:
-            for a in self.outbox.pending_attachments():
-                r = self.http.put(
-                    f"/api/v1/attachments/{a.sha256}",
-                    content=a.body,
-                    headers=self._headers({"content-type": a.content_type}),
-                )
-                self._check(r)
-                if r.status_code in (200, 201):
-                    self.outbox.mark_uploaded(a.sha256)
-                    report.uploaded += 1
-            while events := self.outbox.pending(BATCH):
-                r = self.http.post("/api/v1/events", json={"events": events}, headers=self._headers())
-                self._check(r)
-                if r.status_code != 200:
-                    # the whole batch was refused as malformed: keep the events, shown with the reason
-                    reason = r.json().get("detail", f"HTTP {r.status_code}")
-                    self.outbox.acknowledge(
-                        [{"id": e["id"], "status": "rejected", "reason": reason} for e in events]
-                    )
-                    report.rejected += len(events)
-                    continue
-                results = r.json()["results"]
-                self.outbox.acknowledge(results)
-                for res in results:
-                    setattr(report, res["status"], getattr(report, res["status"]) + 1)
-        except httpx.TransportError as exc:
-            raise ServerUnavailable(str(exc)) from exc
+        for a in self.outbox.pending_attachments():
+            try:
+                self.api.upload_attachment(a.sha256, a.content_type, a.body)
+            except Refused:
+                continue  # kept for the next pass; the event that needs it is flagged by the server
+            self.outbox.mark_uploaded(a.sha256)
+            report.uploaded += 1
+        while events := self.outbox.pending(BATCH):
+            try:
+                results = self.api.sync_events(events)
+            except Refused as exc:
+                # the whole batch was refused as malformed: keep the events, shown with the reason
+                results = [EventResult(e["id"], "rejected", exc.detail) for e in events]
+            self.outbox.acknowledge(results)
+            for res in results:
+                setattr(report, res.status, getattr(report, res.status) + 1)
         self.failures = 0
         return report
 
@@ -115,7 +98,31 @@ class Syncer:
                     raise
                 self.sleep(self.next_delay())
                 continue
-            for name in ("uploaded", "accepted", "duplicate", "rejected"):
-                setattr(total, name, getattr(total, name) + getattr(report, name))
+            total.add(report)
             if not self.outbox.waiting() and not self.outbox.pending_attachments():
                 return total
+
+
+class SyncDriver:
+    """The app's sync state: one pass at a time (the background loop and the "sync now"
+    button may ask together), the last failure to show, and the backoff between passes."""
+
+    def __init__(self, syncer: Syncer) -> None:
+        self.syncer = syncer
+        self.last_error: str | None = None
+        self._lock = threading.Lock()
+
+    def sync_now(self) -> SyncReport | None:
+        """One pass (attachments, then events); None when offline. Raises TokenExpired."""
+        with self._lock:
+            try:
+                report = self.syncer.run_once()
+            except ServerUnavailable as exc:
+                self.syncer.failures += 1
+                self.last_error = str(exc)
+                return None
+            self.last_error = None
+            return report
+
+    def next_delay(self) -> float:
+        return self.syncer.next_delay()

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 from litestar import Litestar, get
 from litestar.config.app import AppConfig
@@ -18,6 +17,8 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from msgspec import Struct
 from sqlalchemy import text
+
+from shared.api import Keys as Keys
 
 from . import __version__
 from .auth.controllers import AuthController
@@ -43,13 +44,6 @@ class Health(Struct):
     status: str
     db: str
     version: str
-
-
-class Keys(Struct):
-    label_public_key: str
-    event_public_key: str
-    log_public_key: str
-    retired: list[dict[str, Any]]
 
 
 @get("/health", operation_id="health", tags=["health"], opt=PUBLIC)

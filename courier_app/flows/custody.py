@@ -10,14 +10,16 @@ an event the server would reject for its content never leaves the phone.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from shared import lifecycle
+from shared.api import PendingHandover
 from shared.crypto import SigningKey
 from shared.events import CustodyEvent, new_event_id, sign_event
 from shared.geo import distance_m
+from shared.pins import verify_pin
 from shared.rules import content_problem
 from shared.timeutil import to_wire
 
@@ -231,7 +233,7 @@ class DeliveryFlow(_Base):
     id_last4: str = ""
     pin: str = ""
     proxy_note: str = ""
-    check_pin: Any = None  # (pin_hash, pin) -> bool; argon2 on the phone, injected for tests
+    check_pin: Callable[[str, str], bool] | None = None  # argon2 on the phone; tests inject a fake
 
     def __post_init__(self) -> None:
         self.receiver_name = self.receiver_name or self.row.a.stop.contact_name
@@ -276,16 +278,6 @@ class DeliveryFlow(_Base):
             signed=signed_on_phone(self.pad),
             photos=self.photos,
         )
-
-
-def verify_pin(pin_hash: str, pin: str) -> bool:
-    from argon2 import PasswordHasher
-    from argon2.exceptions import InvalidHashError, VerificationError
-
-    try:
-        return PasswordHasher().verify(pin_hash, pin)
-    except (VerificationError, InvalidHashError):
-        return False
 
 
 FAILURE_REASONS = lifecycle.FAILURE_REASONS
@@ -392,11 +384,11 @@ class HandoverFlow:
 @dataclass
 class CounterHandoverFlow:
     """A batch the one-stop shop's clerk received and signed for on the console
-    (`GET /api/v1/me/handovers`): the courier confirms it, and the phone signs one event per
+    (`ApiClient.handovers`): the courier confirms it, and the phone signs one event per
     envelope carrying the clerk's signature, exactly as if the clerk had signed on the phone."""
 
     recorder: Recorder
-    pending: dict[str, Any]  # id, codes, counterparty, signature, strokes
+    pending: PendingHandover
     rows: list[Row]  # today's rows for those codes that this phone can still hand over
     fix: Fix | None = None
     located: bool = False
@@ -406,23 +398,23 @@ class CounterHandoverFlow:
 
     @classmethod
     def for_pending(
-        cls, recorder: Recorder, pending: dict[str, Any], today: TodayFlow
+        cls, recorder: Recorder, pending: PendingHandover, today: TodayFlow
     ) -> CounterHandoverFlow:
-        rows = [today.row_for(code) for code in pending["codes"]]
+        rows = [today.row_for(code) for code in pending.codes]
         return cls(recorder, pending, [r for r in rows if r and r.state == lifecycle.State.IN_CUSTODY])
 
     def finish(self) -> list[CustodyEvent]:
         if not self.rows:
             raise Incomplete("handover.nothing_left")
-        party = dict(self.pending["counterparty"])
-        signed = Signed(self.pending["signature"], self.pending.get("strokes"))  # held by the server
+        party = dict(self.pending.counterparty)
+        signed = Signed(self.pending.signature, self.pending.strokes)  # held by the server
         built = [
             self.recorder.build(
                 row,
                 "delivered" if row.a.kind == "submission" else "returned",
                 counterparty=party,
                 fix=self.fix,
-                data={"handover": self.pending["id"]},
+                data={"handover": self.pending.id},
                 signed=signed,
             )
             for row in self.rows

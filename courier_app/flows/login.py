@@ -12,34 +12,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import httpx
-
+from ..api import ApiClient, ApiError, DeviceTaken, ServerError, ServerUnavailable, WrongPassword
 from ..device import KeyStore, device_key
+from ..session import Session
 
+__all__ = ["LoginFlow", "Session"]
 
-@dataclass
-class Session:
-    server: str
-    token: str
-    expires_at: float  # time.time() seconds
-    user_id: int
-    username: str
-    full_name: str
-    label_public_key: str
-    event_public_key: str
-
-    @property
-    def actor(self) -> str:
-        return f"courier:{self.user_id}"
-
-    def expired(self, now: float | None = None) -> bool:
-        return (now if now is not None else time.time()) >= self.expires_at
+DEVICE_LABEL = "HoSo courier"
 
 
 @dataclass
 class LoginFlow:
     keystore: KeyStore
-    client: Callable[[str], httpx.Client]  # base URL -> client (tests pass a real one)
+    connect: Callable[[str], ApiClient] = ApiClient.connect  # server URL -> a client not yet signed in
     clock: Callable[[], float] = time.time
     error: str | None = None  # i18n key of the last failure
     session: Session | None = None
@@ -55,42 +40,36 @@ class LoginFlow:
             return None
         key = device_key(self.keystore)
         try:
-            with self.client(server) as http:
-                r = http.post("/api/v1/auth/token", json={"username": username.strip(), "password": password})
-                if r.status_code == 401:
-                    self.error = "login.wrong"
-                    return None
-                r.raise_for_status()
-                body = r.json()
-                if body["user"]["role"] != "courier":
+            with self.connect(server) as api:
+                tokens = api.login(username.strip(), password)
+                if tokens.user.role != "courier":
                     self.error = "login.not_courier"
                     return None
-                token = body["access_token"]
-                e = http.post(
-                    "/api/v1/devices",
-                    json={"public_key": key.public_key_b64, "label": "HoSo courier"},
-                    headers={"Authorization": f"Bearer {token}"},
-                )
-                if e.status_code == 409:
-                    self.error = "login.device_taken"
-                    return None
-                e.raise_for_status()
-                keys = e.json()
-        except httpx.TransportError:
-            self.error = "login.unreachable"
+                keys = api.enrol_device(tokens.access_token, key.public_key_b64, DEVICE_LABEL)
+        except WrongPassword:
+            self.error = "login.wrong"
             return None
-        except httpx.HTTPStatusError:
+        except DeviceTaken:
+            self.error = "login.device_taken"
+            return None
+        except ServerError:
             self.error = "login.server_error"
             return None
-        user = body["user"]
+        except ServerUnavailable:
+            self.error = "login.unreachable"
+            return None
+        except ApiError:
+            self.error = "login.server_error"
+            return None
+        user = tokens.user
         self.session = Session(
             server,
-            token,
-            self.clock() + body["expires_in"],
-            user["id"],
-            user["username"],
-            user.get("full_name", ""),
-            keys["label_public_key"],
-            keys["event_public_key"],
+            tokens.access_token,
+            self.clock() + tokens.expires_in,
+            user.id,
+            user.username,
+            user.full_name,
+            keys.label_public_key,
+            keys.event_public_key,
         )
         return self.session

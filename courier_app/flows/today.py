@@ -1,6 +1,6 @@
 """Today's stops: the courier's assignments, ordered into a route from where they stand.
 
-The list comes from `GET /api/v1/me/assignments` and is remembered in the outbox, so the
+The list comes from the server (`ApiClient.assignments`) and is remembered in the outbox, so the
 app opens with yesterday's list when there is no signal. What this phone recorded but has
 not synced yet is laid over the server's state (a picked-up envelope is in custody at once),
 and the next event of each shipment links to this phone's own latest event.
@@ -10,59 +10,25 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
 import msgspec
 
 from shared import geo, lifecycle
+from shared.api import Assignment, AssignmentList, PendingHandover, Stop
 
+from ..api import Refused, ServerUnavailable
 from ..outbox import Outbox
 from ..ports import Clock
 
 DUE_SOON = timedelta(hours=24)
 CACHE_KEY = "assignments"
 
-
-class Stop(msgspec.Struct):
-    kind: str  # pickup | delivery
-    lat: float | None
-    lon: float | None
-    address: str
-    commune: str
-    province: str
-    contact_name: str
-    contact_phone: str | None = None
-
-    @property
-    def point(self) -> tuple[float, float] | None:
-        return (self.lat, self.lon) if self.lat is not None and self.lon is not None else None
-
-
-class Assignment(msgspec.Struct):
-    code: str
-    kind: str  # submission | result
-    state: str
-    head: str | None
-    due_at: datetime
-    attempts: int
-    dossier_ref: str
-    procedure: str
-    fee_vnd: int
-    components: list[Any]
-    recipient_id_last4_known: bool
-    stop: Stop
-    label_sig: str
-    pin_check: str | None = None
-
-
-class AssignmentList(msgspec.Struct):
-    items: list[Assignment]
-    label_public_key: str
-    event_public_key: str
+__all__ = ["Assignment", "AssignmentList", "Row", "Stop", "TodayFlow"]
 
 
 _decode = msgspec.json.Decoder(AssignmentList)
+_encode = msgspec.json.Encoder()
 
 
 @dataclass
@@ -94,11 +60,11 @@ class Row:
 @dataclass
 class TodayFlow:
     outbox: Outbox
-    fetch: Callable[[], bytes]  # GET /api/v1/me/assignments body; raises sync.ServerUnavailable offline
+    fetch: Callable[[], AssignmentList]  # raises api.ServerUnavailable offline
     clock: Clock
-    fetch_handovers: Callable[[], list[dict[str, Any]]] | None = None  # GET /api/v1/me/handovers items
+    fetch_handovers: Callable[[], list[PendingHandover]] | None = None
     data: AssignmentList | None = None
-    handovers: list[dict[str, Any]] = field(default_factory=list)
+    handovers: list[PendingHandover] = field(default_factory=list)
     offline: bool = False
     position: tuple[float, float] | None = None
 
@@ -108,26 +74,24 @@ class TodayFlow:
 
     def refresh(self) -> None:
         """Ask the server; without signal keep the remembered list (and say so)."""
-        from ..sync import ServerUnavailable
-
         try:
-            blob = self.fetch()
-        except ServerUnavailable:
+            data = self.fetch()
+        except (ServerUnavailable, Refused):
             self.offline = True
             self.load_cached()
             return
-        self.data = _decode.decode(blob)
-        self.outbox.remember(CACHE_KEY, blob)
+        self.data = data
+        self.outbox.remember(CACHE_KEY, _encode.encode(data))
         self.offline = False
         if self.fetch_handovers is not None:
             try:
                 self.handovers = self.fetch_handovers()
-            except ServerUnavailable:
+            except (ServerUnavailable, Refused):
                 self.handovers = []
 
-    def counter_handovers(self) -> list[dict[str, Any]]:
+    def counter_handovers(self) -> list[PendingHandover]:
         """Batches signed for on the console that still wait for this phone's events."""
-        return [h for h in self.handovers if any(self._in_custody(c) for c in h["codes"])]
+        return [h for h in self.handovers if any(self._in_custody(c) for c in h.codes)]
 
     def _in_custody(self, code: str) -> bool:
         row = self.row_for(code)

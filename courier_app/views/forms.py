@@ -1,11 +1,12 @@
-"""The recording screens: pickup, delivery, failed attempt, handover. Each renders its flow,
+"""The recording screens: pickup, delivery, failed attempt, handover, a clerk's batch, and
+the photo they take; registered in the route table (`register`). Each renders its flow,
 forwards input to it, and on "finish" asks the flow to sign and keep the event(s)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import flet as ft
 
@@ -24,13 +25,41 @@ from ..flows.custody import (
 from ..flows.today import Row
 from . import ui
 from .hardware import CameraPanel
+from .navigation import (
+    COUNTER,
+    DELIVERY,
+    FAILED,
+    HANDOVER,
+    PHOTO,
+    PICKUP,
+    SCAN,
+    STOP_HANDOVER,
+    TODAY,
+    Navigator,
+    Routes,
+    stop_route,
+)
 from .signature import SignatureBox
 
-if TYPE_CHECKING:
-    from .shell import Shell
+
+def register(routes: Routes) -> None:
+    routes.add(PICKUP, pickup_screen)
+    routes.add(DELIVERY, delivery_screen)
+    routes.add(FAILED, failed_screen)
+    routes.add(HANDOVER, handover_screen)
+    routes.add(STOP_HANDOVER, handover_screen)
+    routes.add(COUNTER, counter_screen)
+    routes.add(PHOTO, photo_screen)
 
 
-def _header(shell: Shell, row: Row) -> ft.Control:
+def _row(shell: Navigator, code: str) -> Row:
+    row = shell.ctx.today.row_for(code)
+    if row is None:
+        raise LookupError(f"{code} is not on today's list")
+    return row
+
+
+def _header(shell: Navigator, row: Row) -> ft.Control:
     a, tr = row.a, shell.ctx.tr
     return ft.Column(
         [
@@ -49,12 +78,12 @@ def _header(shell: Shell, row: Row) -> ft.Control:
 class _Location(ft.Text):
     """Shows the GPS fix as it arrives, the distance from the address, and a flag above 500 m."""
 
-    def __init__(self, shell: Shell, flow: Any) -> None:
+    def __init__(self, shell: Navigator, flow: Any) -> None:
         super().__init__(shell.ctx.tr("flow.locating"), size=15)
         self.shell, self.flow = shell, flow
 
     def did_mount(self) -> None:
-        self.page.run_task(self._locate)  # type: ignore[union-attr]
+        self.page.run_task(self._locate)
 
     async def _locate(self) -> None:
         fix = await self.shell.ctx.locator.locate()
@@ -76,7 +105,7 @@ class _Location(ft.Text):
             self.update()
 
 
-def _photo_row(shell: Shell, flow: Any) -> ft.Control:
+def _photo_row(shell: Navigator, flow: Any) -> ft.Control:
     tr = shell.ctx.tr
     count = ft.Text(tr("flow.photos", n=len(flow.photos)), size=15)
 
@@ -84,12 +113,12 @@ def _photo_row(shell: Shell, flow: Any) -> ft.Control:
         def got(jpeg: bytes) -> None:
             flow.add_photo(jpeg)
 
-        shell.show(lambda: photo_screen(shell, got))
+        shell.go(PHOTO, got=got)
 
     return ft.Row([ui.button(tr("flow.photo"), take, icon=ft.Icons.PHOTO_CAMERA, primary=False), count])
 
 
-def photo_screen(shell: Shell, got: Callable[[bytes], None]) -> ft.Control:
+def photo_screen(shell: Navigator, got: Callable[[bytes], None]) -> ft.Control:
     tr = shell.ctx.tr
     shell.set_title(tr("flow.photo"))
     panel = CameraPanel()
@@ -99,7 +128,7 @@ def photo_screen(shell: Shell, got: Callable[[bytes], None]) -> ft.Control:
         jpeg = await panel.take_picture()
         if jpeg is None:
             status.value = tr("scan.no_camera")
-            shell.page.update()
+            shell.update()
             return
         got(jpeg)
         shell.back()
@@ -107,15 +136,15 @@ def photo_screen(shell: Shell, got: Callable[[bytes], None]) -> ft.Control:
     async def start() -> None:
         if not await panel.start():
             status.value = tr("scan.no_camera")
-            shell.page.update()
+            shell.update()
 
-    shell.page.run_task(start)
+    shell.run_task(start)
     return ft.Column(
         [panel, status, ft.Row([ui.button(tr("flow.shoot"), shoot, icon=ft.Icons.CAMERA)])], spacing=12
     )
 
 
-def _finish_button(shell: Shell, label: str, flow: Any, error: ft.Text) -> ft.Control:
+def _finish_button(shell: Navigator, label: str, flow: Any, error: ft.Text) -> ft.Control:
     tr = shell.ctx.tr
 
     async def finish(e: object = None) -> None:
@@ -123,39 +152,33 @@ def _finish_button(shell: Shell, label: str, flow: Any, error: ft.Text) -> ft.Co
             result = await asyncio.to_thread(flow.finish)
         except Incomplete as exc:
             error.value = tr(str(exc.args[0]))
-            shell.page.update()
+            shell.update()
             return
         n = len(result) if isinstance(result, list) else 1
         shell.toast(tr("flow.saved", n=n))
         shell.wake_sync()
-        from .screens import today_screen
-
-        shell.show(lambda: today_screen(shell), root=True)
+        shell.go(TODAY, root=True)
 
     return ft.Semantics(
         content=ui.button(label, finish, icon=ft.Icons.CHECK), identifier="finish", expand=True
     )
 
 
-def _keep(shell: Shell, build: Callable[[], ft.Control]) -> None:
-    """Rebuilding this screen (back from the photo or scan screen) reuses the same flow."""
-    shell.stack[-1] = build
-
-
-def pickup_screen(shell: Shell, row: Row, flow: PickupFlow | None = None) -> ft.Control:
+def pickup_screen(shell: Navigator, code: str, flow: PickupFlow | None = None) -> ft.Control:
     ctx, tr = shell.ctx, shell.ctx.tr
     shell.set_title(tr("pickup.title"))
     if flow is None:
-        flow = PickupFlow(row, ctx.recorder())
-        _keep(shell, lambda: pickup_screen(shell, row, flow))
+        flow = PickupFlow(_row(shell, code), ctx.recorder())
+        shell.keep(flow=flow)  # rebuilding this screen (back from the photo) reuses the same flow
+    row = flow.row
     error = ui.error_text()
     items: list[ft.Control] = [_header(shell, row), _Location(shell, flow)]
     if flow.from_citizen:
         items.append(ft.Text(tr("pickup.components"), size=17, weight=ft.FontWeight.W_600))
-        for i, name in enumerate(flow.components):
+        for i, component in enumerate(flow.components):
             items.append(
                 ft.Checkbox(
-                    label=name,
+                    label=component,
                     value=i in flow.checked,
                     on_change=lambda e, i=i: flow.toggle(i),
                     label_style=ft.TextStyle(size=17),
@@ -181,12 +204,13 @@ def pickup_screen(shell: Shell, row: Row, flow: PickupFlow | None = None) -> ft.
     return ui.form(items)
 
 
-def delivery_screen(shell: Shell, row: Row, flow: DeliveryFlow | None = None) -> ft.Control:
+def delivery_screen(shell: Navigator, code: str, flow: DeliveryFlow | None = None) -> ft.Control:
     ctx, tr = shell.ctx, shell.ctx.tr
     shell.set_title(tr("delivery.title"))
     if flow is None:
-        flow = DeliveryFlow(row, ctx.recorder())
-        _keep(shell, lambda: delivery_screen(shell, row, flow))
+        flow = DeliveryFlow(_row(shell, code), ctx.recorder())
+        shell.keep(flow=flow)
+    row = flow.row
     error = ui.error_text()
     last4 = ui.bound_field(tr("flow.id_last4"), flow, "id_last4", digits=True, max_length=4, strip=True)
     pin = ui.bound_field(
@@ -199,7 +223,7 @@ def delivery_screen(shell: Shell, row: Row, flow: DeliveryFlow | None = None) ->
         flow.method = e.control.selected[0] if e.control.selected else "id_last4"
         for k, c in inputs.items():
             c.visible = k == flow.method
-        shell.page.update()
+        shell.update()
 
     for k, c in inputs.items():
         c.visible = k == flow.method
@@ -230,7 +254,7 @@ def delivery_screen(shell: Shell, row: Row, flow: DeliveryFlow | None = None) ->
                 [
                     ui.button(
                         tr("failed.open"),
-                        lambda e: shell.replace(lambda: failed_screen(shell, row)),
+                        lambda e: shell.replace(stop_route(row, "failed")),
                         icon=ft.Icons.REPORT,
                         primary=False,
                         danger=True,
@@ -241,12 +265,13 @@ def delivery_screen(shell: Shell, row: Row, flow: DeliveryFlow | None = None) ->
     )
 
 
-def failed_screen(shell: Shell, row: Row, flow: FailedAttemptFlow | None = None) -> ft.Control:
+def failed_screen(shell: Navigator, code: str, flow: FailedAttemptFlow | None = None) -> ft.Control:
     ctx, tr = shell.ctx, shell.ctx.tr
     shell.set_title(tr("failed.title"))
     if flow is None:
-        flow = FailedAttemptFlow(row, ctx.recorder())
-        _keep(shell, lambda: failed_screen(shell, row, flow))
+        flow = FailedAttemptFlow(_row(shell, code), ctx.recorder())
+        shell.keep(flow=flow)
+    row = flow.row
     error = ui.error_text()
     note = ui.bound_field(tr("failed.note"), flow, "note")
 
@@ -276,14 +301,18 @@ def failed_screen(shell: Shell, row: Row, flow: FailedAttemptFlow | None = None)
     )
 
 
-def handover_screen(shell: Shell, rows: list[Row], flow: HandoverFlow | None = None) -> ft.Control:
+def handover_screen(
+    shell: Navigator, code: str | None = None, flow: HandoverFlow | None = None
+) -> ft.Control:
+    """Envelopes handed on to a clerk or another courier: the stop it was opened from
+    (`code`), then whatever else is scanned."""
     ctx, tr = shell.ctx, shell.ctx.tr
     shell.set_title(tr("handover.title"))
     if flow is None:
         flow = HandoverFlow(ctx.recorder())
-        for r in rows:
-            flow.add(r)
-        _keep(shell, lambda: handover_screen(shell, [], flow))
+        if code is not None:
+            flow.add(_row(shell, code))
+        shell.keep(flow=flow)
     error = ui.error_text()
     envelopes = ft.Column(spacing=4)
 
@@ -307,7 +336,7 @@ def handover_screen(shell: Shell, rows: list[Row], flow: HandoverFlow | None = N
     def remove(code: str) -> None:
         flow.remove(code)
         render_list()
-        shell.page.update()
+        shell.update()
 
     def scanned(code: str) -> None:
         row = ctx.today.row_for(code)
@@ -317,14 +346,12 @@ def handover_screen(shell: Shell, rows: list[Row], flow: HandoverFlow | None = N
             shell.toast(tr(problem), error=True)
 
     def scan_more(e: object = None) -> None:
-        from .screens import scan_screen
-
-        shell.show(lambda: scan_screen(shell, on_code=scanned, title_key="handover.scan"))
+        shell.go(SCAN, on_code=scanned, title_key="handover.scan")
 
     def pick(e: Any) -> None:
         flow.receiver_role = e.control.selected[0] if e.control.selected else "clerk"
         render_list()
-        shell.page.update()
+        shell.update()
 
     receiver = ft.SegmentedButton(
         segments=[ft.Segment(value=r, label=ft.Text(tr(f"receiver.{r}"), size=15)) for r in RECEIVERS],
@@ -350,18 +377,22 @@ def handover_screen(shell: Shell, rows: list[Row], flow: HandoverFlow | None = N
     )
 
 
-def counter_screen(shell: Shell, pending: dict, flow: CounterHandoverFlow | None = None) -> ft.Control:
+def counter_screen(shell: Navigator, id: str, flow: CounterHandoverFlow | None = None) -> ft.Control:
     """The clerk signed for a batch on the console: the courier checks the list and confirms."""
     ctx, tr = shell.ctx, shell.ctx.tr
     shell.set_title(tr("counter.title"))
     if flow is None:
+        pending = next((h for h in ctx.today.handovers if str(h.id) == id), None)
+        if pending is None:
+            raise LookupError(f"no handover {id} waits for this phone")
         flow = CounterHandoverFlow.for_pending(ctx.recorder(), pending, ctx.today)
-        _keep(shell, lambda: counter_screen(shell, pending, flow))
+        shell.keep(flow=flow)
+    pending = flow.pending
     error = ui.error_text()
     envelopes = [ft.Text(f"{group(r.a.code)} · {r.a.stop.contact_name}", size=16) for r in flow.rows]
     return ui.form(
         [
-            ui.note(tr("counter.help", name=pending["counterparty"]["name"])),
+            ui.note(tr("counter.help", name=pending.counterparty["name"])),
             *envelopes,
             _Location(shell, flow),
             error,

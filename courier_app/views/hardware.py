@@ -11,6 +11,8 @@ import flet as ft
 import flet_camera as fc
 import flet_geolocator as fg
 
+from shared.crypto import SigningKey, b64url, b64url_decode
+
 from ..ports import Fix
 
 log = logging.getLogger(__name__)
@@ -72,7 +74,8 @@ class CameraPanel(ft.Container):
         if not self.ready:
             return None
         try:
-            return await self.camera.take_picture()
+            jpeg: bytes = await self.camera.take_picture()
+            return jpeg
         except Exception as exc:
             log.info("take_picture failed: %s", exc)
             return None
@@ -87,14 +90,12 @@ class SecureKeyStore:
     NAME = "hoso.device_key"
 
     def __init__(self) -> None:
-        import flet_secure_storage as fss
+        import flet_secure_storage as fss  # the phone build only: the browser keeps a key file
 
         self.storage = fss.SecureStorage()
         self._seed: bytes | None = None
 
     async def ensure(self) -> None:
-        from shared.crypto import SigningKey, b64url, b64url_decode
-
         stored = await self.storage.get(self.NAME)
         if stored:
             self._seed = b64url_decode(stored)

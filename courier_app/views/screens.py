@@ -1,30 +1,35 @@
-"""Login, Today, Scan and Sync screens."""
+"""Login, Today, Scan and Sync screens, registered in the route table (`register`)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 import flet as ft
 
+from shared.api import PendingHandover
 from shared.codes import group
 
+from ..api import TokenExpired
 from ..flows.rejections import advice
 from ..flows.scan import ScanFlow
 from ..flows.today import Row
-from ..sync import TokenExpired
 from . import ui
 from .hardware import CameraPanel
-
-if TYPE_CHECKING:
-    from .shell import Shell
+from .navigation import HANDOVER, LOGIN, SCAN, SYNC, TODAY, Navigator, Routes, counter_route, stop_route
 
 SCAN_PAUSE_S = 0.25
 
 
-def login_screen(shell: Shell, *, expired: bool = False) -> ft.Control:
+def register(routes: Routes) -> None:
+    routes.add(LOGIN, login_screen)
+    routes.add(TODAY, today_screen)
+    routes.add(SCAN, scan_screen)
+    routes.add(SYNC, sync_screen)
+
+
+def login_screen(shell: Navigator, *, expired: bool = False) -> ft.Control:
     ctx, tr = shell.ctx, shell.ctx.tr
     shell.set_title(tr("login.title"))
     flow = ctx.login_flow()
@@ -38,14 +43,14 @@ def login_screen(shell: Shell, *, expired: bool = False) -> ft.Control:
 
     async def submit(e: object = None) -> None:
         progress.visible, error.value = True, ""
-        shell.page.update()
+        shell.update()
         session = await asyncio.to_thread(
             flow.submit, server.value or "", username.value or "", password.value or ""
         )
         progress.visible = False
         if session is None:
             error.value = tr(flow.error or "login.server_error")
-            shell.page.update()
+            shell.update()
             return
         ctx.signed_in(session)
         await open_today(shell, refresh=True)
@@ -68,7 +73,7 @@ def login_screen(shell: Shell, *, expired: bool = False) -> ft.Control:
     )
 
 
-async def open_today(shell: Shell, *, refresh: bool = False) -> None:
+async def open_today(shell: Navigator, *, refresh: bool = False) -> None:
     ctx = shell.ctx
     fix = await ctx.locator.locate()
     if fix is not None:
@@ -79,10 +84,10 @@ async def open_today(shell: Shell, *, refresh: bool = False) -> None:
         except TokenExpired:
             shell.session_expired()
             return
-    shell.show(lambda: today_screen(shell), root=True)
+    shell.go(TODAY, root=True)
 
 
-def _stop_card(shell: Shell, index: int, row: Row) -> ft.Control:
+def _stop_card(shell: Navigator, index: int, row: Row) -> ft.Control:
     tr = shell.ctx.tr
     a = row.a
     badges: list[ft.Control] = [ui.badge(tr(f"action.{row.action}"), ui.PRIMARY if not row.done else ui.OK)]
@@ -93,7 +98,7 @@ def _stop_card(shell: Shell, index: int, row: Row) -> ft.Control:
     if row.unsynced:
         badges.append(ui.badge(tr("today.unsynced"), ft.Colors.BLUE_GREY_600))
     due = a.due_at.astimezone().strftime("%d/%m %H:%M")
-    lines = [
+    lines: list[ft.Control] = [
         ft.Row([ft.Text(f"{index}.", size=20, weight=ft.FontWeight.BOLD), *badges], wrap=True),
         ft.Text(a.stop.contact_name, size=18, weight=ft.FontWeight.W_600),
         ft.Text(f"{a.stop.address}, {a.stop.commune}", size=16),
@@ -108,25 +113,13 @@ def _stop_card(shell: Shell, index: int, row: Row) -> ft.Control:
         ft.Container(
             ft.Column(lines, spacing=4),
             padding=14,
-            on_click=(lambda e: open_row(shell, row)) if not row.done else None,
+            on_click=(lambda e: shell.go(stop_route(row))) if not row.done else None,
             ink=True,
         ),
     )
 
 
-def open_row(shell: Shell, row: Row) -> None:
-    from . import forms
-
-    action = row.action
-    if action == "pickup":
-        shell.show(lambda: forms.pickup_screen(shell, row))
-    elif action == "delivery":
-        shell.show(lambda: forms.delivery_screen(shell, row))
-    elif action == "handover":
-        shell.show(lambda: forms.handover_screen(shell, [row]))
-
-
-def today_screen(shell: Shell) -> ft.Control:
+def today_screen(shell: Navigator) -> ft.Control:
     ctx, tr = shell.ctx, shell.ctx.tr
     shell.set_title(tr("today.title"))
     rows = ctx.today.rows()
@@ -142,7 +135,7 @@ def today_screen(shell: Shell) -> ft.Control:
                 bgcolor=ui.LATE,
                 padding=12,
                 border_radius=8,
-                on_click=lambda e: shell.open_sync(),
+                on_click=lambda e: shell.go(SYNC),
             )
         )
     for pending in ctx.today.counter_handovers():
@@ -150,7 +143,7 @@ def today_screen(shell: Shell) -> ft.Control:
             ft.Semantics(
                 content=ft.Container(
                     ft.Text(
-                        tr("counter.banner", name=pending["counterparty"]["name"], n=len(pending["codes"])),
+                        tr("counter.banner", name=pending.counterparty["name"], n=len(pending.codes)),
                         color=ft.Colors.WHITE,
                         size=16,
                         weight=ft.FontWeight.W_600,
@@ -172,12 +165,12 @@ def today_screen(shell: Shell) -> ft.Control:
     return ft.Column(
         [
             *header,
-            ft.Row([ui.button(tr("today.scan"), lambda e: open_scan(shell), icon=ft.Icons.QR_CODE_SCANNER)]),
+            ft.Row([ui.button(tr("today.scan"), lambda e: shell.go(SCAN), icon=ft.Icons.QR_CODE_SCANNER)]),
             ft.Row(
                 [
                     ui.button(
                         tr("today.handover"),
-                        lambda e: _open_handover(shell),
+                        lambda e: shell.go(HANDOVER),
                         icon=ft.Icons.MOVE_UP,
                         primary=False,
                     ),
@@ -195,34 +188,26 @@ def today_screen(shell: Shell) -> ft.Control:
     )
 
 
-def _open_counter(shell: Shell, pending: dict) -> None:
-    from . import forms
-
-    shell.show(lambda: forms.counter_screen(shell, pending))
+def _open_counter(shell: Navigator, pending: PendingHandover) -> None:
+    shell.go(counter_route(pending.id))
 
 
-def _open_handover(shell: Shell) -> None:
-    from . import forms
-
-    shell.show(lambda: forms.handover_screen(shell, []))
-
-
-def open_scan(shell: Shell) -> None:
-    shell.show(lambda: scan_screen(shell, on_code=lambda code: _scanned(shell, code)))
-
-
-def _scanned(shell: Shell, code: str) -> None:
+def _scanned(shell: Navigator, code: str) -> None:
+    """Scanned from Today: the scan screen gives way to what the courier does at that stop."""
     row = shell.ctx.today.row_for(code)
     if row is None or row.done:
         shell.toast(shell.ctx.tr("scan.nothing_to_do"), error=True)
         return
-    shell.stack.pop()  # the scan screen gives way to the stop's flow
-    open_row(shell, row)
+    shell.replace(stop_route(row))
 
 
-def scan_screen(shell: Shell, *, on_code: Callable[[str], None], title_key: str = "scan.title") -> ft.Control:
-    """Camera preview scanning continuously, a torch toggle, and typed entry as a fallback."""
+def scan_screen(
+    shell: Navigator, *, on_code: Callable[[str], None] | None = None, title_key: str = "scan.title"
+) -> ft.Control:
+    """Camera preview scanning continuously, a torch toggle, and typed entry as a fallback.
+    A code found goes to `on_code`; by default it opens that stop's flow."""
     ctx, tr = shell.ctx, shell.ctx.tr
+    found: Callable[[str], None] = on_code or (lambda code: _scanned(shell, code))
     shell.set_title(tr(title_key))
     flow = ScanFlow(ctx.today.label_keys, ctx.today.assigned_codes())
     panel = CameraPanel()
@@ -233,7 +218,7 @@ def scan_screen(shell: Shell, *, on_code: Callable[[str], None], title_key: str 
 
     def verdict(code: str | None) -> None:
         if code is not None:
-            on_code(code)
+            found(code)
             return
         if flow.choices:
             status.value = tr("scan.which")
@@ -243,20 +228,20 @@ def scan_screen(shell: Shell, *, on_code: Callable[[str], None], title_key: str 
             ]
         elif flow.message:
             status.value = tr(flow.message)
-        shell.page.update()
+        shell.update()
 
     async def loop() -> None:
         if not await panel.start():
             status.value = tr("scan.no_camera")
-            shell.page.update()
+            shell.update()
             return
-        while view.page is not None and shell.body.content is view:
+        while view.page is not None and shell.showing(view):
             jpeg = await panel.take_picture()
             if jpeg is None:
                 await asyncio.sleep(SCAN_PAUSE_S)
                 continue
             code = await asyncio.to_thread(flow.on_frame, jpeg)
-            if shell.body.content is not view:
+            if not shell.showing(view):
                 return
             if code is not None or flow.choices or flow.message:
                 verdict(code)
@@ -286,7 +271,7 @@ def scan_screen(shell: Shell, *, on_code: Callable[[str], None], title_key: str 
         typed,
         ft.Row([ui.button(tr("scan.typed_ok"), submit_typed, primary=False)]),
     ]
-    shell.page.run_task(loop)
+    shell.run_task(loop)
     return view
 
 
@@ -296,7 +281,7 @@ def _local_time(wire: str | None) -> str:
     return datetime.fromisoformat(wire).astimezone().strftime("%H:%M:%S %d/%m/%Y")
 
 
-def sync_screen(shell: Shell) -> ft.Control:
+def sync_screen(shell: Navigator) -> ft.Control:
     ctx, tr = shell.ctx, shell.ctx.tr
     shell.set_title(tr("sync.title"))
     counts = ctx.outbox.counts()
@@ -306,9 +291,9 @@ def sync_screen(shell: Shell) -> ft.Control:
 
     async def sync_now(e: object = None) -> None:
         status.value = tr("sync.running")
-        shell.page.update()
+        shell.update()
         await shell.sync_once()
-        shell.replace(lambda: sync_screen(shell))
+        shell.replace(SYNC)
 
     items: list[ft.Control] = [
         ui.note(tr("sync.waiting", n=counts.get("pending", 0)), size=18),

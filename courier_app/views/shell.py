@@ -1,66 +1,143 @@
-"""The app's frame: one screen at a time under an app bar with back, language and the sync
-badge; a background task that syncs the outbox whenever the server answers."""
+"""The app's frame and navigator: the stack of open routes as `page.views` (one `ft.View`
+each, under an app bar with back, the sync badge and language), built from the route
+table (views/navigation.py); and a background task that syncs the outbox whenever the
+server answers."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, Protocol
 
 import flet as ft
 
+from ..api import TokenExpired
 from ..context import AppContext
-from ..sync import TokenExpired
 from . import ui
+from .navigation import LOGIN, SYNC, TODAY, Routes, Screen, UnknownRoute
 
 log = logging.getLogger(__name__)
 SYNC_EVERY_S = 30.0
 
 
+class Surface(Protocol):
+    """The parts of `ft.Page` the shell draws on (a test passes a page without a client)."""
+
+    views: list[ft.View]
+
+    def update(self, *controls: ft.Control) -> None: ...
+
+    def run_task(self, handler: Callable[[], Awaitable[None]]) -> Any: ...
+
+    def show_dialog(self, dialog: ft.DialogControl) -> None: ...
+
+
+@dataclass
+class _Entry:
+    route: str
+    screen: Screen
+    params: dict[str, str]
+    state: dict[str, Any] = field(default_factory=dict)
+    content: ft.Control | None = None
+
+
 class Shell:
-    def __init__(self, page: ft.Page, ctx: AppContext) -> None:
+    def __init__(self, page: Surface, ctx: AppContext, routes: Routes) -> None:
         self.page = page
-        self.ctx = ctx
-        self.stack: list[Callable[[], ft.Control]] = []
-        self.body = ft.Container(expand=True, padding=ft.Padding(12, 8, 12, 8))
-        self.sync_chip = ft.Container()
-        self.back_button = ft.IconButton(
-            ft.Icons.ARROW_BACK, on_click=lambda e: self.back(), icon_size=28, tooltip="←"
-        )
+        self._ctx = ctx
+        self.routes = routes
+        self.stack: list[_Entry] = []
         self.title = ft.Text("", size=20, weight=ft.FontWeight.BOLD)
-        page.appbar = ft.AppBar(
-            leading=self.back_button,
-            title=self.title,
-            actions=[
-                self.sync_chip,
-                ft.TextButton("EN", on_click=self.toggle_language, height=48),
-            ],
-        )
-        page.add(self.body)
+        self.sync_chip = ft.Container()
         self._sync_wakeup = asyncio.Event()
 
+    @property
+    def ctx(self) -> AppContext:
+        return self._ctx
+
     # navigation ----------------------------------------------------------------------------
-    def show(self, build: Callable[[], ft.Control], *, root: bool = False) -> None:
+    def go(self, route: str, *, root: bool = False, **state: Any) -> None:
+        screen, params = self.routes.resolve(route)
+        below, views = list(self.stack), list(self.page.views)
         if root:
             self.stack.clear()
-        self.stack.append(build)
-        self._render()
+            self.page.views.clear()
+        self.stack.append(_Entry(route, screen, params, dict(state)))
+        self.page.views.append(ft.View(route=route))
+        try:
+            self._render()
+        except Exception:  # a screen that cannot be built leaves the stack as it was
+            self.stack[:], self.page.views[:] = below, views
+            raise
+
+    def replace(self, route: str, **state: Any) -> None:
+        if self.stack:
+            self.stack.pop()
+            self.page.views.pop()
+        self.go(route, **state)
 
     def back(self) -> None:
         if len(self.stack) > 1:
             self.stack.pop()
+            self.page.views.pop()
         self._render()
 
-    def replace(self, build: Callable[[], ft.Control]) -> None:
-        if self.stack:
-            self.stack.pop()
-        self.show(build)
+    def keep(self, **state: Any) -> None:
+        self.stack[-1].state.update(state)
+
+    def showing(self, control: ft.Control) -> bool:
+        return bool(self.stack) and self.stack[-1].content is control
+
+    @property
+    def content(self) -> ft.Control | None:
+        """The screen on top."""
+        return self.stack[-1].content if self.stack else None
+
+    def view_popped(self, e: ft.ViewPopEvent) -> None:
+        """The phone's back button or gesture asked to leave the view on top."""
+        if self.stack and e.route == self.stack[-1].route:
+            self.back()
+
+    def route_changed(self, e: ft.RouteChangeEvent) -> None:
+        """A route from outside (the address bar, a deep link): back to it if it is open,
+        else open it (only routes that need no state of the app can come this way)."""
+        routes = [entry.route for entry in self.stack]
+        if routes and e.route == routes[-1]:
+            return
+        if e.route in routes:
+            while self.stack[-1].route != e.route:
+                self.stack.pop()
+                self.page.views.pop()
+            self._render()
+            return
+        if self.ctx.session is None and e.route != LOGIN:
+            return  # signed out: only the login screen opens from outside
+        try:
+            self.go(e.route, root=e.route in (TODAY, LOGIN))
+        except (UnknownRoute, TypeError, LookupError):  # unknown, needs state, or not on today's list
+            log.info("ignored route %s", e.route)
 
     def _render(self) -> None:
-        self.body.content = self.stack[-1]()
-        self.back_button.visible = len(self.stack) > 1
-        self.page.appbar.actions[1].content = ft.Text("EN" if self.ctx.lang == "vi" else "VI", size=16)
+        """Build the screen on top afresh (its flow, kept with `keep`, keeps what was entered)."""
+        entry = self.stack[-1]
+        self.title = ft.Text("", size=20, weight=ft.FontWeight.BOLD)
+        self.sync_chip = ft.Container()
+        entry.content = entry.screen(self, **entry.params, **entry.state)
+        back = ft.IconButton(ft.Icons.ARROW_BACK, on_click=lambda e: self.back(), icon_size=28, tooltip="←")
+        back.visible = len(self.stack) > 1
+        language = ft.TextButton(
+            content=ft.Text("EN" if self.ctx.lang == "vi" else "VI", size=16),
+            on_click=self.toggle_language,
+            height=48,
+        )
+        view = self.page.views[-1]
+        view.route = entry.route
+        view.padding = 0
+        view.appbar = ft.AppBar(leading=back, title=self.title, actions=[self.sync_chip, language])
+        view.controls = [ft.Container(entry.content, expand=True, padding=ft.Padding(12, 8, 12, 8))]
         self.refresh_sync_chip(update=False)
         self.page.update()
 
@@ -74,6 +151,12 @@ class Shell:
     def toast(self, text: str, *, error: bool = False) -> None:
         self.page.show_dialog(ft.SnackBar(ft.Text(text, size=16), bgcolor=ui.LATE if error else None))
 
+    def update(self) -> None:
+        self.page.update()
+
+    def run_task(self, task: Callable[[], Awaitable[None]]) -> None:
+        self.page.run_task(task)
+
     # sync ------------------------------------------------------------------------------------
     def refresh_sync_chip(self, update: bool = True) -> None:
         self.sync_chip.visible = self.ctx.session is not None
@@ -84,18 +167,11 @@ class Shell:
         text = self.ctx.tr("sync.chip", waiting=waiting, when=when)
         color = ui.LATE if rejected else (ui.SOON if waiting else ui.OK)
         self.sync_chip.content = ft.Semantics(
-            content=ft.TextButton(
-                content=ui.badge(text, color), on_click=lambda e: self.open_sync(), height=48
-            ),
+            content=ft.TextButton(content=ui.badge(text, color), on_click=lambda e: self.go(SYNC), height=48),
             identifier="sync-chip",
         )
         if update:
             self.page.update()
-
-    def open_sync(self) -> None:
-        from .screens import sync_screen
-
-        self.show(lambda: sync_screen(self))
 
     def wake_sync(self) -> None:
         self._sync_wakeup.set()
@@ -106,7 +182,7 @@ class Shell:
             await self.sync_once()
             delay = SYNC_EVERY_S
             if self.ctx.last_sync_error is not None:
-                delay = max(2.0, self.ctx.syncer.next_delay())
+                delay = max(2.0, self.ctx.sync.next_delay())
             try:
                 await asyncio.wait_for(self._sync_wakeup.wait(), delay)
             except TimeoutError:
@@ -137,7 +213,5 @@ class Shell:
             self.refresh_sync_chip()
 
     def session_expired(self) -> None:
-        from .screens import login_screen
-
         self.ctx.sign_out()
-        self.show(lambda: login_screen(self, expired=True), root=True)
+        self.go(LOGIN, root=True, expired=True)

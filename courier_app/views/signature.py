@@ -53,7 +53,7 @@ class SignatureBox(ft.Column):
     def _ms(self) -> int:
         return int((time.monotonic() - self._t0) * 1000)
 
-    def _start(self, e: ft.DragStartEvent) -> None:
+    def _start(self, e: ft.DragStartEvent[ft.GestureDetector]) -> None:
         p = e.local_position
         self.pad.start(p.x, p.y, self._ms())
         self.canvas.shapes.append(
@@ -61,14 +61,16 @@ class SignatureBox(ft.Column):
         )
         self.canvas.update()
 
-    def _move(self, e: ft.DragUpdateEvent) -> None:
+    def _move(self, e: ft.DragUpdateEvent[ft.GestureDetector]) -> None:
         p = e.local_position
         if not (0 <= p.x <= self.pad.width and 0 <= p.y <= self.pad.height):
             return
         self.pad.extend(p.x, p.y, self._ms())
-        if not self.canvas.shapes:
-            self.canvas.shapes.append(cv.Points(points=[], point_mode=cv.PointMode.POLYGON, paint=INK))
-        self.canvas.shapes[-1].points = [*self.canvas.shapes[-1].points, ft.Offset(p.x, p.y)]
+        stroke = self.canvas.shapes[-1] if self.canvas.shapes else None
+        if not isinstance(stroke, cv.Points):
+            stroke = cv.Points(points=[], point_mode=cv.PointMode.POLYGON, paint=INK)
+            self.canvas.shapes.append(stroke)
+        stroke.points = [*(stroke.points or []), ft.Offset(p.x, p.y)]
         self.canvas.update()
 
     def _shapes(self) -> list[cv.Shape]:

@@ -7,6 +7,8 @@ import secrets
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from shared.pins import verify_pin as verify_pin
+
 _passwords = PasswordHasher()  # argon2id, library defaults (RFC 9106 low-memory profile)
 # A 6-digit PIN has 10**6 values, so its real protection is the online rate limit;
 # the hash only keeps a stolen database from handing PINs out for free.
@@ -32,10 +34,3 @@ def new_pin() -> str:
 
 def hash_pin(pin: str) -> str:
     return _pins.hash(pin)
-
-
-def verify_pin(pin_hash: str, pin: str) -> bool:
-    try:
-        return _pins.verify(pin_hash, pin)
-    except (VerificationError, InvalidHashError):
-        return False

@@ -4,40 +4,15 @@ from typing import Annotated, Literal
 
 from msgspec import Meta, Struct
 
+from shared.api import DeviceRequest as DeviceRequest
+from shared.api import DeviceResponse as DeviceResponse
+from shared.api import TokenRequest as TokenRequest
+from shared.api import TokenResponse as TokenResponse
+from shared.api import UserOut as UserOut
+
 RoleName = Literal["courier", "clerk", "dispatcher", "admin", "auditor"]
 UnitKind = Literal["post_office", "one_stop_shop"]
 Username = Annotated[str, Meta(pattern=r"^[a-z0-9._-]{2,64}$")]
-
-
-class TokenRequest(Struct, forbid_unknown_fields=True):
-    username: Annotated[str, Meta(min_length=1, max_length=64)]
-    password: Annotated[str, Meta(min_length=1, max_length=256)]
-
-
-class UserOut(Struct):
-    id: int
-    username: str
-    role: str
-    unit: str | None
-    full_name: str = ""
-
-
-class TokenResponse(Struct):
-    access_token: str
-    token_type: str
-    expires_in: int
-    user: UserOut
-
-
-class DeviceRequest(Struct, forbid_unknown_fields=True):
-    public_key: Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{43}$")]
-    label: Annotated[str, Meta(max_length=200)] = ""
-
-
-class DeviceResponse(Struct):
-    device_id: int
-    label_public_key: str
-    event_public_key: str
 
 
 class UserCreate(Struct, forbid_unknown_fields=True):

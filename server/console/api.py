@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from litestar import Controller, Request, get
-from msgspec import Struct
+
+from shared.api import PendingHandover as PendingHandover
+from shared.api import PendingHandovers as PendingHandovers
 
 from ..auth.security import roles
 from ..auth.service import CurrentUser
 from ..deps import DB
 from . import clerk
-
-
-class PendingHandover(Struct):
-    id: int
-    codes: list[str]
-    counterparty: dict[str, Any]
-    signature: str  # sha256 of the clerk's signature PNG: put it in attachments.signature
-    strokes: str | None
-    created_at: datetime
-
-
-class PendingHandovers(Struct):
-    items: list[PendingHandover]
 
 
 class HandoverController(Controller):

@@ -5,9 +5,10 @@ from typing import Annotated, Any
 from litestar import Controller, Request, Response, get, post, put
 from litestar.params import JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
-from msgspec import Struct
 
-from shared.events import HEX64, CustodyEvent, unreal_time
+from shared.api import EventBatch as EventBatch
+from shared.api import EventBatchResult as EventBatchResult
+from shared.events import HEX64, unreal_time
 from shared.timeutil import utcnow
 
 from ..auth.security import roles
@@ -15,17 +16,8 @@ from ..auth.service import CurrentUser
 from ..deps import DB, Cfg, KeysDep, Signatures
 from ..errors import BadRequest, TooLarge
 from . import attachments, export, service
-from .service import EventResult
 
 Sha256Path = Annotated[str, Parameter(pattern=HEX64, description="SHA-256 of the body, lowercase hex")]
-
-
-class EventBatch(Struct, forbid_unknown_fields=True):
-    events: list[CustodyEvent]
-
-
-class EventBatchResult(Struct):
-    results: list[EventResult]
 
 
 class CustodyController(Controller):

@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared import lifecycle
+from shared.api import EventResult as EventResult
 from shared.crypto import SigningKey, b64url_decode
 from shared.events import (
     CustodyEvent,
@@ -61,13 +62,6 @@ SHIPMENT_STATE_COLUMNS = (
     shipments.c.recipient,
     shipments.c.closed_at,
 )
-
-
-class EventResult(msgspec.Struct, omit_defaults=True):
-    id: str
-    status: str  # accepted | duplicate | rejected
-    reason: str | None = None
-    head: str | None = None
 
 
 @dataclass(slots=True)

@@ -5,6 +5,10 @@ from typing import Annotated, Any, Literal
 
 from msgspec import Meta, Struct
 
+from shared.api import Assignment as Assignment
+from shared.api import AssignmentList as AssignmentList
+from shared.api import Stop as Stop
+
 Text200 = Annotated[str, Meta(max_length=200)]
 Kind = Literal["submission", "result"]
 
@@ -123,41 +127,3 @@ class ShipmentDetail(Struct):
     created_at: datetime
     events: list[EventView]
     rejected: list[RejectedView]
-
-
-class Stop(Struct):
-    kind: Literal["pickup", "delivery"]
-    lat: float | None
-    lon: float | None
-    address: str
-    commune: str
-    province: str
-    contact_name: str
-    contact_phone: str | None
-
-
-class Assignment(Struct):
-    code: str
-    kind: str
-    state: str
-    head: str | None
-    due_at: datetime
-    overdue: bool
-    attempts: int
-    dossier_ref: str
-    procedure: str
-    fee_vnd: int
-    components: list[Any]
-    recipient_id_last4_known: bool
-    stop: Stop
-    next_events: list[str]
-    label_sig: str
-    # argon2 hash of the citizen's PIN on a delivery stop, so the phone can check a typed PIN
-    # offline; 10^6 PINs at argon2 cost keep it from being read back off a lost phone quickly.
-    pin_check: str | None = None
-
-
-class AssignmentList(Struct):
-    items: list[Assignment]
-    label_public_key: str
-    event_public_key: str

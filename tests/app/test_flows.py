@@ -223,7 +223,7 @@ def test_expired_session_keeps_the_outbox_and_today_works_offline(server, tmp_pa
         assert again.sync_now() is None and again.outbox.waiting() == 1
     finally:
         server.start()
-    again.session.expires_at = 0  # the token ran out while the courier was on the road
+    again.sessions.current.expires_at = 0  # the token ran out while the courier was on the road
     with pytest.raises(TokenExpired):
         again.sync_now()
     again.sign_out()  # what the app does on TokenExpired: back to login, outbox untouched
@@ -281,12 +281,12 @@ def test_a_batch_signed_for_on_the_console_is_confirmed_on_the_phone(server, tmp
     console_receive(server, "shopclerk", server.courier_id, codes)
     ctx.today.refresh()
     [pending] = ctx.today.counter_handovers()
-    assert sorted(pending["codes"]) == sorted(codes)
+    assert sorted(pending.codes) == sorted(codes)
     flow = CounterHandoverFlow.for_pending(ctx.recorder(), pending, ctx.today)
     flow.set_fix(Fix(SHOP["lat"], SHOP["lon"], 5.0, utcnow()))
     events = flow.finish()
     assert [e.type for e in events] == ["delivered", "delivered"]
-    assert {e.attachments.signature for e in events} == {pending["signature"]}
+    assert {e.attachments.signature for e in events} == {pending.signature}
     assert ctx.today.counter_handovers() == []  # done on the phone, even before it syncs
     assert ctx.sync_now().accepted == 2
     for code in codes:

@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from bench._harness import PASSWORD, Server
+from courier_app.api import ApiClient
 from courier_app.device import FileKeyStore, device_key
 from courier_app.flows.login import LoginFlow
 from shared.i18n import t
@@ -20,9 +21,7 @@ def server():
 
 
 def _flow(tmp_path, **kw):
-    return LoginFlow(
-        FileKeyStore(tmp_path / "device.key"), lambda base: httpx.Client(base_url=base, timeout=10), **kw
-    )
+    return LoginFlow(FileKeyStore(tmp_path / "device.key"), ApiClient.connect, **kw)
 
 
 def test_sign_in_enrols_one_key_that_survives_a_new_sign_in(server, tmp_path):

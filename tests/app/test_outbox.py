@@ -13,6 +13,7 @@ from pathlib import Path
 import msgspec
 
 from courier_app.outbox import Attachment, Outbox
+from shared.api import EventResult
 from shared.crypto import SigningKey
 from shared.events import CustodyEvent, new_event_id, sign_event, verify_event
 
@@ -46,9 +47,7 @@ def test_put_pending_acknowledge(tmp_path):
     assert box.waiting() == 2 and [e["id"] for e in box.pending()] == [e1.id, e2.id]
     assert box.local_head(e1.shipment) == e2.hash
     assert [a.sha256 for a in box.pending_attachments()] == [digest]
-    box.acknowledge(
-        [{"id": e1.id, "status": "accepted"}, {"id": e2.id, "status": "rejected", "reason": "nope"}]
-    )
+    box.acknowledge([EventResult(e1.id, "accepted"), EventResult(e2.id, "rejected", "nope")])
     assert box.waiting() == 0 and box.counts() == {"acked": 1, "rejected": 1}
     assert [(r.id, r.reason) for r in box.rejected()] == [(e2.id, "nope")]
     assert box.local_head(e1.shipment) == e1.hash  # a rejected event does not extend the chain

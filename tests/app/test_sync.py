@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from bench._harness import Server
+from courier_app.api import ApiClient
 from courier_app.outbox import Attachment, Outbox
 from courier_app.sync import ServerUnavailable, Syncer, TokenExpired
 from shared.events import CustodyEvent, new_event_id, sign_event
@@ -77,8 +78,7 @@ def test_offline_then_online_then_a_lost_acknowledgement(server, tmp_path):
     with httpx.Client(base_url=server.base, timeout=10) as http:
         syncer = Syncer(
             box,
-            http,
-            lambda: server.tokens["courier"],
+            ApiClient(http, lambda: server.tokens["courier"]),
             sleep=sleeps.append,
             rng=random.Random(1),
             base_delay=0.01,
@@ -125,13 +125,13 @@ def test_rejections_are_kept_and_an_expired_token_stops_sync(server, tmp_path):
     )
     box.put(stale)
     with httpx.Client(base_url=server.base, timeout=10) as http:
-        report = Syncer(box, http, lambda: server.tokens["courier"]).run_until_empty(deadline_s=30)
+        report = Syncer(box, ApiClient(http, lambda: server.tokens["courier"])).run_until_empty(deadline_s=30)
         assert report.accepted == 2 and report.rejected == 1
         [rej] = box.rejected()
         assert rej.id == stale.id and "not the current head" in rej.reason
         box.put(msgspec.convert({**msgspec.to_builtins(stale), "id": new_event_id()}, CustodyEvent))
         with pytest.raises(TokenExpired):
-            Syncer(box, http, lambda: "expired-or-forged").run_once()
+            Syncer(box, ApiClient(http, lambda: "expired-or-forged")).run_once()
         assert box.waiting() == 1
 
 
@@ -139,13 +139,13 @@ def test_many_shipments_in_batches(server, tmp_path):
     box = Outbox(tmp_path / "outbox.db")
     _queue(server, box, 60)  # 120 events: two batches of at most 100
     with httpx.Client(base_url=server.base, timeout=30) as http:
-        report = Syncer(box, http, lambda: server.tokens["courier"]).run_until_empty(deadline_s=60)
+        report = Syncer(box, ApiClient(http, lambda: server.tokens["courier"])).run_until_empty(deadline_s=60)
     assert report.accepted == 120 and box.waiting() == 0
 
 
 def test_backoff_stays_bounded_after_days_offline(tmp_path):
     syncer = Syncer(
-        Outbox(tmp_path / "o.db"), httpx.Client(), lambda: "t", rng=random.Random(7), max_delay=300
+        Outbox(tmp_path / "o.db"), ApiClient(httpx.Client(), lambda: "t"), rng=random.Random(7), max_delay=300
     )
     for failures in (0, 1, 5, 40, 2000, 10**6):
         syncer.failures = failures

@@ -1,5 +1,6 @@
-"""Every courier screen built in pure Python (no Flet client), in both languages: each one
-renders its flow, and no text on it is a bare i18n key (a missing translation)."""
+"""Every courier screen built in pure Python (no Flet client), in both languages, opened by
+its route through the real Shell and route table: each one renders its flow, and no text
+on it is a bare i18n key (a missing translation)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,13 @@ import msgspec
 import pytest
 
 from courier_app.context import AppContext
-from courier_app.flows.login import Session
-from courier_app.flows.today import Assignment
-from courier_app.views import forms, screens
+from courier_app.main import routes
+from courier_app.session import Session
+from courier_app.views.navigation import Navigator
+from courier_app.views.shell import Shell, Surface
+from shared.api import Assignment, AssignmentList, EventResult, PendingHandover
+from shared.crypto import SigningKey
+from shared.events import new_event_id, sign_event
 
 KEY = re.compile(r"^[a-z_]+\.[a-z_0-9]+$")  # what t() returns for a key it does not know
 
@@ -24,50 +29,22 @@ class NoGps:
         return None
 
 
-class FakePage:
+class PageWithoutClient:
+    """An `ft.Page` as far as the Shell draws on it, with no Flutter client behind it."""
+
     def __init__(self) -> None:
+        self.views: list[ft.View] = [ft.View()]
         self.tasks: list[object] = []
+        self.dialogs: list[ft.DialogControl] = []
 
-    def run_task(self, fn, *args):  # the screen's camera loop or GPS: not run without a client
-        self.tasks.append(fn)
+    def run_task(self, handler):  # the screen's camera loop or GPS: not run without a client
+        self.tasks.append(handler)
 
-    def update(self) -> None:
+    def update(self, *controls: ft.Control) -> None:
         pass
 
-    def show_dialog(self, dialog) -> None:
-        pass
-
-
-class FakeShell:
-    """The parts of views.shell.Shell that screens use, without a page session."""
-
-    def __init__(self, ctx: AppContext) -> None:
-        self.ctx = ctx
-        self.page = FakePage()
-        self.stack: list = [None]
-        self.title = ""
-        self.body = ft.Container()
-
-    def set_title(self, text: str) -> None:
-        self.title = text
-
-    def show(self, build, *, root: bool = False) -> None:
-        self.stack.append(build)
-
-    def back(self) -> None:
-        self.stack.pop()
-
-    def replace(self, build) -> None:
-        self.stack[-1] = build
-
-    def toast(self, text: str, *, error: bool = False) -> None:
-        pass
-
-    def open_sync(self) -> None:
-        pass
-
-    def wake_sync(self) -> None:
-        pass
+    def show_dialog(self, dialog: ft.DialogControl) -> None:
+        self.dialogs.append(dialog)
 
 
 def _assignment(code: str, kind: str, state: str) -> Assignment:
@@ -92,8 +69,11 @@ def _assignment(code: str, kind: str, state: str) -> Assignment:
                 "commune": "Phường Pleiku",
                 "province": "Tỉnh Gia Lai",
                 "contact_name": "Nguyễn Văn A",
+                "contact_phone": None,
             },
             "label_sig": "x",
+            "overdue": False,
+            "next_events": [],
         },
         Assignment,
         strict=False,
@@ -130,9 +110,7 @@ def _texts(control: object) -> list[str]:
 @pytest.fixture
 def shell(tmp_path: Path):
     ctx = AppContext(tmp_path / "phone", "http://127.0.0.1:9", lambda: datetime.now(UTC), NoGps())
-    ctx.session = Session("http://127.0.0.1:9", "t", 4e9, 7, "courier", "Nguyễn Văn Hùng", "k", "k")
-    from courier_app.flows.today import AssignmentList
-
+    ctx.sessions.current = Session("http://127.0.0.1:9", "t", 4e9, 7, "courier", "Nguyễn Văn Hùng", "k", "k")
     ctx.today.data = AssignmentList(
         items=[
             _assignment("1000000000009", "submission", "registered"),
@@ -143,17 +121,15 @@ def shell(tmp_path: Path):
         event_public_key="k",
     )
     ctx.today.handovers = [
-        {
-            "id": 1,
-            "codes": ["3000000000009"],
-            "counterparty": {"name": "Phạm Minh Tuấn", "role": "clerk"},
-            "signature": "cd" * 32,
-            "strokes": None,
-        }
+        PendingHandover(
+            id=1,
+            codes=["3000000000009"],
+            counterparty={"name": "Phạm Minh Tuấn", "role": "clerk"},
+            signature="cd" * 32,
+            strokes=None,
+            created_at=datetime.now(UTC),
+        )
     ]
-    from shared.crypto import SigningKey
-    from shared.events import new_event_id, sign_event
-
     key = SigningKey.generate()
     refused = sign_event(
         key,
@@ -166,31 +142,37 @@ def shell(tmp_path: Path):
         data={"reason": "not_home", "no_fix_reason": "gps off"},
     )
     ctx.outbox.put(refused)
-    ctx.outbox.acknowledge(
-        [{"id": refused.id, "status": "rejected", "reason": "unknown shipment 2000000000009"}]
-    )
-    yield FakeShell(ctx)
+    ctx.outbox.acknowledge([EventResult(refused.id, "rejected", "unknown shipment 2000000000009")])
+    page: Surface = PageWithoutClient()
+    nav = Shell(page, ctx, routes())
+    nav.go("/today", root=True)
+    yield nav
     ctx.close()
 
 
+def _open(shell: Shell, route: str, **state: object) -> ft.Control:
+    shell.go(route, **state)
+    assert shell.content is not None and shell.page.views[-1].route == route
+    return shell.content
+
+
 @pytest.mark.parametrize("lang", ["vi", "en"])
-def test_every_screen_builds_and_is_translated(shell, lang):
+def test_every_screen_builds_and_is_translated(shell: Shell, lang: str) -> None:
     shell.ctx.lang = lang
-    rows = {r.a.code: r for r in shell.ctx.today.rows()}
-    pickup, delivery, handover = rows["1000000000009"], rows["2000000000009"], rows["3000000000009"]
     built = {
-        "login": screens.login_screen(shell),
-        "login-expired": screens.login_screen(shell, expired=True),
-        "today": screens.today_screen(shell),
-        "scan": screens.scan_screen(shell, on_code=lambda code: None),
-        "sync": screens.sync_screen(shell),
-        "pickup": forms.pickup_screen(shell, pickup),
-        "delivery": forms.delivery_screen(shell, delivery),
-        "failed": forms.failed_screen(shell, delivery),
-        "handover": forms.handover_screen(shell, [handover]),
-        "counter": forms.counter_screen(shell, shell.ctx.today.handovers[0]),
-        "photo": forms.photo_screen(shell, lambda jpeg: None),
+        "login": _open(shell, "/login"),
+        "login-expired": _open(shell, "/login", expired=True),
+        "today": _open(shell, "/today"),
+        "scan": _open(shell, "/scan", on_code=lambda code: None),
+        "sync": _open(shell, "/sync"),
+        "pickup": _open(shell, "/stop/1000000000009/pickup"),
+        "delivery": _open(shell, "/stop/2000000000009/delivery"),
+        "failed": _open(shell, "/stop/2000000000009/failed"),
+        "handover": _open(shell, "/stop/3000000000009/handover"),
+        "counter": _open(shell, "/counter/1"),
+        "photo": _open(shell, "/photo", got=lambda jpeg: None),
     }
+    assert shell.routes.templates() and len(shell.page.views) == len(built) + 1  # a stack of views
     for name, control in built.items():
         texts = _texts(control)
         assert texts, name
@@ -198,7 +180,7 @@ def test_every_screen_builds_and_is_translated(shell, lang):
         assert untranslated == [], (name, untranslated)
     today = " ".join(_texts(built["today"]))
     assert "Nguyễn Văn A" in today and ("1000 0000 0000 9" in today or "1000 0000 00009" in today)
-    assert ("Phạm Minh Tuấn" in today) and shell.title
+    assert ("Phạm Minh Tuấn" in today) and shell.title.value
     assert any("Tờ khai" in t for t in _texts(built["pickup"]))
     sync = " ".join(_texts(built["sync"]))
     assert "unknown shipment 2000000000009" in sync and (
@@ -206,9 +188,34 @@ def test_every_screen_builds_and_is_translated(shell, lang):
     )
 
 
-def test_delivery_identity_switch_shows_one_field_at_a_time(shell):
-    row = next(r for r in shell.ctx.today.rows() if r.a.code == "2000000000009")
-    view = forms.delivery_screen(shell, row)
+def test_screens_open_each_other_by_route_and_back_keeps_the_form(shell: Shell) -> None:
+    nav: Navigator = shell  # what screens are given: the Protocol, satisfied by the real Shell
+    nav.go("/stop/1000000000009/pickup")
+    pickup = shell.content
+    flow = shell.stack[-1].state["flow"]
+    flow.giver_name = "Trần Văn B"
+    nav.go("/photo", got=flow.add_photo)
+    shell.stack[-1].state["got"](b"jpeg")
+    nav.back()  # the photo screen gives way to the same pickup, rebuilt around the same flow
+    assert shell.content is not pickup and shell.stack[-1].state["flow"] is flow
+    assert "Trần Văn B" in _texts(shell.content) and len(flow.photos) == 1
+    shell.view_popped(
+        ft.ViewPopEvent(route="/stop/1000000000009/pickup", name="view_pop", control=shell.page)
+    )
+    assert [v.route for v in shell.page.views] == ["/today"]
+    shell.route_changed(ft.RouteChangeEvent(route="/sync", name="route_change", control=shell.page))
+    assert [v.route for v in shell.page.views] == ["/today", "/sync"]
+    shell.route_changed(ft.RouteChangeEvent(route="/today", name="route_change", control=shell.page))
+    assert [v.route for v in shell.page.views] == ["/today"]
+    shell.route_changed(ft.RouteChangeEvent(route="/no/such/screen", name="route_change", control=shell.page))
+    assert [v.route for v in shell.page.views] == ["/today"]
+    shell.route_changed(ft.RouteChangeEvent(route="/stop/9/pickup", name="route_change", control=shell.page))
+    assert [v.route for v in shell.page.views] == ["/today"] and len(shell.stack) == 1  # not on the list
+
+
+def test_delivery_identity_switch_shows_one_field_at_a_time(shell: Shell) -> None:
+    view = _open(shell, "/stop/2000000000009/delivery")
+    assert isinstance(view, ft.Column)
     fields = [c for c in view.controls if isinstance(c, ft.TextField)]
     segmented = next(c for c in view.controls if isinstance(c, ft.SegmentedButton))
     visible = lambda: [f.label for f in fields if f.visible]  # noqa: E731

@@ -209,6 +209,7 @@ def test_login_scan_pickup_sync(server, app, artifacts, tmp_path):
     y4m = _camera_on_label(server, sub["code"], tmp_path / "label.y4m")
     pw, browser, page = _open(url, camera=y4m)
     try:
+        _wait_text(page, "Đăng nhập bưu tá")  # the first frame can be blank for a second or two
         _shot(page, artifacts / "courier-01-login.png")
         _type_into(page, "Tên đăng nhập", "courier")
         _type_into(page, "Mật khẩu", "wrong-password")

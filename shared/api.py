@@ -1,0 +1,167 @@
+"""The wire between the courier's phone and the server: every JSON body the two exchange,
+as msgspec Structs, and the paths they are exchanged on.
+
+The server's handlers return and accept these types (its OpenAPI document is generated
+from them); the app's `ApiClient` decodes into the same types. Changing a field here
+changes both sides at once, so they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Final, Literal
+
+from msgspec import Meta, Struct
+
+from .events import CustodyEvent
+
+__all__ = [
+    "ASSIGNMENTS",
+    "ATTACHMENTS",
+    "DEVICES",
+    "EVENTS",
+    "HANDOVERS",
+    "KEYS",
+    "TOKEN",
+    "Assignment",
+    "AssignmentList",
+    "DeviceRequest",
+    "DeviceResponse",
+    "EventBatch",
+    "EventBatchResult",
+    "EventResult",
+    "Keys",
+    "PendingHandover",
+    "PendingHandovers",
+    "Stop",
+    "TokenRequest",
+    "TokenResponse",
+    "UserOut",
+    "attachment_path",
+]
+
+# Paths (the server mounts its controllers under /api/v1; these are the full paths) ---------
+TOKEN: Final = "/api/v1/auth/token"
+DEVICES: Final = "/api/v1/devices"
+KEYS: Final = "/api/v1/keys"
+ASSIGNMENTS: Final = "/api/v1/me/assignments"
+HANDOVERS: Final = "/api/v1/me/handovers"
+EVENTS: Final = "/api/v1/events"
+ATTACHMENTS: Final = "/api/v1/attachments"
+
+
+def attachment_path(sha256: str) -> str:
+    """Where an attachment is uploaded and read: content-addressed by its SHA-256."""
+    return f"{ATTACHMENTS}/{sha256}"
+
+
+# Tokens and devices ---------------------------------------------------------------------------
+class TokenRequest(Struct, forbid_unknown_fields=True):
+    username: Annotated[str, Meta(min_length=1, max_length=64)]
+    password: Annotated[str, Meta(min_length=1, max_length=256)]
+
+
+class UserOut(Struct):
+    id: int
+    username: str
+    role: str
+    unit: str | None
+    full_name: str = ""
+
+
+class TokenResponse(Struct):
+    access_token: str
+    token_type: str
+    expires_in: int
+    user: UserOut
+
+
+class DeviceRequest(Struct, forbid_unknown_fields=True):
+    public_key: Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{43}$")]
+    label: Annotated[str, Meta(max_length=200)] = ""
+
+
+class DeviceResponse(Struct):
+    device_id: int
+    label_public_key: str
+    event_public_key: str
+
+
+class Keys(Struct):
+    label_public_key: str
+    event_public_key: str
+    log_public_key: str
+    retired: list[dict[str, Any]]
+
+
+# Today's assignments --------------------------------------------------------------------------
+class Stop(Struct):
+    kind: Literal["pickup", "delivery"]
+    lat: float | None
+    lon: float | None
+    address: str
+    commune: str
+    province: str
+    contact_name: str
+    contact_phone: str | None
+
+    @property
+    def point(self) -> tuple[float, float] | None:
+        return (self.lat, self.lon) if self.lat is not None and self.lon is not None else None
+
+
+class Assignment(Struct):
+    code: str
+    kind: str
+    state: str
+    head: str | None
+    due_at: datetime
+    overdue: bool
+    attempts: int
+    dossier_ref: str
+    procedure: str
+    fee_vnd: int
+    components: list[Any]
+    recipient_id_last4_known: bool
+    stop: Stop
+    next_events: list[str]
+    label_sig: str
+    # argon2 hash of the citizen's PIN on a delivery stop, so the phone can check a typed PIN
+    # offline; 10^6 PINs at argon2 cost keep it from being read back off a lost phone quickly.
+    pin_check: str | None = None
+
+
+class AssignmentList(Struct):
+    items: list[Assignment]
+    label_public_key: str
+    event_public_key: str
+
+
+# Handovers a clerk signed for on the console -------------------------------------------------
+class PendingHandover(Struct):
+    id: int
+    codes: list[str]
+    counterparty: dict[str, Any]
+    signature: str  # sha256 of the clerk's signature PNG: put it in attachments.signature
+    strokes: str | None
+    created_at: datetime
+
+
+class PendingHandovers(Struct):
+    items: list[PendingHandover]
+
+
+# Sync -------------------------------------------------------------------------------------------
+class EventBatch(Struct, forbid_unknown_fields=True):
+    events: list[CustodyEvent]
+
+
+class EventResult(Struct, omit_defaults=True):
+    id: str
+    status: str  # accepted | duplicate | rejected
+    reason: str | None = None
+    head: str | None = None
+
+
+class EventBatchResult(Struct):
+    results: list[EventResult]
