@@ -35,6 +35,34 @@ def button(
     )
 
 
+def icon_button(icon: Any, on_click: Callable[..., Any] | None, tooltip: str) -> ft.IconButton:
+    """An icon the courier taps: a full TOUCH square, never a 40 px default."""
+    return ft.IconButton(icon, on_click=on_click, icon_size=30, tooltip=tooltip, width=TOUCH, height=TOUCH)
+
+
+def choices(
+    options: list[tuple[str, str]], selected: str | None, on_pick: Callable[[str], None]
+) -> ft.Column:
+    """A short list to choose one from, as full-width TOUCH-high buttons (the chosen one filled):
+    larger targets than radio buttons, and each one says what it records."""
+    column = ft.Column(spacing=6)
+
+    def render(current: str | None) -> None:
+        column.controls = [
+            ft.Row([button(label, lambda e, v=value: pick(v), primary=value == current)])
+            for value, label in options
+        ]
+
+    def pick(value: str) -> None:
+        render(value)
+        on_pick(value)
+        if column.page is not None:
+            column.update()
+
+    render(selected)
+    return column
+
+
 def form(controls: list[ft.Control]) -> ft.Column:
     """A screen's body: one scrolling column whose fields and buttons span the width."""
     return ft.Column(

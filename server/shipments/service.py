@@ -491,10 +491,12 @@ async def assignments(db: Database, keys: ServerKeys, user: CurrentUser) -> list
                     province=party.get("province", ""),
                     contact_name=party.get("name", ""),
                     contact_phone=party.get("phone"),
+                    id_last4=party.get("id_last4"),
+                    contact_unit=party.get("unit"),
                 ),
                 next_events=[t.value for t in lifecycle.allowed_types("courier", r.state)],
                 label_sig=label_signature(r.code, keys.label),
-                pin_check=r.pin_hash if r.kind == "result" else None,
+                has_pin=bool(r.pin_hash) and r.kind == "result",
             )
         )
     return out

@@ -1,0 +1,159 @@
+"""What the courier's phone learns about a handover at the door (issue 19, 13.3).
+
+- `check_sealed_pin`: a PIN the citizen typed, sealed on the phone to the server's seal key
+  (shared/pins.py), checked online at once: `POST /api/v1/me/stops/{code}/pin-check`,
+  each try counted by the citizen area's PIN attempt limit.
+- `after_sync`: once a batch is applied, a delivered event whose identity is a sealed PIN is
+  checked (a mismatch is flagged `pin_mismatch` on the event, shown in the console), and every
+  accepted event's flags are reported back to the phone in its sync result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from litestar.exceptions import NotFoundException as NotFound
+from sqlalchemy import delete, func, insert, select, update
+
+from shared import codes
+from shared.api import EventResult, PinCheckResult
+from shared.events import CustodyEvent, EventType
+from shared.pins import BadSeal, open_pin, verify_pin, well_formed
+from shared.timeutil import utcnow
+
+from ..auth.service import CurrentUser
+from ..db.engine import Database
+from ..db.models import custody_events, pin_failures, shipments
+from ..errors import TooManyRequests, Unprocessable
+from ..keys import ServerKeys
+
+MAX_TRIES = 5  # the citizen page's limit: wrong PINs per shipment and per client, per hour
+WINDOW = timedelta(hours=1)
+
+
+@dataclass(frozen=True, slots=True)
+class PinOutcome:
+    result: Literal["right", "wrong", "locked"]
+    left: int = 0
+
+
+async def check_pin(db: Database, ship: Any, pin: str, client: str, now: datetime) -> PinOutcome:
+    """Counted like the citizen page's PIN (same table, same limits). The shape of
+    server/citizen/pins.check_pin, which replaces this once it is on main."""
+    since = now - WINDOW
+    async with db.read() as conn:
+        by_code = await conn.scalar(
+            select(func.count())
+            .select_from(pin_failures)
+            .where(pin_failures.c.shipment_code == ship.code, pin_failures.c.created_at >= since)
+        )
+        by_client = await conn.scalar(
+            select(func.count())
+            .select_from(pin_failures)
+            .where(pin_failures.c.client == client, pin_failures.c.created_at >= since)
+        )
+    used = max(int(by_code or 0), int(by_client or 0))
+    if used >= MAX_TRIES:
+        return PinOutcome("locked")
+    if verify_pin(ship.pin_hash, pin):
+        return PinOutcome("right", MAX_TRIES - used)
+    async with db.write() as conn:
+        await conn.execute(
+            insert(pin_failures).values(shipment_code=ship.code, client=client, created_at=now)
+        )
+        await conn.execute(delete(pin_failures).where(pin_failures.c.created_at < since - WINDOW))
+    left = MAX_TRIES - used - 1
+    return PinOutcome("wrong" if left > 0 else "locked", max(left, 0))
+
+
+async def _shipment(db: Database, code: str) -> Any:
+    async with db.read() as conn:
+        return (
+            await conn.execute(
+                select(
+                    shipments.c.id,
+                    shipments.c.code,
+                    shipments.c.kind,
+                    shipments.c.parent_code,
+                    shipments.c.pin_hash,
+                    shipments.c.assigned_courier_id,
+                ).where(shipments.c.code == code)
+            )
+        ).first()
+
+
+async def check_sealed_pin(
+    db: Database, keys: ServerKeys, user: CurrentUser, code_text: str, sealed: str
+) -> PinCheckResult:
+    try:
+        code = codes.normalize(code_text)
+    except codes.InvalidCode as exc:
+        raise NotFound(str(exc)) from None
+    ship = await _shipment(db, code)
+    if ship is None or ship.assigned_courier_id != user.id:
+        raise NotFound(f"No shipment {codes.group(code)} on your list.")
+    if keys.seal is None:
+        raise Unprocessable("This server has no seal key.")
+    try:
+        pin = open_pin(keys.seal, sealed, code)
+    except BadSeal as exc:
+        raise Unprocessable(f"{exc}: seal the PIN to seal_public_key of GET /api/v1/keys.") from None
+    if not well_formed(pin):
+        raise Unprocessable("A PIN has 6 digits.")
+    outcome = await check_pin(db, ship, pin, user.actor, utcnow())
+    if outcome.result == "locked":
+        raise TooManyRequests(
+            "Too many wrong PINs for this shipment: identify the recipient by ID card or record a proxy."
+        )
+    return PinCheckResult(ok=outcome.result == "right", attempts_left=outcome.left)
+
+
+def sealed_pin(event: CustodyEvent) -> str | None:
+    identity = event.data.get("identity") if event.type is EventType.DELIVERED else None
+    if isinstance(identity, dict) and identity.get("method") == "pin":
+        sealed = identity.get("pin_sealed")
+        return sealed if isinstance(sealed, str) else None
+    return None
+
+
+async def after_sync(
+    db: Database, keys: ServerKeys, events: list[CustodyEvent], results: list[EventResult]
+) -> None:
+    """Check sealed PINs of accepted deliveries, flag mismatches, and put each accepted
+    event's flags in its result. Runs after the batch is committed, so it never changes
+    what was accepted: a wrong PIN is a flag for the dispatcher, not a rejection."""
+    accepted = [ev for ev, r in zip(events, results, strict=True) if r.status == "accepted"]
+    if not accepted:
+        return
+    for ev in accepted:
+        sealed = sealed_pin(ev)
+        if sealed is None:
+            continue
+        ship = await _shipment(db, ev.shipment)
+        try:
+            right = keys.seal is not None and verify_pin(
+                ship.pin_hash, open_pin(keys.seal, sealed, ev.shipment)
+            )
+        except BadSeal:
+            right = False
+        if not right:
+            async with db.write() as conn:
+                old = await conn.scalar(select(custody_events.c.flags).where(custody_events.c.id == ev.id))
+                flags = [*(old or []), "pin_mismatch"]
+                await conn.execute(
+                    update(custody_events).where(custody_events.c.id == ev.id).values(flags=flags)
+                )
+    async with db.read() as conn:
+        rows = (
+            await conn.execute(
+                select(custody_events.c.id, custody_events.c.flags).where(
+                    custody_events.c.id.in_([ev.id for ev in accepted])
+                )
+            )
+        ).all()
+    flags_of = {r.id: list(r.flags or []) for r in rows}
+    for r in results:
+        if r.status == "accepted" and flags_of.get(r.id):
+            r.flags = flags_of[r.id]
