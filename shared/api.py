@@ -149,6 +149,7 @@ class Assignment(Struct):
     next_events: list[str]
     label_sig: str
     has_pin: bool = False  # a PIN is on record (the phone never holds anything that reveals it)
+    next_stop: Stop | None = None  # the delivery stop, while `stop` is still the pickup
 
 
 class AssignmentList(Struct):

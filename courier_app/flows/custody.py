@@ -185,7 +185,7 @@ class _Base:
 
     @property
     def distance_from_address_m(self) -> float | None:
-        point = self.row.a.stop.point
+        point = self.row.stop.point
         return distance_m(self.fix.point, point) if self.fix and point else None
 
     @property
@@ -215,13 +215,13 @@ class PickupFlow(_Base):
 
     def __post_init__(self) -> None:
         if self.from_citizen:  # the citizen on record; at a one-stop shop, a person to name
-            self.giver_name = self.giver_name or self.row.a.stop.contact_name
+            self.giver_name = self.giver_name or self.row.stop.contact_name
         self.fee_text = self.fee_text or str(self.row.a.fee_vnd)
 
     @property
     def institution(self) -> str:
         """Where the envelope is taken from, when it is a unit (the one-stop shop)."""
-        return "" if self.from_citizen else self.row.a.stop.contact_name
+        return "" if self.from_citizen else self.row.stop.contact_name
 
     @property
     def from_citizen(self) -> bool:
@@ -262,7 +262,7 @@ class PickupFlow(_Base):
             data |= {"components": [self.components[i] for i in sorted(self.checked)], "fee_vnd": self.fee()}
             party = _party(self.giver_name, "citizen", self.giver_id_last4)
         else:  # the clerk is a person; the shop is where they work
-            party = _party(self.giver_name, "clerk", unit=self.row.a.stop.contact_unit)
+            party = _party(self.giver_name, "clerk", unit=self.row.stop.contact_unit)
             data["institution"] = self.institution
         return self.recorder.record(
             self.row,
@@ -304,11 +304,11 @@ class DeliveryFlow(_Base):
     override_note: str = ""
 
     def __post_init__(self) -> None:
-        self.receiver_name = self.receiver_name or self.row.a.stop.contact_name
+        self.receiver_name = self.receiver_name or self.row.stop.contact_name
 
     @property
     def id_on_record(self) -> str | None:
-        return self.row.a.stop.id_last4
+        return self.row.stop.id_last4
 
     @property
     def id_mismatch(self) -> bool:

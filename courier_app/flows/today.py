@@ -46,6 +46,14 @@ class Row:
     unsynced: int  # events of this shipment waiting in the outbox
 
     @property
+    def stop(self) -> Stop:
+        """Where the courier goes next: once this phone has picked the envelope up (synced
+        or not), its delivery stop."""
+        if self.state != lifecycle.State.REGISTERED and self.a.state == lifecycle.State.REGISTERED:
+            return self.a.next_stop or self.a.stop
+        return self.a.stop
+
+    @property
     def done(self) -> bool:
         return self.state not in lifecycle.OPEN_STATES
 
@@ -175,25 +183,26 @@ class TodayFlow:
     def row(self, a: Assignment) -> Row:
         now = self.clock()
         state, head, waiting = self.local(a)
-        point = a.stop.point
-        distance = geo.distance_m(self.position, point) if self.position and point else None
         open_ = state in lifecycle.OPEN_STATES
-        return Row(
+        row = Row(
             a,
             state,
             head,
-            distance,
+            None,
             late=open_ and a.due_at < now,
             due_soon=open_ and now <= a.due_at < now + DUE_SOON,
             unsynced=waiting,
         )
+        point = row.stop.point
+        row.distance_m = geo.distance_m(self.position, point) if self.position and point else None
+        return row
 
     def rows(self) -> list[Row]:
         """Open stops in route order from the current position, then what is done today."""
         items = self.data.items if self.data else []
         rows = [self.row(a) for a in items]
         open_rows = [r for r in rows if not r.done]
-        order = geo.order_stops(self.position, [r.a.stop.point for r in open_rows])
+        order = geo.order_stops(self.position, [r.stop.point for r in open_rows])
         return [open_rows[i] for i in order] + [r for r in rows if r.done]
 
     def assigned_codes(self) -> set[str]:

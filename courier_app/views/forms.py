@@ -63,10 +63,10 @@ def _row(shell: Navigator, code: str) -> Row:
 
 
 def _header(shell: Navigator, row: Row, identified: Identified | None = None) -> ft.Control:
-    a, tr = row.a, shell.ctx.tr
+    a, stop, tr = row.a, row.stop, shell.ctx.tr
     lines: list[ft.Control] = [
-        ft.Text(a.stop.contact_name, size=20, weight=ft.FontWeight.BOLD),
-        ft.Text(f"{a.stop.address}, {a.stop.commune}", size=16),
+        ft.Text(stop.contact_name, size=20, weight=ft.FontWeight.BOLD),
+        ft.Text(f"{stop.address}, {stop.commune}", size=16),
         ft.Text(
             f"{tr('flow.code')}: {group(a.code)} · {a.procedure}",
             size=14,
@@ -512,7 +512,7 @@ def counter_screen(shell: Navigator, id: str, flow: CounterHandoverFlow | None =
         shell.keep(flow=flow)
     pending = flow.pending
     error = ui.error_text()
-    envelopes = [ft.Text(f"{group(r.a.code)} · {r.a.stop.contact_name}", size=16) for r in flow.rows]
+    envelopes = [ft.Text(f"{group(r.a.code)} · {r.stop.contact_name}", size=16) for r in flow.rows]
     return ui.form(
         [
             ui.note(tr("counter.help", name=pending.counterparty["name"])),

@@ -114,8 +114,8 @@ def _stop_card(shell: Navigator, index: int, row: Row) -> ft.Control:
     due = a.due_at.astimezone().strftime("%d/%m %H:%M")
     lines: list[ft.Control] = [
         ft.Row([ft.Text(f"{index}.", size=20, weight=ft.FontWeight.BOLD), *badges], wrap=True),
-        ft.Text(a.stop.contact_name, size=18, weight=ft.FontWeight.W_600),
-        ft.Text(f"{a.stop.address}, {a.stop.commune}", size=16),
+        ft.Text(row.stop.contact_name, size=18, weight=ft.FontWeight.W_600),
+        ft.Text(f"{row.stop.address}, {row.stop.commune}", size=16),
         ft.Text(
             f"{tr('today.distance')}: {ui.km(row.distance_m)} · {tr('today.due')}: {due}",
             size=15,
@@ -227,7 +227,7 @@ def _scanned(shell: Navigator, code: str, identified: Identified) -> None:
 def stop_scan_screen(shell: Navigator, code: str) -> ft.Control:
     """A stop tapped on Today: its form opens only from the envelope's own label."""
     row = shell.ctx.today.row_for(code)
-    name = row.a.stop.contact_name if row else code
+    name = row.stop.contact_name if row else code
     return scan_screen(shell, hint=shell.ctx.tr("scan.for_stop", name=name))
 
 

@@ -39,9 +39,9 @@ class PinOutcome:
     left: int = 0
 
 
-async def check_pin(db: Database, ship: Any, pin: str, client: str, now: datetime) -> PinOutcome:
-    """Counted like the citizen page's PIN (same table, same limits). The shape of
-    server/citizen/pins.check_pin, which replaces this once it is on main."""
+async def _check_pin_here(db: Database, ship: Any, pin: str, client: str, now: datetime) -> PinOutcome:
+    """Counted like the citizen page's PIN (same table, same limits), until
+    server/citizen/pins.check_pin (same shape) is on this branch: then that is used."""
     since = now - WINDOW
     async with db.read() as conn:
         by_code = await conn.scalar(
@@ -66,6 +66,12 @@ async def check_pin(db: Database, ship: Any, pin: str, client: str, now: datetim
         await conn.execute(delete(pin_failures).where(pin_failures.c.created_at < since - WINDOW))
     left = MAX_TRIES - used - 1
     return PinOutcome("wrong" if left > 0 else "locked", max(left, 0))
+
+
+try:  # the citizen area's one PIN check, with its atomic attempt counter
+    from ..citizen.pins import check_pin  # type: ignore[import-not-found,unused-ignore]
+except ImportError:
+    check_pin = _check_pin_here
 
 
 async def _shipment(db: Database, code: str) -> Any:
