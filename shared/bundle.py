@@ -88,7 +88,9 @@ def verify_bundle(bundle: dict[str, Any]) -> list[Check]:
             verify_event(ev, public_key_b64=ev.device)
         except EventIntegrityError as exc:
             (hashes if "hash" in str(exc).split(":")[0] else sigs).fail(f"{label}: {exc}")
-        server_signed = lifecycle.TRANSITIONS[ev.type].server_signed or ev.actor.startswith("clerk:")
+        server_signed = lifecycle.TRANSITIONS[ev.type].server_signed or ev.actor.startswith(
+            ("clerk:", "dispatcher:")
+        )
         if server_signed and ev.device not in event_keys:
             sigs.fail(f"{label}: recorded by the server but not signed with one of its event keys")
         if ev.prev != prev:

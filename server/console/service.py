@@ -15,9 +15,11 @@ from shared import codes
 from shared.lifecycle import OPEN_STATES
 from shared.timeutil import as_utc, utcnow
 
+from ..auth.service import CurrentUser
 from ..db.engine import Database
 from ..db.models import custody_events, shipments, units, users
 from ..errors import BadRequest
+from ..shipments import repository
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 BOARD_LIMIT = 200
@@ -151,17 +153,16 @@ async def unit_id(db: Database, code: str) -> int:
     return int(uid)
 
 
-async def board(
-    db: Database, f: BoardFilters, *, clerk_unit: int | None = None, limit: int = BOARD_LIMIT
-) -> Board:
-    """Open shipments, soonest due first (so the late ones lead), with their last known position."""
+async def board(db: Database, user: CurrentUser, f: BoardFilters, *, limit: int = BOARD_LIMIT) -> Board:
+    """Open shipments the user may see, soonest due first (so the late ones lead), with their
+    last known position."""
     s = shipments.c
     now = utcnow()
     if f.state and f.state not in OPEN:
         raise BadRequest(f"state must be one of the open states: {', '.join(OPEN)}.")
     if f.kind and f.kind not in KINDS:
         raise BadRequest(f"kind must be one of {', '.join(KINDS)}.")
-    conds: list[ColumnElement[bool]] = [OPEN_SQL]
+    conds: list[ColumnElement[bool]] = [OPEN_SQL, repository.scope(user)]
     if f.state:
         conds.append(s.state == f.state)
     if f.kind:
@@ -171,8 +172,6 @@ async def board(
     if f.unit:
         uid = await unit_id(db, f.unit)
         conds.append(or_(s.unit_id == uid, s.dest_unit_id == uid))
-    if clerk_unit is not None:
-        conds.append(or_(s.unit_id == clerk_unit, s.dest_unit_id == clerk_unit))
     if f.courier is not None:
         conds.append(s.assigned_courier_id == f.courier)
     if f.late:
