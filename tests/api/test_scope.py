@@ -61,7 +61,7 @@ async def test_a_dispatcher_cannot_assign_another_units_shipment(api):
 
 
 async def test_attachments_are_seen_only_with_their_shipment(api):
-    code, _ = await _picked_up(api)
+    await _picked_up(api)
     for user, status in (("shopclerk", 404), ("shopdispatcher", 404), ("clerk", 200), ("dispatcher", 200)):
         r = await api.call("GET", f"/api/v1/attachments/{SIG}", user)
         assert r.status_code == status, (user, r.status_code)  # the shop's were 200 before
