@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from litestar import Controller, Request, get
@@ -12,15 +11,7 @@ from ..auth.security import roles
 from ..auth.service import CurrentUser
 from ..deps import DB
 from . import clerk
-
-
-class PendingHandover(Struct):
-    id: int
-    codes: list[str]
-    counterparty: dict[str, Any]
-    signature: str  # sha256 of the clerk's signature PNG: put it in attachments.signature
-    strokes: str | None
-    created_at: datetime
+from .clerk import PendingHandover
 
 
 class PendingHandovers(Struct):
@@ -35,5 +26,4 @@ class HandoverController(Controller):
     async def pending(self, request: Request[CurrentUser, Any, Any], db: DB) -> PendingHandovers:
         """Batches a clerk signed for on the console; record `delivered` (or `returned`) for each
         code with `counterparty` and `attachments.signature` as given here."""
-        items = await clerk.pending_for_courier(db, request.user)
-        return PendingHandovers(items=[PendingHandover(**i) for i in items])
+        return PendingHandovers(items=await clerk.pending_for_courier(db, request.user))
