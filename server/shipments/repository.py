@@ -1,10 +1,12 @@
 """All SQL about shipments, and the one place that decides who may see which shipment.
 
 The unit scope (ARCHITECTURE.md "This shipment as this user may see it"): a clerk or a
-dispatcher sees the shipments their unit registered, is the destination of, or holds
-(the custodian is one of the unit's people); a courier those assigned to them or held by
-them; admins and auditors every shipment. `SCOPE_TERMS` writes the rule down once; the
-SQL where-clause (`scope`) and the row predicate (`may_see`) are both built from it.
+dispatcher sees the shipments their unit registered, is the destination of, holds (the
+custodian is one of the unit's people), or that answer a submission their unit
+registered (the post office that brought a dossier in carries its result home); a
+courier those assigned to them or held by them; admins and auditors every shipment.
+`scope_terms` writes the rule down once; the SQL where-clause (`scope`) and the row
+predicate (`may_see`) are both built from it.
 """
 
 from __future__ import annotations
@@ -38,10 +40,20 @@ _holder_unit = (
     .scalar_subquery()
     .label("custodian_unit_id")
 )
+# the unit that registered the submission a result answers: its post office carries the result home
+_parent = shipments.alias("parent")
+_carrier_unit = (
+    select(_parent.c.unit_id)
+    .where(_parent.c.code == shipments.c.parent_code)
+    .correlate(shipments)
+    .scalar_subquery()
+    .label("carrier_unit_id")
+)
 _COLUMNS: dict[str, Any] = {
     "unit_id": shipments.c.unit_id,
     "dest_unit_id": shipments.c.dest_unit_id,
     "custodian_unit_id": _holder_unit,
+    "carrier_unit_id": _carrier_unit,
     "assigned_courier_id": shipments.c.assigned_courier_id,
     "custodian_user_id": shipments.c.custodian_user_id,
 }
@@ -54,7 +66,8 @@ def scope_terms(user: CurrentUser) -> list[tuple[str, int]] | None:
     if user.role == "courier":
         return [("assigned_courier_id", user.id), ("custodian_user_id", user.id)]
     if user.role in UNIT_STAFF and user.unit_id is not None:
-        return [(name, user.unit_id) for name in ("unit_id", "dest_unit_id", "custodian_unit_id")]
+        unit_columns = ("unit_id", "dest_unit_id", "custodian_unit_id", "carrier_unit_id")
+        return [(name, user.unit_id) for name in unit_columns]
     return []
 
 
@@ -76,7 +89,7 @@ def may_see(user: CurrentUser, row: Any) -> bool:
     return any(getattr(row, name) == value for name, value in terms)
 
 
-SHIPMENT_COLUMNS = (shipments, _holder_unit)
+SHIPMENT_COLUMNS = (shipments, _holder_unit, _carrier_unit)
 
 
 def _not_found(code: str) -> NotFoundException:

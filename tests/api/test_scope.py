@@ -168,3 +168,18 @@ async def test_a_final_shipment_cannot_be_reassigned(api):
     body = {"courier_id": api.user_ids["courier1"]}
     r = await api.call("POST", f"/api/v1/shipments/{code}/assign", "dispatcher", json=body)
     assert r.status_code == 409
+
+
+async def test_the_post_office_that_brought_a_dossier_in_carries_its_result_home(api):
+    # BC-PLEIKU picked up the submission; the shop registers the result for it
+    submission = (await api.create_shipment())["code"]
+    created = await api.create_shipment("result", user="shopclerk", parent=submission)
+    code = created["code"]
+    for user, status in (("dispatcher", 200), ("clerk", 200), ("courier1", 403)):
+        r = await api.call("GET", f"/api/v1/shipments/{code}", user)
+        assert r.status_code == status, (user, r.text)  # the dispatcher's was 403
+    await api.assign(code, dispatcher="dispatcher")  # the post office dispatches its courier
+    assert (await api.shipment(code))["assigned_courier_id"] == api.user_ids["courier1"]
+    # a result answering nothing BC-PLEIKU registered stays the shop's
+    other = (await api.create_shipment("result", user="shopclerk"))["code"]
+    assert (await api.call("GET", f"/api/v1/shipments/{other}", "dispatcher")).status_code == 403
