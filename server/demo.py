@@ -323,11 +323,13 @@ class _Demo:
         if plan == "new":
             return
         courier = "buuta2" if i % 3 == 0 else "buuta1"
-        dispatcher = self.users["dieuphoi"]
+        # the post office's dispatcher sees what its unit registered or is sent to; a result the
+        # one-stop shop registered for a citizen's door is dispatched by the admin here
+        dispatcher = self.users["dieuphoi" if kind == "submission" else "quantri"]
         if plan == "cancelled":
             await shipments.cancel(self.db, self.keys, dispatcher, code, "Công dân rút hồ sơ")
             return
-        await shipments.assign(self.db, dispatcher, code, self.users[courier].id)
+        await shipments.assign(self.db, self.keys, dispatcher, code, self.users[courier].id)
         if plan == "assigned":
             return
         giver = sender.name

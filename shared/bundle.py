@@ -132,7 +132,7 @@ def _short(key: str) -> str:
 
 
 def _server_signed(ev: CustodyEvent) -> bool:
-    return lifecycle.TRANSITIONS[ev.type].server_signed or ev.actor.startswith("clerk:")
+    return lifecycle.TRANSITIONS[ev.type].server_signed or ev.actor.startswith(("clerk:", "dispatcher:"))
 
 
 def outcome(checks: list[Check]) -> str:

@@ -65,7 +65,9 @@ TRANSITIONS: dict[EventType, Transition] = {
     for t in (
         _t(E.REGISTERED, {None}, S.REGISTERED, {R.CLERK, R.DISPATCHER}, False, True),
         _t(E.PICKED_UP, {S.REGISTERED}, S.IN_CUSTODY, {R.COURIER}, True, False),
-        _t(E.TRANSFERRED, {S.IN_CUSTODY}, S.IN_CUSTODY, {R.COURIER}, True, False),
+        # a dispatcher's transfer is the recovery path: the server records it, for a courier
+        # whose handover never arrived (shipments.service.assign)
+        _t(E.TRANSFERRED, {S.IN_CUSTODY}, S.IN_CUSTODY, {R.COURIER, R.DISPATCHER}, True, False),
         _t(E.DELIVERY_FAILED, {S.IN_CUSTODY}, S.IN_CUSTODY, {R.COURIER}, False, False),
         _t(E.DELIVERED, {S.IN_CUSTODY}, S.DELIVERED, {R.COURIER}, True, False),
         _t(E.RETURNED, {S.IN_CUSTODY}, S.RETURNED, {R.COURIER, R.CLERK}, True, False),

@@ -31,6 +31,7 @@ USERS = {
     "clerk": ("clerk", "BC-PLEIKU", "Lê Thị Hoa"),
     "shopclerk": ("clerk", "TTHCC-GL", "Phạm Minh Tuấn"),
     "dispatcher": ("dispatcher", "BC-PLEIKU", "Võ Thị Mai"),
+    "shopdispatcher": ("dispatcher", "TTHCC-GL", "Đỗ Văn Nam"),
     "admin": ("admin", None, "Quản trị"),
     "auditor": ("auditor", None, "Thanh tra"),
 }

@@ -147,3 +147,23 @@ def test_live_updates_across_processes_on_redis():
         finally:
             other.terminate()
             other.wait(timeout=20)
+
+
+def test_live_stream_tells_each_unit_only_of_its_shipments():
+    """A board of another unit hears nothing of this unit's new codes (issue 13.1)."""
+    with Server("sqlite") as srv:
+        srv._cli(["unit", "add", "BC-2", "--name", "Bưu cục khác", "--kind", "post_office"])
+        srv._cli(["user", "add", "clerk2", "--role", "clerk", "--unit", "BC-2"], stdin=PASSWORD + "\n")
+        own = EventStream(console_client(srv.base, "dispatcher"))
+        other = EventStream(console_client(srv.base, "clerk2"))
+        try:
+            own.wait_for("ready")
+            other.wait_for("ready")
+            [(code, _head)] = srv.shipments(1)
+            own.wait_for("change", code, "registered")
+            own.wait_for("change", code, "assigned")
+            with pytest.raises(AssertionError, match="no change event"):
+                other.wait_for("change", timeout=1.5)  # before: both changes, with the code
+        finally:
+            own.close()
+            other.close()

@@ -23,5 +23,4 @@ class HandoverController(Controller):
     async def pending(self, request: Request[CurrentUser, Any, Any], db: DB) -> PendingHandovers:
         """Batches a clerk signed for on the console; record `delivered` (or `returned`) for each
         code with `counterparty` and `attachments.signature` as given here."""
-        items = await clerk.pending_for_courier(db, request.user)
-        return PendingHandovers(items=[PendingHandover(**i) for i in items])
+        return PendingHandovers(items=await clerk.pending_for_courier(db, request.user))

@@ -11,18 +11,18 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-from sqlalchemy import and_, insert, or_, select
 
 from shared import codes
+from shared.api import PendingHandover
 from shared.timeutil import utcnow
 
 from ..auth.service import CurrentUser
 from ..custody import attachments as attachment_store
 from ..db.engine import Database
-from ..db.models import custody_events, handovers, shipments, users
-from ..errors import BadRequest, Unprocessable
+from ..errors import BadRequest, NotFoundException, Unprocessable
+from ..shipments import repository as shipments_repo
 from ..shipments.schemas import ShipmentCreate
-from . import catalog
+from . import catalog, repository
 from .service import VN, local
 
 MAX_SIGNATURE_PNG = 2 * 1024 * 1024
@@ -92,20 +92,8 @@ def parse_codes(text: str) -> list[str]:
 
 
 async def recent_registered(db: Database, user: CurrentUser, limit: int = 40) -> list[Any]:
-    s = shipments.c
-    conds = [s.state == "registered"]
-    if user.unit_id is not None:
-        conds.append(s.unit_id == user.unit_id)
     async with db.read() as conn:
-        rows = (
-            await conn.execute(
-                select(s.code, s.kind, s.recipient, s.due_at, s.created_at)
-                .where(*conds)
-                .order_by(s.id.desc())
-                .limit(limit)
-            )
-        ).all()
-    return rows
+        return await repository.recent_registered(conn, user.unit_id, limit)
 
 
 # ---- receiving a courier's batch ---------------------------------------------------------------
@@ -124,21 +112,8 @@ class Held:
 async def held_for_unit(db: Database, user: CurrentUser, courier_id: int) -> list[Held]:
     """Envelopes the courier holds now that end at the clerk's unit (a submission for the shop,
     or anything being returned to the unit that registered it)."""
-    s = shipments.c
-    here = user.unit_id
     async with db.read() as conn:
-        rows = (
-            await conn.execute(
-                select(s.code, s.kind, s.procedure, s.recipient, s.due_at)
-                .where(
-                    s.state == "in_custody",
-                    s.custodian_role == "courier",
-                    s.custodian_user_id == courier_id,
-                    or_(s.dest_unit_id == here, and_(s.unit_id == here, s.attempts > 0)),
-                )
-                .order_by(s.due_at)
-            )
-        ).all()
+        rows = await repository.held_for_unit(conn, courier_id, user.unit_id)
     return [
         Held(
             r.code,
@@ -195,18 +170,18 @@ async def receive(
         strokes = hashlib.sha256(strokes_json).hexdigest()
         await attachment_store.store(db, root, strokes, "application/json", strokes_json, user.id)
     async with db.write() as conn:
-        result = await conn.execute(
-            insert(handovers).values(
-                unit_id=user.unit_id,
-                clerk_id=user.id,
-                courier_id=courier_id,
-                codes=wanted,
-                signature=sig,
-                strokes=strokes,
-                created_at=utcnow(),
-            )
+        handover_id = await repository.insert_handover(
+            conn,
+            {
+                "unit_id": user.unit_id,
+                "clerk_id": user.id,
+                "courier_id": courier_id,
+                "codes": wanted,
+                "signature": sig,
+                "strokes": strokes,
+                "created_at": utcnow(),
+            },
         )
-        handover_id = int(result.inserted_primary_key[0])
     db.changed("handover", wanted)
     return handover_id
 
@@ -223,78 +198,44 @@ class HandoverView:
 
 async def handover_view(db: Database, user: CurrentUser, handover_id: int) -> HandoverView:
     async with db.read() as conn:
-        row = (await conn.execute(select(handovers).where(handovers.c.id == handover_id))).first()
+        row = await repository.handover(conn, handover_id)
         if row is None or (user.role == "clerk" and row.unit_id != user.unit_id):
-            from ..errors import NotFoundException
-
             raise NotFoundException(f"No handover {handover_id} at your unit.")
-        people = await conn.execute(
-            select(users.c.id, users.c.full_name, users.c.username).where(
-                users.c.id.in_([row.courier_id, row.clerk_id])
-            )
-        )
-        names = {r.id: r.full_name or r.username for r in people.all()}
-        done = set(
-            (
-                await conn.execute(
-                    select(shipments.c.code)
-                    .join(custody_events, custody_events.c.shipment_id == shipments.c.id)
-                    .where(
-                        shipments.c.code.in_(row.codes),
-                        custody_events.c.type.in_(("delivered", "returned")),
-                        custody_events.c.body.contains(row.signature),
-                    )
-                )
-            ).scalars()
-        )
+        names = await shipments_repo.user_names(conn, [f"courier:{row.courier_id}", f"clerk:{row.clerk_id}"])
+        done = await repository.recorded_with(conn, row.codes, row.signature)
     return HandoverView(
         id=row.id,
-        courier_name=names.get(row.courier_id, ""),
-        clerk_name=names.get(row.clerk_id, ""),
+        courier_name=_shown(names, f"courier:{row.courier_id}"),
+        clerk_name=_shown(names, f"clerk:{row.clerk_id}"),
         signature=row.signature,
         created=local(row.created_at),
         items=[(c, codes.group(c), c in done) for c in row.codes],
     )
 
 
-async def pending_for_courier(db: Database, user: CurrentUser) -> list[dict[str, Any]]:
+def _shown(names: dict[str, shipments_repo.UserName], actor: str) -> str:
+    name = names.get(actor)
+    return name.shown if name else ""
+
+
+async def pending_for_courier(db: Database, user: CurrentUser) -> list[PendingHandover]:
     """What the courier's phone asks for: handovers waiting for its signed events."""
     async with db.read() as conn:
-        rows = (
-            await conn.execute(
-                select(
-                    handovers, users.c.full_name.label("clerk_name"), users.c.username.label("clerk_login")
-                )
-                .join(users, users.c.id == handovers.c.clerk_id)
-                .where(handovers.c.courier_id == user.id)
-                .order_by(handovers.c.id.desc())
-                .limit(20)
-            )
-        ).all()
-        open_codes = set(
-            (
-                await conn.execute(
-                    select(shipments.c.code).where(
-                        shipments.c.code.in_({c for r in rows for c in r.codes}),
-                        shipments.c.state == "in_custody",
-                        shipments.c.custodian_user_id == user.id,
-                    )
-                )
-            ).scalars()
-        )
+        rows = await repository.handovers_for(conn, user.id)
+        open_codes = await repository.still_held_by(conn, {c for r in rows for c in r.codes}, user.id)
     out = []
     for r in rows:
         waiting = [c for c in r.codes if c in open_codes]
         if waiting:
             out.append(
-                {
-                    "id": r.id,
-                    "codes": waiting,
+                PendingHandover(
+                    id=r.id,
+                    codes=waiting,
                     # an account made without a full name still names someone who can be found
-                    "counterparty": {"name": r.clerk_name or r.clerk_login, "role": "clerk"},
-                    "signature": r.signature,
-                    "strokes": r.strokes,
-                    "created_at": r.created_at,
-                }
+                    counterparty={"name": r.clerk_name or r.clerk_login, "role": "clerk"},
+                    signature=r.signature,
+                    strokes=r.strokes,
+                    created_at=r.created_at,
+                )
             )
     return out

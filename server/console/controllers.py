@@ -25,8 +25,8 @@ from ..custody import export
 from ..custody.controllers import Sha256Path
 from ..deps import DB, Cfg, KeysDep
 from ..errors import BadRequest
-from ..labels.controllers import _infos
-from ..labels.render import label_png, labels_pdf
+from ..labels import service as labels
+from ..labels.controllers import file_response
 from ..reports import service as reports
 from ..reports.charts import bar_chart, gauge
 from ..reports.controllers import REPORT_READERS, csv_response
@@ -45,6 +45,7 @@ ASSIGNERS = ("dispatcher", "admin")
 READERS = ("clerk", "dispatcher", "admin", "auditor")
 REGISTRARS = ("clerk", "dispatcher", "admin")
 RECEIVERS = ("clerk", "admin")
+CONSOLE_SHEET = 200
 
 
 class LoginForm(Struct):
@@ -185,7 +186,7 @@ class ConsoleController(Controller):
     async def board(self, request: Req, db: DB, f: BoardFilters) -> Template | Redirect:
         if request.user.role == "clerk":
             return Redirect(home_for("clerk"), status_code=303)
-        board = await service.board(db, f)
+        board = await service.board(db, request.user, f)
         lang = lang_of(request)
         return page(
             request,
@@ -198,17 +199,16 @@ class ConsoleController(Controller):
             units=await service.all_units(db),
             couriers=await service.couriers(db),
             can_assign=request.user.role in ASSIGNERS,
-            flagged=await flagged.recent(db),  # closed shipments with a flagged handover
+            flagged=await flagged.recent(db, request.user),  # closed shipments with a flagged handover
         )
 
     @get("/board/rows", operation_id="consoleBoardRows", opt=roles(*BOARD_VIEWERS))
     async def board_rows(self, request: Req, db: DB, f: BoardFilters) -> Template:
         """The board's rows alone: what the page fetches when a live update arrives."""
-        clerk_unit = request.user.unit_id if request.user.role == "clerk" else None
         return page(
             request,
             "board_rows.html",
-            board=await service.board(db, f, clerk_unit=clerk_unit),
+            board=await service.board(db, request.user, f),
             query=urlencode(f.query()),
             couriers=await service.couriers(db),
             can_assign=request.user.role in ASSIGNERS,
@@ -221,6 +221,7 @@ class ConsoleController(Controller):
         self,
         request: Req,
         db: DB,
+        keys: KeysDep,
         code: str,
         data: Annotated[AssignForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Redirect:
@@ -228,15 +229,16 @@ class ConsoleController(Controller):
             from ..errors import BadRequest
 
             raise BadRequest(t("board.pick_courier", lang_of(request)))
-        await shipments.assign(db, request.user, code, int(data.courier_id))
+        await shipments.assign(db, keys, request.user, code, int(data.courier_id))
         back = data.back if data.back.startswith("?") or not data.back else ""
         return Redirect(f"/console/{back}#s{shipments.parse_code(code)}", status_code=303)
 
     @get("/live", operation_id="consoleLive", opt=roles(*BOARD_VIEWERS))
-    async def live(self, channels: ChannelsPlugin) -> ServerSentEvent:
-        """Server-sent events: which shipments changed (the page then refetches what it shows)."""
+    async def live(self, request: Req, db: DB, channels: ChannelsPlugin) -> ServerSentEvent:
+        """Server-sent events: which of the user's shipments changed (the page then refetches)."""
         return ServerSentEvent(
-            live.stream(channels), headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+            live.stream(channels, db, request.user),
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
 
     @get("/shipments/{code:str}", operation_id="consoleShipment", opt=roles(*READERS))
@@ -262,8 +264,10 @@ class ConsoleController(Controller):
         return Response(body, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
     @get("/attachments/{sha256:str}", operation_id="consoleAttachment", opt=roles(*READERS))
-    async def attachment(self, sha256: Sha256Path, db: DB, settings: Cfg) -> Response[bytes]:
-        content_type, body = await attachment_store.load(db, settings.attachments_dir, sha256)
+    async def attachment(self, request: Req, sha256: Sha256Path, db: DB, settings: Cfg) -> Response[bytes]:
+        content_type, body = await attachment_store.load_visible(
+            db, settings.attachments_dir, request.user, sha256
+        )
         return Response(
             body, media_type=content_type, headers={"Cache-Control": "private, max-age=31536000, immutable"}
         )
@@ -317,34 +321,20 @@ class ConsoleController(Controller):
         form = await request.form()
         text = "\n".join([*form.getall("code", []), str(form.get("codes", ""))])
         wanted = clerk.parse_codes(text)
-        if len(wanted) > 200:
-            from ..errors import TooLarge
-
-            raise TooLarge(f"At most 200 labels per sheet from the console; {len(wanted)} were asked for.")
-        infos = await _infos(db, keys, settings.base_url, request.user, wanted)
-        return Response(
-            labels_pdf(infos, sheet=True),
-            media_type="application/pdf",
-            headers={"Content-Disposition": 'inline; filename="nhan-a4.pdf"'},
-        )
+        sheet = await labels.label_sheet(db, keys, settings.base_url, request.user, wanted, CONSOLE_SHEET)
+        return file_response(sheet)
 
     @get("/shipments/{code:str}/label.pdf", operation_id="consoleLabelPdf", opt=roles(*REGISTRARS))
     async def label_pdf(
         self, request: Req, db: DB, keys: KeysDep, settings: Cfg, code: str
     ) -> Response[bytes]:
-        infos = await _infos(db, keys, settings.base_url, request.user, [shipments.parse_code(code)])
-        return Response(
-            labels_pdf(infos, sheet=False),
-            media_type="application/pdf",
-            headers={"Content-Disposition": f'inline; filename="nhan-{infos[0].code}.pdf"'},
-        )
+        return file_response(await labels.label_pdf(db, keys, settings.base_url, request.user, code))
 
     @get("/shipments/{code:str}/label.png", operation_id="consoleLabelPng", opt=roles(*REGISTRARS))
     async def label_image(
         self, request: Req, db: DB, keys: KeysDep, settings: Cfg, code: str
     ) -> Response[bytes]:
-        [info] = await _infos(db, keys, settings.base_url, request.user, [shipments.parse_code(code)])
-        return Response(label_png(info), media_type="image/png")
+        return file_response(await labels.label_image(db, keys, settings.base_url, request.user, code))
 
     @get("/receive", operation_id="consoleReceivePage", opt=roles(*RECEIVERS))
     async def receive_page(self, request: Req, db: DB, courier: Short = None) -> Template:

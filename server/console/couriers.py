@@ -7,12 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
 from markupsafe import Markup, escape
-from sqlalchemy import and_, case, func, select
 
 from shared.timeutil import as_utc, utcnow
 
 from ..db.engine import Database
-from ..db.models import custody_events, shipments, users
+from . import repository
 from .service import VN, local
 
 
@@ -40,59 +39,18 @@ async def workload(db: Database) -> list[CourierLoad]:
     now = utcnow()
     start = _today_start(now)
     end = start + timedelta(days=1)
-    s, e = shipments.c, custody_events.c
     async with db.read() as conn:
-        people = (
-            await conn.execute(
-                select(users.c.id, users.c.username, users.c.full_name)
-                .where(users.c.role == "courier", users.c.active.is_(True))
-                .order_by(users.c.full_name, users.c.id)
-            )
-        ).all()
+        people = await repository.active_couriers(conn)
         ids = [p.id for p in people]
-        loads = {
-            r.cid: r
-            for r in (
-                await conn.execute(
-                    select(
-                        s.assigned_courier_id.label("cid"),
-                        func.sum(case((s.state == "registered", 1), else_=0)).label("to_pick_up"),
-                        func.sum(case((s.state == "in_custody", 1), else_=0)).label("carrying"),
-                        func.sum(case((and_(s.due_at >= start, s.due_at < end), 1), else_=0)).label(
-                            "due_today"
-                        ),
-                        func.sum(case((s.due_at < now, 1), else_=0)).label("late"),
-                    )
-                    .where(s.assigned_courier_id.in_(ids), s.state.in_(("registered", "in_custody")))
-                    .group_by(s.assigned_courier_id)
-                )
-            ).all()
-        }
+        loads = await repository.open_loads(conn, ids, now, start, end)
         actors = {f"courier:{i}": i for i in ids}
         done = {
-            (actors[r.actor], r.type): r.n
-            for r in (
-                await conn.execute(
-                    select(e.actor, e.type, func.count().label("n"))
-                    .where(
-                        e.actor.in_(list(actors)),
-                        e.received_at >= start,
-                        e.type.in_(("delivered", "delivery_failed")),
-                    )
-                    .group_by(e.actor, e.type)
-                )
-            ).all()
+            (actors[actor], kind): n
+            for (actor, kind), n in (await repository.outcomes_since(conn, list(actors), start)).items()
         }
         last = {}
-        for actor, cid in actors.items():  # one indexed probe per courier (actor, received_at)
-            row = (
-                await conn.execute(
-                    select(e.lat, e.lon, e.received_at)
-                    .where(e.actor == actor, e.lat.is_not(None))
-                    .order_by(e.received_at.desc())
-                    .limit(1)
-                )
-            ).first()
+        for actor, cid in actors.items():
+            row = await repository.last_fix(conn, actor)
             if row is not None:
                 last[cid] = row
     out = []

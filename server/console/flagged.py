@@ -12,8 +12,10 @@ from sqlalchemy import select
 from shared import codes
 from shared.timeutil import utcnow
 
+from ..auth.service import CurrentUser
 from ..db.engine import Database
 from ..db.models import custody_events, shipments
+from ..shipments.repository import scope
 
 SHOWN_FLAGS = ("pin_mismatch", "identity_mismatch")
 WINDOW = timedelta(days=14)
@@ -29,8 +31,9 @@ class FlaggedHandover:
     received_at: datetime
 
 
-async def recent(db: Database, now: datetime | None = None) -> list[FlaggedHandover]:
-    """The newest flagged handovers of the last two weeks (ix_custody_events_flagged)."""
+async def recent(db: Database, user: CurrentUser, now: datetime | None = None) -> list[FlaggedHandover]:
+    """The newest flagged handovers of the last two weeks that `user` may see
+    (ix_custody_events_flagged; the unit scope of shipments/repository.py)."""
     since = (now or utcnow()) - WINDOW
     async with db.read() as conn:
         rows = (
@@ -43,6 +46,7 @@ async def recent(db: Database, now: datetime | None = None) -> list[FlaggedHando
                 )
                 .join(shipments, shipments.c.id == custody_events.c.shipment_id)
                 .where(custody_events.c.flags.isnot(None), custody_events.c.received_at >= since)
+                .where(scope(user))
                 .order_by(custody_events.c.received_at.desc())
                 .limit(LIMIT * 4)
             )

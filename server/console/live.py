@@ -3,7 +3,9 @@
 In memory by default (one server process); on Redis when HOSO_REDIS_URL is set, so every
 process behind a load balancer tells its open boards about changes made on any other.
 A message is small — what happened and to which shipments — and the page fetches the
-rows it shows again: filters and role checks stay on the server.
+rows it shows again: filters and role checks stay on the server. Each subscriber hears
+only of the shipments it may see (the unit scope of shipments/repository.py): a board
+of one unit learns nothing of another unit's codes.
 """
 
 from __future__ import annotations
@@ -16,6 +18,10 @@ import msgspec
 from litestar.channels import ChannelsPlugin
 from litestar.channels.backends.memory import MemoryChannelsBackend
 from litestar.response import ServerSentEventMessage
+
+from ..auth.service import CurrentUser
+from ..db.engine import Database
+from ..shipments import repository
 
 CHANNEL = "board"
 HEARTBEAT_S = 15.0
@@ -45,8 +51,29 @@ def publisher(plugin: ChannelsPlugin) -> Any:
     return publish
 
 
-async def stream(plugin: ChannelsPlugin) -> AsyncIterator[ServerSentEventMessage]:
-    """Server-sent events: `ready` once subscribed, then `change` per message, comments as heartbeat."""
+class Change(msgspec.Struct):
+    what: str
+    codes: list[str]
+
+
+_decode_change = msgspec.json.Decoder(Change).decode
+
+
+async def for_subscriber(db: Database, user: CurrentUser, data: bytes) -> Change | None:
+    """The part of a change this subscriber may hear of; None when it is none of theirs."""
+    change = _decode_change(data)
+    if repository.scope_terms(user) is None:
+        return change
+    async with db.read() as conn:
+        mine = await repository.visible_codes(conn, user, change.codes)
+    return Change(what=change.what, codes=mine) if mine else None
+
+
+async def stream(
+    plugin: ChannelsPlugin, db: Database, user: CurrentUser
+) -> AsyncIterator[ServerSentEventMessage]:
+    """Server-sent events: `ready` once subscribed, then `change` per message the user may see,
+    comments as heartbeat."""
     inbox: asyncio.Queue[bytes] = asyncio.Queue(maxsize=1000)
 
     async def on_event(data: bytes) -> None:
@@ -61,4 +88,6 @@ async def stream(plugin: ChannelsPlugin) -> AsyncIterator[ServerSentEventMessage
             except TimeoutError:
                 yield ServerSentEventMessage(comment="keep-alive")
                 continue
-            yield ServerSentEventMessage(event="change", data=data.decode())
+            change = await for_subscriber(db, user, data)
+            if change is not None:
+                yield ServerSentEventMessage(event="change", data=msgspec.json.encode(change).decode())

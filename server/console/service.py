@@ -8,25 +8,21 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, or_, select, text
-from sqlalchemy.sql.elements import ColumnElement
-
 from shared import codes
 from shared.lifecycle import OPEN_STATES
 from shared.timeutil import as_utc, utcnow
 
+from ..auth.service import CurrentUser
 from ..db.engine import Database
-from ..db.models import custody_events, shipments, units, users
 from ..errors import BadRequest
+from ..shipments import repository as shipments_repo
+from . import repository
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 BOARD_LIMIT = 200
 AT_RISK_WITHIN = timedelta(hours=24)  # due this soon ...
 NEAR_M = 2_000.0  # ... and the envelope is not yet this close to where it goes
 OPEN = tuple(s.value for s in OPEN_STATES)
-# written out, not bound: so PostgreSQL can match the partial index ix_shipments_open_due
-# (a prepared statement's parameters would hide the states from the planner)
-OPEN_SQL = text("shipments.state IN ('registered', 'in_custody')")
 EARTH_M = 6_371_008.8
 
 
@@ -145,98 +141,45 @@ def _row(r: Any, now: datetime) -> BoardRow:
 
 async def unit_id(db: Database, code: str) -> int:
     async with db.read() as conn:
-        uid = await conn.scalar(select(units.c.id).where(units.c.code == code))
+        uid = await shipments_repo.unit_id(conn, code)
     if uid is None:
         raise BadRequest(f"unit {code!r} does not exist.")
     return int(uid)
 
 
-async def board(
-    db: Database, f: BoardFilters, *, clerk_unit: int | None = None, limit: int = BOARD_LIMIT
-) -> Board:
-    """Open shipments, soonest due first (so the late ones lead), with their last known position."""
-    s = shipments.c
+async def board(db: Database, user: CurrentUser, f: BoardFilters, *, limit: int = BOARD_LIMIT) -> Board:
+    """Open shipments the user may see, soonest due first (so the late ones lead), with their
+    last known position."""
     now = utcnow()
     if f.state and f.state not in OPEN:
         raise BadRequest(f"state must be one of the open states: {', '.join(OPEN)}.")
     if f.kind and f.kind not in KINDS:
         raise BadRequest(f"kind must be one of {', '.join(KINDS)}.")
-    conds: list[ColumnElement[bool]] = [OPEN_SQL]
-    if f.state:
-        conds.append(s.state == f.state)
-    if f.kind:
-        conds.append(s.kind == f.kind)
-    if f.field:
-        conds.append(s.field == f.field)
-    if f.unit:
-        uid = await unit_id(db, f.unit)
-        conds.append(or_(s.unit_id == uid, s.dest_unit_id == uid))
-    if clerk_unit is not None:
-        conds.append(or_(s.unit_id == clerk_unit, s.dest_unit_id == clerk_unit))
-    if f.courier is not None:
-        conds.append(s.assigned_courier_id == f.courier)
-    if f.late:
-        conds.append(s.due_at < now)
-    elif f.at_risk:
-        conds.append(and_(s.due_at >= now, s.due_at < now + AT_RISK_WITHIN))
-    courier = users.alias("courier")
-    holder = users.alias("holder")
-    last = custody_events.alias("last")
-    query = (
-        select(
-            s.code,
-            s.kind,
-            s.state,
-            s.field,
-            s.procedure,
-            s.sender,
-            s.recipient,
-            s.custodian_role,
-            s.custodian_name,
-            s.assigned_courier_id,
-            s.attempts,
-            s.created_at,
-            s.due_at,
-            courier.c.full_name.label("courier_name"),
-            holder.c.full_name.label("holder_name"),
-            last.c.lat,
-            last.c.lon,
-        )
-        .select_from(
-            shipments.outerjoin(courier, courier.c.id == s.assigned_courier_id)
-            .outerjoin(holder, holder.c.id == s.custodian_user_id)
-            .outerjoin(last, and_(last.c.shipment_id == s.id, last.c.seq == s.seq))
-        )
-        .where(*conds)
-        .order_by(s.due_at, s.id)
+    query = repository.BoardQuery(
+        state=f.state,
+        kind=f.kind,
+        field=f.field,
+        unit_id=await unit_id(db, f.unit) if f.unit else None,
+        courier=f.courier,
+        due_before=now if f.late else None,
+        due_between=(now, now + AT_RISK_WITHIN) if f.at_risk and not f.late else None,
     )
     # at risk needs the distance, known only after reading: read past the limit for it
     fetch = limit * 5 if f.at_risk else limit + 1
-    late_expr = func.sum(case((s.due_at < now, 1), else_=0))
     async with db.read() as conn:
-        rows = (await conn.execute(query.limit(fetch))).all()
-        counted = (await conn.execute(select(func.count(), late_expr).where(*conds))).one()
+        rows, matched, late = await repository.board(conn, user, query, now, fetch)
     out = [_row(r, now) for r in rows]
     if f.at_risk:
         out = [r for r in out if r.at_risk]
     more = len(out) > limit
-    return Board(rows=out[:limit], matched=int(counted[0]), late=int(counted[1] or 0), more=more)
+    return Board(rows=out[:limit], matched=matched, late=late, more=more)
 
 
 async def couriers(db: Database) -> list[Any]:
     async with db.read() as conn:
-        return list(
-            (
-                await conn.execute(
-                    select(users.c.id, users.c.username, users.c.full_name, units.c.code.label("unit"))
-                    .select_from(users.outerjoin(units, units.c.id == users.c.unit_id))
-                    .where(users.c.role == "courier", users.c.active.is_(True))
-                    .order_by(users.c.full_name, users.c.id)
-                )
-            ).all()
-        )
+        return await repository.couriers(conn)
 
 
 async def all_units(db: Database) -> list[Any]:
     async with db.read() as conn:
-        return list((await conn.execute(select(units).order_by(units.c.code))).all())
+        return await repository.all_units(conn)

@@ -6,8 +6,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-
 from shared import codes
 from shared.bundle import verify_bundle
 from shared.geo import distance_m
@@ -16,8 +14,8 @@ from shared.timeutil import as_utc, from_wire
 from ..auth.service import CurrentUser
 from ..custody import export
 from ..db.engine import Database
-from ..db.models import users
 from ..keys import ServerKeys
+from ..shipments import repository
 from ..shipments import service as shipments
 from ..shipments.schemas import ShipmentDetail
 from .service import local
@@ -92,18 +90,9 @@ def _wire_local(text: str | None) -> str:
 
 
 async def _names(db: Database, actors: set[str]) -> dict[str, str]:
-    ids = {int(a.split(":")[1]) for a in actors if ":" in a and a.split(":")[1].isdigit()}
-    if not ids:
-        return {}
     async with db.read() as conn:
-        rows = (
-            await conn.execute(
-                select(users.c.id, users.c.role, users.c.full_name, users.c.username).where(
-                    users.c.id.in_(ids)
-                )
-            )
-        ).all()
-    return {f"{r.role}:{r.id}": r.full_name or r.username for r in rows}
+        names = await repository.user_names(conn, actors)
+    return {actor: n.shown for actor, n in names.items()}
 
 
 def verify(bundle: dict[str, Any], head: str | None) -> Verification:

@@ -15,9 +15,11 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from shared.timeutil import utcnow
 
+from ..auth.service import CurrentUser
 from ..db.engine import Database
 from ..db.models import attachments
 from ..errors import BadRequest, NotFoundException, TooLarge
+from ..shipments import repository
 
 _MAGIC = {"image/png": b"\x89PNG\r\n\x1a\n", "image/jpeg": b"\xff\xd8\xff"}
 
@@ -108,6 +110,16 @@ async def load(db: Database, root: Path, sha256: str) -> tuple[str, bytes]:
     if row is None:
         raise NotFoundException(f"No attachment {sha256} has been uploaded.")
     return row.content_type, path_for(root, sha256).read_bytes()
+
+
+async def load_visible(db: Database, root: Path, user: CurrentUser, sha256: str) -> tuple[str, bytes]:
+    """An attachment as this user may see it (the unit scope of the shipments naming it);
+    one they may not see is answered like one that does not exist."""
+    async with db.read() as conn:
+        allowed = await repository.may_see_attachment(conn, user, sha256)
+    if not allowed:
+        raise NotFoundException(f"No attachment {sha256} has been uploaded.")
+    return await load(db, root, sha256)
 
 
 async def present(db: Database, hashes: set[str]) -> set[str]:

@@ -104,8 +104,12 @@ class CustodyController(Controller):
         operation_id="getAttachment",
         opt=roles("clerk", "dispatcher", "admin", "auditor"),
     )
-    async def get_attachment(self, sha256: Sha256Path, db: DB, settings: Cfg) -> Response[bytes]:
-        content_type, body = await attachments.load(db, settings.attachments_dir, sha256)
+    async def get_attachment(
+        self, sha256: Sha256Path, request: Request[CurrentUser, Any, Any], db: DB, settings: Cfg
+    ) -> Response[bytes]:
+        content_type, body = await attachments.load_visible(
+            db, settings.attachments_dir, request.user, sha256
+        )
         return Response(
             body,
             media_type=content_type,

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from shared import codes
+from shared.events import CustodyEvent
 
 from .render import VN, _register_fonts, qr_matrix
 
@@ -229,7 +230,7 @@ def handover_pdf(items: list[Handover], unit_name: str) -> bytes:
 def delivery_pdf(
     ship: Any,
     url: str,
-    event: dict[str, Any],
+    event: CustodyEvent,
     received_at: datetime,
     signature_png: bytes | None,
     distance_m: float | None,
@@ -239,29 +240,27 @@ def delivery_pdf(
 
     doc = _Doc("PHIẾU BÁO PHÁT KẾT QUẢ")
     doc.qr(url, doc.w - 58 * mm, doc.h - 80 * mm, 38 * mm)
-    cp = event.get("counterparty") or {}
-    loc = event.get("location") or {}
-    identity = ((event.get("data") or {}).get("identity") or {}).get("method")
+    cp, loc = event.counterparty, event.location
+    identity = (event.data.get("identity") or {}).get("method")
+    id_last4 = cp.id_last4 if cp is not None and isinstance(cp.id_last4, str) else ""
     doc.line(f"Mã bưu gửi: {codes.group(ship.code)}", 13, bold=True)
     doc.line(f"Thủ tục: {ship.procedure or '—'}")
-    doc.line(f"Người nhận: {cp.get('name', '')}", bold=True)
+    doc.line(f"Người nhận: {cp.name if cp is not None else ''}", bold=True)
     doc.line(
         {
-            "id_last4": f"Xác minh: 4 số cuối CCCD ({cp.get('id_last4', '')})",
+            "id_last4": f"Xác minh: 4 số cuối CCCD ({id_last4})",
             "pin": "Xác minh: mã PIN",
             "proxy": "Người nhận thay (có giấy ủy quyền)",
         }.get(identity or "", "Xác minh: —")
     )
-    occurred = datetime.fromisoformat(event["occurred_at"])
+    occurred = datetime.fromisoformat(event.occurred_at)
     doc.line(f"Thời điểm phát (giờ thiết bị): {_local(occurred)}")
     doc.line(f"Máy chủ nhận bản ghi lúc: {_local(received_at)}")
     if loc:
         far = f", cách địa chỉ {distance_m:.0f} m" if distance_m is not None else ""
-        doc.line(
-            f"Vị trí: {loc.get('lat'):.5f}, {loc.get('lon'):.5f} (±{loc.get('accuracy_m') or 0:.0f} m{far})"
-        )
-    doc.line(f"Mã sự kiện: {event['id']}", 8)
-    doc.line(f"Băm SHA-256: {event['hash']}", 8)
+        doc.line(f"Vị trí: {loc.lat:.5f}, {loc.lon:.5f} (±{loc.accuracy_m or 0:.0f} m{far})")
+    doc.line(f"Mã sự kiện: {event.id}", 8)
+    doc.line(f"Băm SHA-256: {event.hash}", 8)
     doc.y -= 6
     doc.line("Chữ ký người nhận", bold=True)
     if signature_png:

@@ -21,30 +21,22 @@ about that set; the SQL groups and counts, Python only adds up a few hundred row
 
 from __future__ import annotations
 
-import asyncio
-import statistics
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from msgspec import Struct
-from sqlalchemy import and_, case, func, literal_column, or_, select, text
-from sqlalchemy.sql.elements import ColumnElement
 
-from shared.lifecycle import OPEN_STATES, State
-from shared.timeutil import as_utc, utcnow
+from shared.lifecycle import State
+from shared.timeutil import utcnow
 
 from ..db.engine import Database
-from ..db.models import custody_events, shipments, units
 from ..errors import BadRequest
+from . import repository
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 MAX_DAYS = 400
 REASONS = ("not_home", "refused", "wrong_address", "unidentified", "other")
-# literal, to match the partial indexes ix_custody_events_legs and ix_custody_events_outcomes
-LEG_TYPES = text("custody_events.type IN ('picked_up', 'delivered')")
-OUTCOME_TYPES = text("custody_events.type IN ('delivery_failed', 'confirmed')")
 
 
 class Durations(Struct):
@@ -129,102 +121,24 @@ def window(start_text: str | None, end_text: str | None, now: datetime | None = 
     return Window(start, end)
 
 
-def _json_field(db: Database, path: tuple[str, ...]) -> ColumnElement[Any]:
-    """One value from the event body's JSON, extracted by the database (no body parsing in Python)."""
-    if db.is_sqlite:
-        return func.json_extract(custody_events.c.body, "$." + ".".join(path))
-    expr = "(custody_events.body::json" + "".join(f"->'{p}'" for p in path[:-1]) + f"->>'{path[-1]}')"
-    return literal_column(expr)
-
-
 def _pct(part: int, whole: int) -> float | None:
     return round(100.0 * part / whole, 1) if whole else None
 
 
-def _median_hours(values: list[float]) -> Durations:
-    return Durations(
-        count=len(values), median_hours=round(statistics.median(values) / 3600, 2) if values else None
-    )
-
-
 async def summary(db: Database, win: Window, unit_code: str | None) -> Summary:
-    s, e = shipments.c, custody_events.c
-    conds: list[ColumnElement[bool]] = [s.created_at >= win.start, s.created_at < win.end]
     unit_row = None
+    now = utcnow()
     async with db.read() as conn:
-        unit_rows = (await conn.execute(select(units.c.id, units.c.code, units.c.name, units.c.kind))).all()
+        unit_rows = await repository.all_units(conn)
         if unit_code:
             unit_row = next((u for u in unit_rows if u.code == unit_code), None)
             if unit_row is None:
                 raise BadRequest(f"unit {unit_code!r} does not exist.")
-            conds.append(or_(s.unit_id == unit_row.id, s.dest_unit_id == unit_row.id))
-        now = utcnow()
-        delivered_on_time = case(
-            (and_(s.state == State.DELIVERED.value, s.closed_at <= s.due_at), 1), else_=0
-        )
-        late_open = case((and_(s.state.in_([x.value for x in OPEN_STATES]), s.due_at < now), 1), else_=0)
-        has_parent = case((s.parent_code.is_(None), 0), else_=1)
-        grouped = (
-            await conn.execute(
-                select(
-                    s.state,
-                    s.kind,
-                    s.field,
-                    s.unit_id,
-                    s.dest_unit_id,
-                    has_parent.label("has_parent"),
-                    func.count().label("n"),
-                    func.sum(delivered_on_time).label("on_time"),
-                    func.sum(late_open).label("late"),
-                    func.min(s.id).label("lo"),
-                    func.max(s.id).label("hi"),
-                )
-                .where(*conds)
-                .group_by(s.state, s.kind, s.field, s.unit_id, s.dest_unit_id, has_parent)
-            )
-        ).all()
-    # The events of the window's shipments, found through partial indexes on their types
-    # (written out, not bound, so the planner can use them). The window's ids also bound the
-    # scan: its events have a shipment_id between the smallest and the largest of them.
+        unit_id = unit_row.id if unit_row is not None else None
+        grouped = await repository.grouped(conn, win.start, win.end, unit_id, now)
     lo = min((r.lo for r in grouped), default=0)
     hi = max((r.hi for r in grouped), default=0)
-    window_ids = select(s.id).where(*conds)
-    pickup_at = func.min(case((e.type == "picked_up", e.occurred_at)))
-    delivered_at = func.max(case((e.type == "delivered", e.occurred_at)))
-    legs_query = (
-        select(s.kind, pickup_at.label("p"), delivered_at.label("d"))
-        .select_from(shipments.join(custody_events, e.shipment_id == s.id))
-        .where(*conds, s.state == State.DELIVERED.value, LEG_TYPES, e.shipment_id.between(lo, hi))
-        .group_by(s.id, s.kind)
-    )
-    if not db.is_sqlite:  # the medians in the database: two rows back instead of one per shipment
-        leg = legs_query.subquery()
-        seconds = func.extract("epoch", leg.c.d - leg.c.p)
-        legs_query = (
-            select(
-                leg.c.kind,
-                func.count(seconds).label("n"),
-                func.percentile_cont(0.5).within_group(seconds).label("median"),
-            )
-            .where(leg.c.p.is_not(None), leg.c.d.is_not(None))
-            .group_by(leg.c.kind)
-        )
-    reason = _json_field(db, ("data", "reason"))
-    rating = _json_field(db, ("data", "rating"))
-    outcomes_query = (
-        select(e.type, reason.label("reason"), rating.label("rating"), func.count().label("n"))
-        .where(OUTCOME_TYPES, e.shipment_id.between(lo, hi), e.shipment_id.in_(window_ids))
-        .group_by(e.type, reason, rating)
-    )
-
-    async def rows(query: Any) -> list[Any]:
-        async with db.read() as conn:
-            return list((await conn.execute(query)).all())
-
-    if db.is_sqlite:  # one reader at a time is all SQLite would do anyway
-        legs, outcomes = await rows(legs_query), await rows(outcomes_query)
-    else:  # two connections, two queries at once
-        legs, outcomes = await asyncio.gather(rows(legs_query), rows(outcomes_query))
+    legs, outcomes = await repository.legs_and_outcomes(db, win.start, win.end, unit_id, lo, hi)
     reasons = [r for r in outcomes if r.type == "delivery_failed"]
     ratings = [r for r in outcomes if r.type == "confirmed"]
 
@@ -262,16 +176,9 @@ async def summary(db: Database, win: Window, unit_code: str | None) -> Summary:
     delivered_n = by_state.get(State.DELIVERED.value, 0)
 
     medians = {"submission": Durations(0, None), "result": Durations(0, None)}
-    if db.is_sqlite:
-        times: dict[str, list[float]] = {"submission": [], "result": []}
-        for r in legs:
-            if r.p is not None and r.d is not None:
-                times[r.kind].append((as_utc(r.d) - as_utc(r.p)).total_seconds())
-        medians = {kind: _median_hours(values) for kind, values in times.items()}
-    else:
-        for r in legs:
-            hours = round(float(r.median) / 3600, 2) if r.median is not None else None
-            medians[r.kind] = Durations(count=int(r.n), median_hours=hours)
+    for kind, leg in legs.items():
+        hours = round(leg.median_s / 3600, 2) if leg.median_s is not None else None
+        medians[kind] = Durations(count=leg.count, median_hours=hours)
 
     failed_reasons = {k: 0 for k in REASONS}
     for r in reasons:

@@ -5,15 +5,16 @@ from typing import Annotated, Any
 from litestar import Controller, Request, get, post
 from litestar.params import JSONBody, Parameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
-from msgspec import Struct
 
 from ..auth.security import roles
 from ..auth.service import CurrentUser
 from ..deps import DB, Cfg, KeysDep
 from . import service
 from .schemas import (
+    Assigned,
     AssignmentList,
     AssignRequest,
+    Cancelled,
     CancelRequest,
     ShipmentCreate,
     ShipmentCreated,
@@ -22,16 +23,6 @@ from .schemas import (
 )
 
 ALL_STAFF = ("courier", "clerk", "dispatcher", "admin", "auditor")
-
-
-class HeadOut(Struct):
-    code: str
-    head: str
-
-
-class AssignOut(Struct):
-    code: str
-    courier_id: int
 
 
 class ShipmentController(Controller):
@@ -108,9 +99,9 @@ class ShipmentController(Controller):
         data: JSONBody[AssignRequest],
         request: Request[CurrentUser, Any, Any],
         db: DB,
-    ) -> AssignOut:
-        await service.assign(db, request.user, code, data.courier_id)
-        return AssignOut(code=service.parse_code(code), courier_id=data.courier_id)
+        keys: KeysDep,
+    ) -> Assigned:
+        return await service.assign(db, keys, request.user, code, data.courier_id)
 
     @post(
         "/shipments/{code:str}/cancel",
@@ -125,9 +116,8 @@ class ShipmentController(Controller):
         request: Request[CurrentUser, Any, Any],
         db: DB,
         keys: KeysDep,
-    ) -> HeadOut:
-        head = await service.cancel(db, keys, request.user, code, data.reason)
-        return HeadOut(code=service.parse_code(code), head=head)
+    ) -> Cancelled:
+        return await service.cancel(db, keys, request.user, code, data.reason)
 
     @get("/me/assignments", operation_id="myAssignments", opt=roles("courier"))
     async def my_assignments(

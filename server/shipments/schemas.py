@@ -51,6 +51,19 @@ class AssignRequest(Struct, forbid_unknown_fields=True):
     courier_id: int
 
 
+class Assigned(Struct, omit_defaults=True):
+    """The answer to an assignment; `head` only when custody moved (a dispatcher's reassignment)."""
+
+    code: str
+    courier_id: int
+    head: str | None = None
+
+
+class Cancelled(Struct):
+    code: str
+    head: str
+
+
 class CancelRequest(Struct, forbid_unknown_fields=True):
     reason: Annotated[str, Meta(min_length=3, max_length=500)]
 

@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any, Literal
 
 import msgspec
-from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared import codes, lifecycle
@@ -28,17 +27,13 @@ from ..custody.service import (
     write_batch,
 )
 from ..db.engine import Database
-from ..db.models import custody_events, rejected_events, shipments, units, users
-from ..errors import (
-    BadRequest,
-    Conflict,
-    NotFoundException,
-    PermissionDeniedException,
-    Unprocessable,
-)
+from ..errors import BadRequest, Conflict, Unprocessable
 from ..keys import ServerKeys
+from . import repository
 from .schemas import (
+    Assigned,
     Assignment,
+    Cancelled,
     Custodian,
     EventView,
     Party,
@@ -82,18 +77,7 @@ async def create(
     if data.parent:
         parent_code = parse_code(data.parent)
         async with db.read() as conn:
-            parent = (
-                await conn.execute(
-                    select(
-                        shipments.c.code,
-                        shipments.c.kind,
-                        shipments.c.sender,
-                        shipments.c.recipient,
-                        shipments.c.pin_hash,
-                        shipments.c.dest_unit_id,
-                    ).where(shipments.c.code == parent_code)
-                )
-            ).first()
+            parent = await repository.parent_of(conn, parent_code)
         if parent is None:
             raise Unprocessable(f"parent {parent_code} is not a known shipment.")
         if parent.kind != "submission" or data.kind != "result":
@@ -114,14 +98,14 @@ async def create(
     dest_unit_id = None
     if data.dest_unit:
         async with db.read() as conn:
-            dest_unit_id = await conn.scalar(select(units.c.id).where(units.c.code == data.dest_unit))
+            dest_unit_id = await repository.unit_id(conn, data.dest_unit)
         if dest_unit_id is None:
             raise Unprocessable(f"dest_unit {data.dest_unit!r} is not a known unit.")
     now = registered_at or utcnow()
     async with db.write() as conn:
         for _ in range(20):
             code = codes.new_code()
-            if await conn.scalar(select(shipments.c.id).where(shipments.c.code == code)) is None:
+            if not await repository.code_taken(conn, code):
                 break
         else:  # pragma: no cover - 10**12 codes
             raise Conflict("could not find a free shipment code; try again")
@@ -153,7 +137,7 @@ async def create(
             "updated_at": now,
             "closed_at": None,
         }
-        ship_id = (await conn.execute(insert(shipments).values(**row))).inserted_primary_key[0]
+        ship_id = await repository.insert_shipment(conn, row)
         lifecycle.check(user.role, EventType.REGISTERED, None)
         event = server_event(
             keys.event,
@@ -201,14 +185,6 @@ def _overdue(r: Any, now: datetime) -> bool:
     return r.state in lifecycle.OPEN_STATES and r.due_at < now
 
 
-def _can_see(user: CurrentUser, r: Any) -> bool:
-    if user.role == "courier":
-        return r.assigned_courier_id == user.id
-    if user.role == "clerk":
-        return user.unit_id is not None and user.unit_id in (r.unit_id, r.dest_unit_id)
-    return True
-
-
 def _encode_cursor(ship_id: int) -> str:
     return base64.urlsafe_b64encode(str(ship_id).encode()).decode().rstrip("=")
 
@@ -234,42 +210,19 @@ async def search(
     limit: int = PAGE_SIZE,
 ) -> ShipmentPage:
     now = utcnow()
-    conds = []
-    if state:
-        if state not in lifecycle.State.__members__.values():
-            raise BadRequest(f"state must be one of {', '.join(s.value for s in lifecycle.State)}.")
-        conds.append(shipments.c.state == state)
-    if courier is not None:
-        conds.append(shipments.c.assigned_courier_id == courier)
-    if unit:
-        unit_id = await _unit_id(db, unit)
-        conds.append(or_(shipments.c.unit_id == unit_id, shipments.c.dest_unit_id == unit_id))
-    if field:
-        conds.append(shipments.c.field == field)
-    if overdue:
-        conds.append(
-            and_(
-                shipments.c.state.in_([s.value for s in lifecycle.OPEN_STATES]),
-                shipments.c.due_at < now,
-            )
-        )
-    if q:
-        digits = q.replace(" ", "")
-        like = f"%{q.strip()}%"
-        conds.append(
-            or_(
-                shipments.c.code.startswith(digits) if digits.isdigit() else False,
-                shipments.c.dossier_ref.ilike(like),
-                shipments.c.procedure.ilike(like),
-            )
-        )
-    if user.role == "clerk":
-        conds.append(or_(shipments.c.unit_id == user.unit_id, shipments.c.dest_unit_id == user.unit_id))
-    if cursor:
-        conds.append(shipments.c.id < _decode_cursor(cursor))
-    query = select(shipments).where(*conds).order_by(shipments.c.id.desc()).limit(limit + 1)
+    if state and state not in lifecycle.State.__members__.values():
+        raise BadRequest(f"state must be one of {', '.join(s.value for s in lifecycle.State)}.")
+    filters = repository.SearchFilters(
+        state=state or None,
+        courier=courier,
+        unit_id=await _unit_id(db, unit) if unit else None,
+        field=field or None,
+        due_before=now if overdue else None,
+        q=q or None,
+        before_id=_decode_cursor(cursor) if cursor else None,
+    )
     async with db.read() as conn:
-        rows = (await conn.execute(query)).all()
+        rows = await repository.search(conn, user, filters, limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
     items = [
@@ -298,19 +251,10 @@ async def search(
 
 async def _unit_id(db: Database, code: str) -> int:
     async with db.read() as conn:
-        uid = await conn.scalar(select(units.c.id).where(units.c.code == code))
+        uid = await repository.unit_id(conn, code)
     if uid is None:
         raise BadRequest(f"unit {code!r} does not exist.")
     return int(uid)
-
-
-async def _load_visible(conn: AsyncConnection, user: CurrentUser, code: str) -> Any:
-    row = (await conn.execute(select(shipments).where(shipments.c.code == code))).first()
-    if row is None:
-        raise NotFoundException(f"No shipment {codes.group(code)}.")
-    if not _can_see(user, row):
-        raise PermissionDeniedException(f"Shipment {codes.group(code)} is not yours to see.")
-    return row
 
 
 async def detail(
@@ -318,29 +262,11 @@ async def detail(
 ) -> ShipmentDetail:
     code = parse_code(code_text)
     async with db.read() as conn:
-        r = await _load_visible(conn, user, code)
-        ev_rows = (
-            await conn.execute(
-                select(
-                    custody_events.c.body,
-                    custody_events.c.seq,
-                    custody_events.c.received_at,
-                    custody_events.c.flags,
-                )
-                .where(custody_events.c.shipment_id == r.id)
-                .order_by(custody_events.c.seq)
-            )
-        ).all()
-        rej_rows = (
-            await conn.execute(
-                select(rejected_events)
-                .where(rejected_events.c.shipment_code == code)
-                .order_by(rejected_events.c.id)
-            )
-        ).all()
-        unit_codes = dict((await conn.execute(select(units.c.id, units.c.code))).all())
-    events = [msgspec.json.decode(e.body) for e in ev_rows]
-    wanted = {h for ev in events for h in _attachment_hashes(ev)}
+        r = await repository.visible(conn, user, code)
+        stored = await repository.events_of(conn, r.id)
+        rejected = await repository.rejected_of(conn, code)
+        unit_codes = await repository.unit_codes(conn)
+    wanted = {h for s in stored for h in s.event.attachment_hashes()}
     have = await attachment_store.present(db, wanted)
     now = utcnow()
     return ShipmentDetail(
@@ -367,13 +293,13 @@ async def detail(
         created_at=r.created_at,
         events=[
             EventView(
-                event=ev,
-                seq=row.seq,
-                received_at=row.received_at,
-                missing_attachments=[h for h in _attachment_hashes(ev) if h not in have],
-                flags=list(row.flags or []),
+                event=msgspec.to_builtins(s.event),
+                seq=s.seq,
+                received_at=s.received_at,
+                missing_attachments=[h for h in s.event.attachment_hashes() if h not in have],
+                flags=s.flags,
             )
-            for ev, row in zip(events, ev_rows, strict=True)
+            for s in stored
         ],
         rejected=[
             RejectedView(
@@ -383,56 +309,82 @@ async def detail(
                 actor=x.actor,
                 reason=x.reason,
                 received_at=x.received_at,
-                event=msgspec.json.decode(x.body),
+                event=msgspec.json.decode(x.body),  # as sent: a rejected event may not even parse
             )
-            for x in rej_rows
+            for x in rejected
         ],
     )
 
 
-def _attachment_hashes(ev: dict[str, Any]) -> list[str]:
-    a = ev.get("attachments") or {}
-    return ([a["signature"]] if a.get("signature") else []) + list(a.get("photos") or [])
+async def _locked_visible(conn: AsyncConnection, user: CurrentUser, code: str) -> dict[str, Any]:
+    """Lock the shipment for a write, then apply the unit scope to it (decided under the lock)."""
+    ship = (await lock_shipments(conn, [code])).get(code)
+    await repository.visible(conn, user, code)  # 404 unknown, 403 not theirs
+    assert ship is not None
+    return ship
 
 
-async def assign(db: Database, user: CurrentUser, code_text: str, courier_id: int) -> None:
+REASSIGN_REASON = "reassigned by the dispatcher: the courier holding it cannot hand it over"
+
+
+async def assign(
+    db: Database, keys: ServerKeys, user: CurrentUser, code_text: str, courier_id: int
+) -> Assigned:
+    """Give an open shipment to a courier. When another courier holds it (a transfer that never
+    arrived, a lost phone), the dispatcher takes custody over for the new courier: a server-signed
+    `transferred` event, by the dispatcher, that says so (the recovery path)."""
     code = parse_code(code_text)
+    now = utcnow()
     async with db.write() as conn:
-        courier = (
-            await conn.execute(
-                select(users.c.id, users.c.role, users.c.active).where(users.c.id == courier_id)
-            )
-        ).first()
-        if courier is None or courier.role != "courier" or not courier.active:
+        courier = await repository.active_courier(conn, courier_id)
+        if courier is None:
             raise Unprocessable(f"courier_id {courier_id} is not an active courier.")
-        ships = await lock_shipments(conn, [code])
-        ship = ships.get(code)
-        if ship is None:
-            raise NotFoundException(f"No shipment {codes.group(code)}.")
+        ship = await _locked_visible(conn, user, code)
         if ship["state"] in lifecycle.FINAL_STATES:
             raise Conflict(
                 f"Shipment {codes.group(code)} is {ship['state']}: there is nothing left to carry."
             )
-        if (
+        held_by_other = (
             ship["state"] == "in_custody"
             and ship["custodian_role"] == "courier"
             and ship["custodian_user_id"] not in (None, courier_id)
-        ):
-            raise Conflict("Another courier holds this envelope: record a transfer from them instead.")
-        await conn.execute(
-            update(shipments)
-            .where(shipments.c.id == ship["id"])
-            .values(assigned_courier_id=courier_id, updated_at=utcnow())
         )
+        if not held_by_other:
+            await repository.set_assigned(conn, ship["id"], courier_id, now)
+            head = None
+        else:
+            previous = {"role": "courier", "user_id": ship["custodian_user_id"]}
+            try:
+                event = await append_server_event(
+                    conn,
+                    keys.event,
+                    ship,
+                    event_type=EventType.TRANSFERRED,
+                    role=user.role,
+                    actor=user.actor,
+                    data={"reassigned": True, "reason": REASSIGN_REASON, "previous_custodian": previous},
+                    counterparty={
+                        "name": courier.full_name or courier.username,
+                        "role": "courier",
+                        "user_id": courier_id,
+                    },
+                    now=now,
+                    merkle_log=db.merkle_log,
+                )
+            except lifecycle.IllegalTransition as exc:
+                raise Conflict(
+                    f"Another courier holds this envelope and {exc}: "
+                    "record a transfer from them, or ask a dispatcher to reassign it."
+                ) from None
+            head = event.hash
     db.changed("assigned", [code])
+    return Assigned(code=code, courier_id=courier_id, head=head)
 
 
-async def cancel(db: Database, keys: ServerKeys, user: CurrentUser, code_text: str, reason: str) -> str:
+async def cancel(db: Database, keys: ServerKeys, user: CurrentUser, code_text: str, reason: str) -> Cancelled:
     code = parse_code(code_text)
     async with db.write() as conn:
-        ship = (await lock_shipments(conn, [code])).get(code)
-        if ship is None:
-            raise NotFoundException(f"No shipment {codes.group(code)}.")
+        ship = await _locked_visible(conn, user, code)
         try:
             event = await append_server_event(
                 conn,
@@ -448,7 +400,7 @@ async def cancel(db: Database, keys: ServerKeys, user: CurrentUser, code_text: s
         except lifecycle.IllegalTransition as exc:
             raise Conflict(f"Cannot cancel: {exc}.") from None
     db.changed("cancelled", [code])
-    return event.hash
+    return Cancelled(code=code, head=event.hash)
 
 
 def _stop(kind: Literal["pickup", "delivery"], party: dict[str, Any]) -> Stop:
@@ -469,40 +421,30 @@ def _stop(kind: Literal["pickup", "delivery"], party: dict[str, Any]) -> Stop:
 async def assignments(db: Database, keys: ServerKeys, user: CurrentUser) -> list[Assignment]:
     now = utcnow()
     async with db.read() as conn:
-        rows = (
-            await conn.execute(
-                select(shipments)
-                .where(
-                    shipments.c.assigned_courier_id == user.id,
-                    shipments.c.state.in_([s.value for s in lifecycle.OPEN_STATES]),
-                )
-                .order_by(shipments.c.due_at)
-            )
-        ).all()
-    out = []
-    for r in rows:
-        pickup = r.state == "registered"
-        party = r.sender if pickup else r.recipient
-        out.append(
-            Assignment(
-                code=r.code,
-                kind=r.kind,
-                state=r.state,
-                head=r.head,
-                due_at=r.due_at,
-                overdue=_overdue(r, now),
-                attempts=r.attempts,
-                dossier_ref=r.dossier_ref,
-                procedure=r.procedure,
-                fee_vnd=r.fee_vnd,
-                components=r.components,
-                recipient_id_last4_known=bool((r.recipient or {}).get("id_last4")),
-                stop=_stop("pickup" if pickup else "delivery", party),
-                # where it goes once picked up: the phone records the pickup before it syncs
-                next_stop=_stop("delivery", r.recipient or {}) if pickup else None,
-                next_events=[t.value for t in lifecycle.allowed_types("courier", r.state)],
-                label_sig=label_signature(r.code, keys.label),
-                has_pin=bool(r.pin_hash) and r.kind == "result",
-            )
-        )
-    return out
+        rows = await repository.open_assigned_to(conn, user.id)
+    return [_assignment(r, keys, now) for r in rows]
+
+
+def _assignment(r: Any, keys: ServerKeys, now: datetime) -> Assignment:
+    pickup = r.state == "registered"
+    party = r.sender if pickup else r.recipient
+    return Assignment(
+        code=r.code,
+        kind=r.kind,
+        state=r.state,
+        head=r.head,
+        due_at=r.due_at,
+        overdue=_overdue(r, now),
+        attempts=r.attempts,
+        dossier_ref=r.dossier_ref,
+        procedure=r.procedure,
+        fee_vnd=r.fee_vnd,
+        components=r.components,
+        recipient_id_last4_known=bool((r.recipient or {}).get("id_last4")),
+        stop=_stop("pickup" if pickup else "delivery", party),
+        # where it goes once picked up: the phone records the pickup before it syncs
+        next_stop=_stop("delivery", r.recipient or {}) if pickup else None,
+        next_events=[t.value for t in lifecycle.allowed_types("courier", r.state)],
+        label_sig=label_signature(r.code, keys.label),
+        has_pin=bool(r.pin_hash) and r.kind == "result",
+    )

@@ -102,17 +102,22 @@ class Api:
         assert r.status_code == 201, r.text
         return r.json()
 
-    async def assign(self, code: str, courier: str = "courier1") -> None:
+    async def assign(self, code: str, courier: str = "courier1", dispatcher: str | None = None) -> None:
+        """Assign as the given dispatcher, else as the one whose unit may act on the shipment:
+        the post office's, or the one-stop shop's for what the shop registered."""
         await self.login(courier)
-        r = await self.call(
-            "POST",
-            f"/api/v1/shipments/{code}/assign",
-            "dispatcher",
-            json={"courier_id": self.user_ids[courier]},
-        )
+        for by in [dispatcher] if dispatcher else ["dispatcher", "shopdispatcher"]:
+            r = await self.call(
+                "POST",
+                f"/api/v1/shipments/{code}/assign",
+                by,
+                json={"courier_id": self.user_ids[courier]},
+            )
+            if r.status_code != 403:
+                break
         assert r.status_code == 200, r.text
 
-    async def shipment(self, code: str, user: str = "dispatcher") -> dict:
+    async def shipment(self, code: str, user: str = "admin") -> dict:
         r = await self.call("GET", f"/api/v1/shipments/{code}", user)
         assert r.status_code == 200, r.text
         return r.json()

@@ -24,7 +24,7 @@ async def test_upload_is_content_addressed_and_idempotent(api):
     assert r.status_code == 201 and r.json()["created"] is True
     r = await api.call("PUT", f"/api/v1/attachments/{digest}", "courier1", content=PNG_1PX, headers=dict(h))
     assert r.status_code == 200 and r.json()["created"] is False
-    got = await api.call("GET", f"/api/v1/attachments/{digest}", "dispatcher")
+    got = await api.call("GET", f"/api/v1/attachments/{digest}", "auditor")
     assert got.status_code == 200 and got.content == PNG_1PX and got.headers["content-type"] == "image/png"
     assert (await api.call("GET", f"/api/v1/attachments/{'0' * 64}", "auditor")).status_code == 404
 

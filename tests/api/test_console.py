@@ -115,7 +115,7 @@ async def _board_data(api) -> dict[str, str]:
 async def test_board_filters(api):
     codes = await _board_data(api)
     client = api.client
-    await console_login(client, "dispatcher")
+    await console_login(client, "admin")  # every unit's shipments: the filters alone decide
     await api.login("courier2")
     courier2 = api.user_ids["courier2"]
 
@@ -157,7 +157,7 @@ async def test_board_filters(api):
 async def test_assign_and_reassign_from_the_board(api, db):
     codes = await _board_data(api)
     client = api.client
-    await console_login(client, "dispatcher")
+    await console_login(client, "admin")  # every unit's shipments: the filters alone decide
     for u in ("courier1", "courier2"):
         await api.login(u)
     page = await client.get("/console/?late=1")
