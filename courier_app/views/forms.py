@@ -79,7 +79,10 @@ def _header(shell: Navigator, row: Row, identified: Identified | None = None) ->
             if identified.by == "scan"
             else tr("flow.identified_typed", reason=tr(f"typed.{identified.reason}"))
         )
-        lines.append(ft.Text("✓ " + how, size=14, color=ui.OK if identified.by == "scan" else ui.SOON))
+        color = ui.OK if identified.by == "scan" else ui.SOON
+        lines.append(
+            ft.Row([ft.Icon(ft.Icons.QR_CODE_2, size=18, color=color), ft.Text(how, size=14, color=color)])
+        )
     return ft.Column(lines, spacing=2)
 
 
@@ -303,7 +306,7 @@ def delivery_screen(
             for m in ("id_last4", "pin", "proxy")
         ],
         selected=[flow.method],
-        height=ui.TOUCH,
+        style=ui.SEGMENT_STYLE,
     )
 
     def render() -> None:
@@ -479,7 +482,7 @@ def handover_screen(
         segments=[ft.Segment(value=r, label=ft.Text(tr(f"receiver.{r}"), size=15)) for r in RECEIVERS],
         selected=[flow.receiver_role],
         on_change=pick,
-        height=ui.TOUCH,
+        style=ui.SEGMENT_STYLE,
     )
     name = ui.bound_field(tr("handover.name"), flow, "receiver_name")
     unit = ui.bound_field(tr("handover.unit"), flow, "receiver_unit")

@@ -12,6 +12,8 @@ PRIMARY = ft.Colors.BLUE_800
 LATE = ft.Colors.RED_700
 SOON = ft.Colors.AMBER_800
 OK = ft.Colors.GREEN_700
+# segments as tall as a button: Material's default is 40 px, under the 48 px a thumb needs
+SEGMENT_STYLE = ft.ButtonStyle(padding=ft.Padding(8, 17, 8, 17))
 
 
 def button(
