@@ -241,6 +241,7 @@ def pickup_screen(
                     value=i in flow.checked,
                     on_change=lambda e, i=i: flow.toggle(i),
                     label_style=ft.TextStyle(size=17),
+                    height=ui.TOUCH,
                 )
             )
         fee = ui.bound_field(tr("pickup.fee"), flow, "fee_text", digits=True)
@@ -300,19 +301,14 @@ def delivery_screen(
         [pin, ft.Row([ui.button(tr("delivery.pin_check"), check_pin, primary=False)]), pin_status], spacing=6
     )
     inputs: dict[str, ft.Control] = {"id_last4": last4, "pin": pin_box, "proxy": proxy}
-    methods = ft.SegmentedButton(
-        segments=[
-            ft.Segment(value=m, label=ft.Text(tr(f"identity.{m}"), size=15))
-            for m in ("id_last4", "pin", "proxy")
-        ],
-        selected=[flow.method],
-        style=ui.SEGMENT_STYLE,
+    methods = ui.Segments(
+        [(m, tr(f"identity.{m}")) for m in ("id_last4", "pin", "proxy")], flow.method, lambda m: use(m)
     )
 
     def render() -> None:
         for k, c in inputs.items():
             c.visible = k == flow.method
-        methods.selected = [flow.method]
+        methods.select(flow.method)
         showing = flow.method == "id_last4" and flow.id_mismatch
         mismatch.visible = showing
         override_note.visible = showing and flow.override
@@ -343,7 +339,6 @@ def delivery_screen(
         shell.update()
 
     last4.on_change = typed_last4
-    methods.on_change = lambda e: use(e.control.selected[0] if e.control.selected else "id_last4")
     mismatch.controls = [
         ui.note(tr("flow.id_mismatch"), ui.LATE, size=17),
         ft.Row([ui.button(tr("mismatch.ask_again"), ask_again, icon=ft.Icons.REPLAY)]),
@@ -473,17 +468,12 @@ def handover_screen(
     def scan_more(e: object = None) -> None:
         shell.go(SCAN, on_code=scanned, title_key="handover.scan")
 
-    def pick(e: Any) -> None:
-        flow.receiver_role = e.control.selected[0] if e.control.selected else "clerk"
+    def pick(role: str) -> None:
+        flow.receiver_role = role
         render_list()
         shell.update()
 
-    receiver = ft.SegmentedButton(
-        segments=[ft.Segment(value=r, label=ft.Text(tr(f"receiver.{r}"), size=15)) for r in RECEIVERS],
-        selected=[flow.receiver_role],
-        on_change=pick,
-        style=ui.SEGMENT_STYLE,
-    )
+    receiver = ui.Segments([(r, tr(f"receiver.{r}")) for r in RECEIVERS], flow.receiver_role, pick)
     name = ui.bound_field(tr("handover.name"), flow, "receiver_name")
     unit = ui.bound_field(tr("handover.unit"), flow, "receiver_unit")
     render_list()

@@ -358,7 +358,7 @@ def sync_screen(shell: Navigator) -> ft.Control:
                                 size=16,
                                 weight=ft.FontWeight.W_600,
                             ),
-                            *(ft.Text(tr("flag." + flag), size=16, color=ui.SOON) for flag in f.flags),
+                            *(ft.Text(tr("sync.flag_" + flag), size=16, color=ui.SOON) for flag in f.flags),
                         ],
                         spacing=2,
                     ),

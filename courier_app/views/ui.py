@@ -12,8 +12,6 @@ PRIMARY = ft.Colors.BLUE_800
 LATE = ft.Colors.RED_700
 SOON = ft.Colors.AMBER_800
 OK = ft.Colors.GREEN_700
-# segments as tall as a button: Material's default is 40 px, under the 48 px a thumb needs
-SEGMENT_STYLE = ft.ButtonStyle(padding=ft.Padding(8, 17, 8, 17))
 
 
 def button(
@@ -63,6 +61,35 @@ def choices(
 
     render(selected)
     return column
+
+
+class Segments(ft.Row):
+    """One of a few, side by side, as TOUCH-high buttons (the chosen one filled). Material's
+    SegmentedButton is 40 px high whatever its padding: under the 48 px a thumb needs."""
+
+    def __init__(self, options: list[tuple[str, str]], selected: str, on_pick: Callable[[str], None]) -> None:
+        super().__init__(spacing=4)
+        self.options, self.on_pick = options, on_pick
+        self.select(selected)
+
+    def select(self, value: str) -> None:
+        self.value = value
+        self.controls = [
+            ft.Button(
+                content=ft.Text(label, size=15, weight=ft.FontWeight.W_600, text_align=ft.TextAlign.CENTER),
+                on_click=lambda e, v=v: self.picked(v),
+                height=TOUCH,
+                expand=True,
+                bgcolor=PRIMARY if v == value else None,
+                color=ft.Colors.WHITE if v == value else PRIMARY,
+                style=ft.ButtonStyle(padding=ft.Padding(4, 0, 4, 0)),
+            )
+            for v, label in self.options
+        ]
+
+    def picked(self, value: str) -> None:
+        self.select(value)
+        self.on_pick(value)
 
 
 def form(controls: list[ft.Control]) -> ft.Column:

@@ -251,8 +251,8 @@ STRINGS: dict[str, str] = {
     "sync.not_sent": "Not sent (no connection). {n} record(s) are still saved on this phone.",
     "sync.flagged_title": "Flagged by the server",
     "sync.flagged": "{n} record(s) flagged by the server. See Sync.",
-    "flag.pin_mismatch": "Wrong PIN: the server checked it and it does not match. Tell dispatch.",
-    "flag.identity_mismatch": "ID card does not match the recipient on record.",
-    "flag.device_clock_ahead": "The phone's clock is ahead.",
+    "sync.flag_pin_mismatch": "Wrong PIN: the server checked it and it does not match. Tell dispatch.",
+    "sync.flag_identity_mismatch": "ID card does not match the recipient on record.",
+    "sync.flag_device_clock_ahead": "The phone's clock is ahead.",
     "handover.remove": "Remove from the batch",
 }

@@ -247,8 +247,8 @@ STRINGS: dict[str, str] = {
     "sync.not_sent": "Chưa gửi được (không có mạng). {n} bản ghi vẫn lưu trên máy này.",
     "sync.flagged_title": "Máy chủ đánh dấu",
     "sync.flagged": "{n} bản ghi bị máy chủ đánh dấu. Xem mục Đồng bộ.",
-    "flag.pin_mismatch": "PIN sai: máy chủ kiểm tra, không khớp. Báo điều phối.",
-    "flag.identity_mismatch": "CCCD không khớp người nhận trên hồ sơ.",
-    "flag.device_clock_ahead": "Đồng hồ máy chạy nhanh.",
+    "sync.flag_pin_mismatch": "PIN sai: máy chủ kiểm tra, không khớp. Báo điều phối.",
+    "sync.flag_identity_mismatch": "CCCD không khớp người nhận trên hồ sơ.",
+    "sync.flag_device_clock_ahead": "Đồng hồ máy chạy nhanh.",
     "handover.remove": "Bỏ khỏi lô",
 }

@@ -16,6 +16,7 @@ from courier_app.context import AppContext
 from courier_app.flows.custody import SCANNED, Identified
 from courier_app.main import routes
 from courier_app.session import Session
+from courier_app.views import ui
 from courier_app.views.navigation import Navigator
 from courier_app.views.shell import Shell, Surface
 from shared.api import Assignment, AssignmentList, EventResult, PendingHandover
@@ -232,15 +233,11 @@ def test_delivery_identity_switch_shows_one_field_at_a_time(shell: Shell) -> Non
         if isinstance(f, ft.TextField)
     ]
     parent = {id(f): c for c in view.controls if isinstance(c, ft.Column) for f in c.controls}
-    segmented = next(c for c in view.controls if isinstance(c, ft.SegmentedButton))
+    segmented = next(c for c in view.controls if isinstance(c, ui.Segments))
     visible = lambda: [  # noqa: E731
         f.label for f in fields if f.visible and getattr(parent.get(id(f)), "visible", True)
     ]
     assert "4 số cuối CCCD" in visible() and "Mã PIN 6 số của người nhận" not in visible()
 
-    class Change:
-        control = segmented
-
-    segmented.selected = ["pin"]
-    segmented.on_change(Change())
+    segmented.picked("pin")  # what a tap on the PIN segment does
     assert "Mã PIN 6 số của người nhận" in visible() and "4 số cuối CCCD" not in visible()

@@ -205,8 +205,7 @@ def test_the_courier_at_the_door(server, app, artifacts, tmp_path):
     server.stop()
     server.start()
     with _phone(url, old_label, size=(412, 915)) as page:
-        page.get_by_role("button", name="Tải lại").first.click()  # online: fetch the key set again
-        page.wait_for_timeout(1500)
+        _wait_text(page, CITIZEN["name"])  # opening the app online fetched the key set again
         _tap_stop(page, "25 Hùng Vương")
         _wait_text(page, "khóa đã bị thu hồi", timeout=45_000)
         _shot(page, artifacts / "door-09-revoked-label-refused.png")
