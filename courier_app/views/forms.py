@@ -422,15 +422,18 @@ def failed_screen(
 
 
 def handover_screen(
-    shell: Navigator, code: str | None = None, flow: HandoverFlow | None = None
+    shell: Navigator,
+    code: str | None = None,
+    flow: HandoverFlow | None = None,
+    identified: Identified | None = None,
 ) -> ft.Control:
     """Envelopes handed on to a clerk or another courier: the stop it was opened from
-    (`code`), then whatever else is scanned."""
+    (`code`, when its label was scanned: `identified`), then whatever else is scanned."""
     ctx, tr = shell.ctx, shell.ctx.tr
     shell.set_title(tr("handover.title"))
     if flow is None:
         flow = HandoverFlow(ctx.recorder())
-        if code is not None:
+        if code is not None and identified is not None:
             flow.add(_row(shell, code))
         shell.keep(flow=flow)
     error = ui.error_text()

@@ -188,6 +188,8 @@ def test_the_phone_holds_nothing_that_reveals_the_pin(server, tmp_path):
     assert detail["events"][-1]["flags"] == ["pin_mismatch"]
     page = _console_page(server, f"/console/shipments/{res['code']}")
     assert "PIN sai" in page  # the dispatcher sees it on the shipment page
+    board = _console_page(server, "/console/")
+    assert 'id="flagged"' in board and f"/console/shipments/{res['code']}" in board  # and on the board
 
 
 def test_online_pin_checks_count_against_the_attempt_limit(server, tmp_path):

@@ -172,7 +172,7 @@ def test_every_screen_builds_and_is_translated(shell: Shell, lang: str) -> None:
         "pickup": _open(shell, "/stop/1000000000009/pickup", identified=SCANNED),
         "delivery": _open(shell, "/stop/2000000000009/delivery", identified=SCANNED),
         "failed": _open(shell, "/stop/2000000000009/failed", identified=Identified("typed", "no_label")),
-        "handover": _open(shell, "/stop/3000000000009/handover"),
+        "handover": _open(shell, "/stop/3000000000009/handover", identified=SCANNED),
         "counter": _open(shell, "/counter/1"),
         "photo": _open(shell, "/photo", got=lambda jpeg: None),
     }
@@ -241,3 +241,17 @@ def test_delivery_identity_switch_shows_one_field_at_a_time(shell: Shell) -> Non
 
     segmented.picked("pin")  # what a tap on the PIN segment does
     assert "Mã PIN 6 số của người nhận" in visible() and "4 số cuối CCCD" not in visible()
+
+
+def test_tapping_a_stop_opens_its_scan_and_the_scan_opens_its_form(shell: Shell) -> None:
+    from courier_app.views.screens import _scanned
+
+    shell.go("/today", root=True)
+    shell.go("/stop/3000000000009/scan")  # what a tap on a Today card opens
+    assert "Quét tem trên bì thư đang cầm" in " ".join(_texts(shell.content))
+    _scanned(shell, "3000000000009", SCANNED)  # the label read: that stop's form, in place of the scan
+    assert [v.route for v in shell.page.views][-1] == "/stop/3000000000009/handover"
+    assert [r.a.code for r in shell.stack[-1].state["flow"].rows] == ["3000000000009"]
+    shell.go("/stop/1000000000009/scan")
+    _scanned(shell, "1000000000009", Identified("typed", "label_damaged"))
+    assert shell.stack[-1].state["flow"].identified == Identified("typed", "label_damaged")

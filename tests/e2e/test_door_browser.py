@@ -108,19 +108,36 @@ def _phone(url: str, camera: Path, size: tuple[int, int] = SMALL):  # type: igno
 
 
 def _small_targets(page) -> list[tuple[str, str, float, float]]:  # type: ignore[no-untyped-def]
-    """Every tappable node in Flutter's accessibility tree smaller than 48 px either way."""
+    """Every tappable node in Flutter's accessibility tree smaller than 48 px either way (a node
+    cut by the bottom edge of the scrolling form is measured as far as it shows: left out)."""
     page.wait_for_timeout(800)
     found = page.eval_on_selector_all(
         TAPPABLE,
         """els => els.map(e => { const r = e.getBoundingClientRect();
               return [e.getAttribute('role') || e.tagName, (e.getAttribute('aria-label') || e.innerText || '')
-                      .slice(0, 40), r.width, r.height]; })
-              .filter(([, , w, h]) => w > 0 && h > 0)""",
+                      .slice(0, 40), r.width, r.height]
+              .concat([r.bottom < window.innerHeight - 24]); })
+              .filter(([, , w, h, whole]) => w > 0 && h > 0 && whole)""",
     )
-    return [(role, name, w, h) for role, name, w, h in found if w < 48 or h < 48]
+    small = []
+    sizes = []
+    for role, name, w, h, _ in found:
+        if min(w, h) < 48 and role in ("button", "checkbox") and name:
+            # a node the scrolling form cuts is measured as far as it shows: bring it into view
+            target = page.get_by_role(role, name=name).first
+            target.scroll_into_view_if_needed()
+            page.wait_for_timeout(500)
+            box = target.bounding_box() or {"width": w, "height": h}
+            w, h = box["width"], box["height"]
+        sizes.append(min(w, h))
+        if min(w, h) < 48:
+            small.append((role, name, w, h))
+    print(f"{len(sizes)} tappable targets, smallest side {min(sizes) if sizes else '-'} px")
+    return small
 
 
 def _measure(page, name: str, measured: dict) -> None:  # type: ignore[no-untyped-def]
+    print(f"{name} at {page.viewport_size}: ", end="")
     measured[name] = _small_targets(page)
 
 
