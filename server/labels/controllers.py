@@ -12,9 +12,10 @@ from sqlalchemy import select
 from shared import codes
 from shared.labels import label_url
 
-from ..auth.passwords import verify_pin
+from ..auth.clients import client_ip
 from ..auth.security import roles
 from ..auth.service import CurrentUser
+from ..citizen.pins import require_pin
 from ..custody import attachments as attachment_store
 from ..db.engine import Database
 from ..db.models import custody_events, shipments, users
@@ -179,10 +180,8 @@ class DocumentController(Controller):
         settings: Cfg,
     ) -> Response[bytes]:
         ship = await _visible_ship(db, request.user, code)
-        if data.pin is not None and not verify_pin(ship.pin_hash, data.pin):
-            raise BadRequest(
-                "This PIN is not the shipment's; print without it or use the PIN given at registration."
-            )
+        if data.pin is not None:  # counted with the citizen page's tries (citizen/pins.py)
+            await require_pin(db, ship, data.pin, client_ip(request, settings.trusted_proxies))
         rows = await _events(db, ship.id)
         pickup = next((msgspec.json.decode(r.body) for r in rows if r.type == "picked_up"), None)
         names = await _user_names(db, {pickup["actor"]} if pickup else set())
