@@ -264,7 +264,7 @@ class ConsoleController(Controller):
     async def attachment(self, sha256: Sha256Path, db: DB, settings: Cfg) -> Response[bytes]:
         content_type, body = await attachment_store.load(db, settings.attachments_dir, sha256)
         return Response(
-            body, media_type=content_type, headers={"Cache-Control": "private, max-age=31536000, immutable"}
+            body, media_type=content_type, headers=attachment_store.served_headers(sha256, content_type)
         )
 
     # ---- clerk: register, labels, receive ---------------------------------------------------

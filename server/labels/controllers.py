@@ -23,7 +23,7 @@ from ..deps import DB, Cfg, KeysDep
 from ..errors import BadRequest, Conflict, NotFoundException, TooLarge
 from ..keys import ServerKeys
 from ..shipments.service import _can_see, _load_visible, parse_code
-from .documents import Handover, delivery_pdf, handover_pdf, receipt_pdf
+from .documents import Handover, delivery_pdf, handover_pdf, in_thread, receipt_pdf
 from .render import LabelInfo, label_png, labels_pdf
 
 MAX_SHEET = 1000
@@ -82,7 +82,7 @@ class LabelController(Controller):
     ) -> Response[bytes]:
         infos = await _infos(db, keys, settings.base_url, request.user, [parse_code(code)])
         return Response(
-            labels_pdf(infos, sheet=False),
+            await in_thread(labels_pdf, infos, sheet=False),
             media_type="application/pdf",
             headers={"Content-Disposition": f'inline; filename="nhan-{infos[0].code}.pdf"'},
         )
@@ -105,7 +105,7 @@ class LabelController(Controller):
             raise BadRequest("A code appears twice in codes.")
         infos = await _infos(db, keys, settings.base_url, request.user, wanted)
         return Response(
-            labels_pdf(infos, sheet=True),
+            await in_thread(labels_pdf, infos, sheet=True),
             media_type="application/pdf",
             headers={"Content-Disposition": 'inline; filename="nhan-a4.pdf"'},
         )
@@ -186,7 +186,8 @@ class DocumentController(Controller):
         pickup = next((msgspec.json.decode(r.body) for r in rows if r.type == "picked_up"), None)
         names = await _user_names(db, {pickup["actor"]} if pickup else set())
         fee = (pickup or {}).get("data", {}).get("fee_vnd") if pickup else None
-        pdf = receipt_pdf(
+        pdf = await in_thread(
+            receipt_pdf,
             ship,
             label_url(settings.base_url, ship.code, keys.label),
             data.pin,
@@ -244,7 +245,7 @@ class DocumentController(Controller):
             )
         unit = request.user.unit_code or ""
         return Response(
-            handover_pdf(items, unit),
+            await in_thread(handover_pdf, items, unit),
             media_type="application/pdf",
             headers={"Content-Disposition": 'inline; filename="bien-ban-giao-nhan.pdf"'},
         )
@@ -268,7 +269,8 @@ class DocumentController(Controller):
             from geopy.distance import geodesic
 
             distance = geodesic((loc["lat"], loc["lon"]), (to["lat"], to["lon"])).meters
-        pdf = delivery_pdf(
+        pdf = await in_thread(
+            delivery_pdf,
             ship,
             label_url(settings.base_url, ship.code, keys.label),
             ev,
