@@ -108,6 +108,14 @@ class Settings:
             values["redis_url"] = v
         if v := env.get("HOSO_TILE_URL"):
             values["tile_url"] = v
+        for name, key in (
+            ("HOSO_LOGIN_FAILURES_PER_ACCOUNT", "login_failures_per_account"),
+            ("HOSO_LOGIN_FAILURES_PER_CLIENT", "login_failures_per_client"),
+        ):
+            if v := env.get(name):
+                if not v.isdigit() or int(v) < 1:
+                    raise SettingsError(f"{name} must be a number of tries, 1 or more; got {v!r}")
+                values[key] = int(v)
         if v := env.get("HOSO_TRUSTED_PROXIES"):
             values["trusted_proxies"] = parse_proxies(v)
         values.update(overrides)
