@@ -162,6 +162,8 @@ async def give_back_attempt(conn: AsyncConnection, key: str) -> None:
     """Undo take_attempt: the try was refused before the check, or the secret was right."""
     c = attempt_counters.c
     await conn.execute(update(attempt_counters).where(c.key == key, c.count > 0).values(count=c.count - 1))
+    # a counter back at zero is no row at all: a right password leaves the table as it was
+    await conn.execute(delete(attempt_counters).where(c.key == key, c.count <= 0))
 
 
 async def prune_attempts(conn: AsyncConnection, before: datetime) -> None:
