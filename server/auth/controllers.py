@@ -8,6 +8,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from ..deps import DB, Cfg, KeysDep
 from . import service
+from .clients import client_ip
 from .schemas import (
     DeviceRequest,
     DeviceResponse,
@@ -27,8 +28,17 @@ class AuthController(Controller):
     tags = ["auth"]
 
     @post("/auth/token", status_code=HTTP_200_OK, operation_id="issueToken", opt=PUBLIC)
-    async def token(self, data: JSONBody[TokenRequest], db: DB, settings: Cfg) -> TokenResponse:
-        token, user = await service.issue_token(db, data.username, data.password, settings.token_ttl_s)
+    async def token(
+        self, data: JSONBody[TokenRequest], request: Request[Any, Any, Any], db: DB, settings: Cfg
+    ) -> TokenResponse:
+        token, user = await service.issue_token(
+            db,
+            data.username,
+            data.password,
+            settings.token_ttl_s,
+            client=client_ip(request, settings.trusted_proxies),
+            limits=service.LoginLimits.of(settings),
+        )
         return TokenResponse(
             access_token=token,
             token_type="bearer",
