@@ -2,7 +2,8 @@
 
 - `check_sealed_pin`: a PIN the citizen typed, sealed on the phone to the server's seal key
   (shared/pins.py), checked online at once: `POST /api/v1/me/stops/{code}/pin-check`,
-  each try counted by the citizen area's PIN attempt limit.
+  each try counted by the citizen area's PIN attempt limit (citizen/pins.check_pin: the
+  envelope family's count is shared with the tracking page).
 - `after_sync`: once a batch is applied, a delivered event whose identity is a sealed PIN is
   checked (a mismatch is flagged `pin_mismatch` on the event, shown in the console), and every
   accepted event's flags are reported back to the phone in its sync result.
@@ -10,68 +11,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from litestar.exceptions import NotFoundException as NotFound
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import select, update
 
 from shared import codes
 from shared.api import EventResult, PinCheckResult
 from shared.events import CustodyEvent, EventType
-from shared.pins import BadSeal, open_pin, verify_pin, well_formed
+from shared.pins import BadSeal, open_pin, well_formed
 from shared.timeutil import utcnow
 
+from ..auth.passwords import verify_pin_async
 from ..auth.service import CurrentUser
+from ..citizen.pins import check_pin  # the citizen area's one PIN check and attempt counter
 from ..db.engine import Database
-from ..db.models import custody_events, pin_failures, shipments
+from ..db.models import custody_events, shipments
 from ..errors import TooManyRequests, Unprocessable
 from ..keys import ServerKeys
-
-MAX_TRIES = 5  # the citizen page's limit: wrong PINs per shipment and per client, per hour
-WINDOW = timedelta(hours=1)
-
-
-@dataclass(frozen=True, slots=True)
-class PinOutcome:
-    result: Literal["right", "wrong", "locked"]
-    left: int = 0
-
-
-async def _check_pin_here(db: Database, ship: Any, pin: str, client: str, now: datetime) -> PinOutcome:
-    """Counted like the citizen page's PIN (same table, same limits), until
-    server/citizen/pins.check_pin (same shape) is on this branch: then that is used."""
-    since = now - WINDOW
-    async with db.read() as conn:
-        by_code = await conn.scalar(
-            select(func.count())
-            .select_from(pin_failures)
-            .where(pin_failures.c.shipment_code == ship.code, pin_failures.c.created_at >= since)
-        )
-        by_client = await conn.scalar(
-            select(func.count())
-            .select_from(pin_failures)
-            .where(pin_failures.c.client == client, pin_failures.c.created_at >= since)
-        )
-    used = max(int(by_code or 0), int(by_client or 0))
-    if used >= MAX_TRIES:
-        return PinOutcome("locked")
-    if verify_pin(ship.pin_hash, pin):
-        return PinOutcome("right", MAX_TRIES - used)
-    async with db.write() as conn:
-        await conn.execute(
-            insert(pin_failures).values(shipment_code=ship.code, client=client, created_at=now)
-        )
-        await conn.execute(delete(pin_failures).where(pin_failures.c.created_at < since - WINDOW))
-    left = MAX_TRIES - used - 1
-    return PinOutcome("wrong" if left > 0 else "locked", max(left, 0))
-
-
-try:  # the citizen area's one PIN check, with its atomic attempt counter
-    from ..citizen.pins import check_pin  # type: ignore[import-not-found,unused-ignore]
-except ImportError:
-    check_pin = _check_pin_here
 
 
 async def _shipment(db: Database, code: str) -> Any:
@@ -110,8 +67,10 @@ async def check_sealed_pin(
         raise Unprocessable("A PIN has 6 digits.")
     outcome = await check_pin(db, ship, pin, user.actor, utcnow())
     if outcome.result == "locked":
+        wait = int((outcome.retry_at - utcnow()).total_seconds()) + 1 if outcome.retry_at else 3600
         raise TooManyRequests(
-            "Too many wrong PINs for this shipment: identify the recipient by ID card or record a proxy."
+            "Too many wrong PINs for this shipment: identify the recipient by ID card or record a proxy.",
+            headers={"Retry-After": str(max(1, wait))},
         )
     return PinCheckResult(ok=outcome.result == "right", attempts_left=outcome.left)
 
@@ -139,11 +98,10 @@ async def after_sync(
             continue
         ship = await _shipment(db, ev.shipment)
         try:
-            right = keys.seal is not None and verify_pin(
-                ship.pin_hash, open_pin(keys.seal, sealed, ev.shipment)
-            )
+            pin = open_pin(keys.seal, sealed, ev.shipment) if keys.seal is not None else None
         except BadSeal:
-            right = False
+            pin = None
+        right = pin is not None and await verify_pin_async(ship.pin_hash, pin)
         if not right:
             async with db.write() as conn:
                 old = await conn.scalar(select(custody_events.c.flags).where(custody_events.c.id == ev.id))

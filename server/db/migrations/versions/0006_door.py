@@ -1,7 +1,7 @@
 """door: an index of flagged custody events (the board lists recent flagged handovers)
 
 Revision ID: 0006_door
-Revises: 0005_enrolment
+Revises: 0006_limits
 Create Date: 2026-12-02 05:45:00
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_door"
-down_revision = "0005_enrolment"
+down_revision = "0006_limits"
 branch_labels = None
 depends_on = None
 
