@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar.exceptions import NotFoundException as NotFound
+from litestar.exceptions import PermissionDeniedException
 from sqlalchemy import select, update
 
 from shared import codes
@@ -55,8 +56,10 @@ async def check_sealed_pin(
     except codes.InvalidCode as exc:
         raise NotFound(str(exc)) from None
     ship = await _shipment(db, code)
-    if ship is None or ship.assigned_courier_id != user.id:
-        raise NotFound(f"No shipment {codes.group(code)} on your list.")
+    if ship is None:
+        raise NotFound(f"No shipment {codes.group(code)}.")
+    if ship.assigned_courier_id != user.id:
+        raise PermissionDeniedException(f"Shipment {codes.group(code)} is not on your list.")
     if keys.seal is None:
         raise Unprocessable("This server has no seal key.")
     try:
