@@ -43,6 +43,9 @@ class Settings:
     # 0: every check in the worker's own process
     verify_processes: int = field(default_factory=lambda: min(os.cpu_count() or 1, 4))
     merkle_log: bool = True  # HOSO_MERKLE_LOG=0 exists only for bench/log.py's comparison
+    # ingest's SQLite writer: "fast" (plain sqlite3 on its own thread) or "core" (SQLAlchemy's
+    # connection); the same statements and stored bytes, the tests run both
+    sqlite_writer: str = "fast"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -72,6 +75,10 @@ class Settings:
                 ) from None
             if values["verify_processes"] < 0:
                 raise SettingsError(f"HOSO_VERIFY_PROCESSES must be 0 or more, got {v}")
+        if v := env.get("HOSO_SQLITE_WRITER"):
+            if v not in ("fast", "core"):
+                raise SettingsError(f"HOSO_SQLITE_WRITER must be fast or core, got {v!r}")
+            values["sqlite_writer"] = v
         if v := env.get("HOSO_REDIS_URL"):
             values["redis_url"] = v
         if v := env.get("HOSO_TILE_URL"):

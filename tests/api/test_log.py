@@ -14,6 +14,9 @@ from server.db.models import custody_events, log_nodes
 from shared import merkle
 from shared.bundle import check_consistency, head_message, verify_bundle
 from shared.crypto import SigningKey, verify
+from tests.conftest import BOTH_SQLITE_WRITERS
+
+pytestmark = BOTH_SQLITE_WRITERS
 
 ROOT = Path(__file__).resolve().parents[2]
 
