@@ -163,22 +163,19 @@ def rejected_row(
         "actor": event.actor,
         "submitted_by": user.id if user else None,
         "reason": reason,
-        "body": _kept_body(event, reason),
+        "body": _kept_body(event),
         "received_at": now,
     }
 
 
-def _kept_body(event: CustodyEvent, reason: str) -> str:
-    """The rejected event as sent; with its data left out when that is what was unfit
-    to keep (too big, or nested too deep to walk)."""
-    if (reason.startswith("data") and "nests deeper" in reason) or reason.startswith("the event is "):
-        kept = msgspec.structs.replace(event, data={"omitted_by_server": reason})
-        return _encode(kept).decode()
+def _kept_body(event: CustodyEvent) -> str:
+    """The rejected event as sent; without its data if it is beyond the size an event may
+    have, so that a refused event costs the table no more than an accepted one could."""
     body = _encode(event)
-    if len(body) > 2 * MAX_EVENT_BYTES:  # any other reason an event so big was refused
-        kept = msgspec.structs.replace(event, data={"omitted_by_server": "data beyond the size limit"})
-        return _encode(kept).decode()
-    return body.decode()
+    if len(body) <= MAX_EVENT_BYTES:
+        return body.decode()
+    omitted = f"{len(body) // 1024} KiB event: data not kept (at most {MAX_EVENT_BYTES // 1024} KiB)"
+    return _encode(msgspec.structs.replace(event, data={"omitted_by_server": omitted})).decode()
 
 
 async def lock_shipments(conn: AsyncConnection, codes: list[str]) -> dict[str, dict[str, Any]]:

@@ -42,7 +42,8 @@ class Executor(Protocol):
         ...
 
     def many(self, stmt: Executable, params: list[dict[str, Any]], keys: Sequence[str]) -> None:
-        """Run an insert or update once per params dict; `keys`: the columns it sets."""
+        """Run an insert or update once per params dict (which it may change); `keys`: the
+        columns it sets."""
         ...
 
     def savepoint(self) -> Savepoint: ...
@@ -158,19 +159,18 @@ class SqliteExecutor:
 def _bind_rows(
     binds: list[tuple[str, Callable[[Any], Any]]], rows: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
-    """Each row with its values as their types store them. The rows of one batch share
-    their server time (one object): it is converted once."""
-    out = []
-    last: dict[str, tuple[Any, Any]] = {}
-    for row in rows:
-        new = dict(row)
-        for name, proc in binds:
+    """The rows, in place, with their values as their types store them (a row handed to
+    `many` is written, not read again). Values that repeat from row to row (the batch's
+    one server time, a null) are converted once."""
+    for name, proc in binds:
+        last_in: Any = _NOTHING
+        last_out: Any = None
+        for row in rows:
             v = row[name]
-            seen = last.get(name)
-            if seen is not None and seen[0] is v:
-                new[name] = seen[1]
-            else:
-                new[name] = stored = proc(v)
-                last[name] = (v, stored)
-        out.append(new)
-    return out
+            if v is not last_in:
+                last_in, last_out = v, proc(v)
+            row[name] = last_out
+    return rows
+
+
+_NOTHING = object()
