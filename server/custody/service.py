@@ -542,15 +542,14 @@ class _Plan:
 
 def _party_problem(event: CustodyEvent, user: CurrentUser, parties: dict[int, Party]) -> str | None:
     """A counterparty's account must be what the event says it is: a transfer to a
-    courier hands the shipment (and its assignment) to an active courier of the giver's
-    own unit; there is no way yet for a dispatcher to allow another unit's."""
+    courier's account hands the shipment (and its assignment) on, so it must be an active
+    courier of the giver's own unit; there is no way yet for a dispatcher to allow
+    another unit's."""
     cp = event.counterparty
     if cp is None:
         return None
     uid = cp.user_id if cp.user_id is not UNSET else None
-    if uid is None:
-        if event.type is EventType.TRANSFERRED and cp.role == "courier":
-            return "a transfer to a courier needs counterparty.user_id, the receiving courier's account"
+    if uid is None:  # a courier named without an account: the shipment waits for dispatch
         return None
     if cp.role not in ("courier", "clerk"):
         return f"counterparty.user_id {uid}: a {cp.role} has no account here; leave user_id out"
