@@ -97,8 +97,8 @@ def prepare(v: Any) -> Any:
     if t is list or t is tuple:
         if t is list and all(type(i) is str for i in v):
             return v
-        out = [prepare(i) for i in v]
-        return v if t is list and all(a is b for a, b in zip(out, v, strict=True)) else out
+        items = [prepare(i) for i in v]
+        return v if t is list and all(a is b for a, b in zip(items, v, strict=True)) else items
     if t is int:
         if -_MAX_SAFE_INT <= v <= _MAX_SAFE_INT:
             return v

@@ -92,7 +92,8 @@ def content_problem(event: CustodyEvent, shipment_kind: str) -> str | None:
             return f"delivery to a citizen needs data.identity.method: one of {', '.join(IDENTITY_METHODS)}"
         if method == "id_last4" and not cp.id_last4:
             return "identity by ID card needs counterparty.id_last4"
-        if method == "proxy" and not (isinstance(identity.get("note"), str) and identity["note"].strip()):
+        note = identity.get("note") if isinstance(identity, dict) else None
+        if method == "proxy" and not (isinstance(note, str) and note.strip()):
             return "delivery to a proxy needs data.identity.note (whose authorisation letter)"
     if event.type is EventType.TRANSFERRED and cp is not None and cp.role not in ("courier", "hub", "clerk"):
         return "a transfer goes to a courier, a post-office hub or a clerk (counterparty.role)"
