@@ -241,7 +241,6 @@ def pickup_screen(
                     value=i in flow.checked,
                     on_change=lambda e, i=i: flow.toggle(i),
                     label_style=ft.TextStyle(size=17),
-                    height=ui.TOUCH,
                 )
             )
         fee = ui.bound_field(tr("pickup.fee"), flow, "fee_text", digits=True)

@@ -143,6 +143,7 @@ def _open(url: str, camera: Path | None = None):  # type: ignore[no-untyped-def]
 
 
 def _sign(page) -> None:
+    page.wait_for_timeout(600)  # the accessibility node can lag a layout change (a field filled above)
     box = page.locator('[flt-semantics-identifier="sigpad"]').bounding_box()
     assert box, "the signature pad is not on screen"
     x0, y0 = box["x"] + 30, box["y"] + box["height"] * 0.6
