@@ -123,3 +123,28 @@ async def test_assign_and_cancel(api):
         json={"courier_id": api.user_ids["courier1"]},
     )
     assert r.status_code == 409
+
+
+async def test_ids_past_the_integer_column_are_refused_not_a_server_error(api):
+    """Schemathesis found both as 500s: an id no INTEGER column can hold overflowed the driver."""
+    code = (await api.create_shipment())["code"]
+    huge = 99999999999999999999
+    r = await api.call("GET", f"/api/v1/shipments?courier={huge}", "admin")
+    assert r.status_code == 400, r.text
+    r = await api.call("GET", f"/api/v1/shipments?courier={2**31}", "admin")
+    assert r.status_code == 400, r.text
+    for courier_id in (huge, 2**31, 0):
+        r = await api.call(
+            "POST", f"/api/v1/shipments/{code}/assign", "dispatcher", json={"courier_id": courier_id}
+        )
+        assert r.status_code == 400 and "courier_id" in r.json()["detail"], r.text
+
+
+async def test_codes_in_paths_follow_the_documented_pattern(api):
+    """The document states the pattern; what matches it is looked up, grouped or not."""
+    code = (await api.create_shipment())["code"]
+    for written in (code, codes.group(code), f"{code[:4]}-{code[4:8]}-{code[8:12]}-{code[12]}"):
+        r = await api.call("GET", f"/api/v1/shipments/{written}", "dispatcher")
+        assert r.status_code == 200, (written, r.text)
+    r = await api.call("GET", "/api/v1/shipments/0", "dispatcher")
+    assert r.status_code == 400 and "code" in r.json()["detail"]
