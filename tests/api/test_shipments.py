@@ -148,3 +148,20 @@ async def test_codes_in_paths_follow_the_documented_pattern(api):
         assert r.status_code == 200, (written, r.text)
     r = await api.call("GET", "/api/v1/shipments/0", "dispatcher")
     assert r.status_code == 400 and "code" in r.json()["detail"]
+
+
+async def test_a_nul_character_is_refused_not_a_server_error(api):
+    """PostgreSQL text cannot hold U+0000: before, each of these was a 500 there."""
+    for query in ("q=%00", "unit=a%00", "field=%00x"):
+        r = await api.call("GET", f"/api/v1/shipments?{query}", "admin")
+        assert r.status_code == 400 and "NUL" in r.json()["detail"], (query, r.text)
+    r = await api.call(
+        "POST",
+        "/api/v1/shipments",
+        "clerk",
+        json={"kind": "submission", "due_at": "2026-12-30T00:00:00Z", "dossier_ref": "a\x00b"},
+    )
+    assert r.status_code == 400 and "NUL" in r.json()["detail"], r.text
+    # a backslash followed by the letters u0000 is text like any other
+    r = await api.call("GET", "/api/v1/shipments?q=%5Cu0000", "admin")
+    assert r.status_code == 200, r.text
