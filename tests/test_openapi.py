@@ -18,6 +18,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,8 +35,10 @@ from schemathesis.checks import (
 )
 from schemathesis.core.failures import FailureGroup
 
-from server.demo import DEMO_PASSWORD, USERS
+from server.demo import DEMO_PASSWORD
+from server.demo import USERS as DEMO_USERS
 
+from .conftest import PASSWORD, PG_URL, USERS, _pg_admin, _pg_url_for
 from .test_cli import ROOT, free_port
 
 pytestmark = pytest.mark.slow
@@ -46,22 +49,12 @@ ROLES = ("courier", "clerk", "dispatcher", "auditor", "admin")
 
 
 @contextlib.contextmanager
-def demo_server(data_dir: Path) -> Iterator[str]:
-    """The demo data set served by `hoso serve` on a free port; yields the base URL."""
-    env = {**os.environ, "HOSO_DATA_DIR": str(data_dir)}
-    env.pop("HOSO_DATABASE_URL", None)
-    subprocess.run(
-        [sys.executable, "-m", "server.cli", "demo", "--no-serve"],
-        env=env,
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
+def serving(env: dict[str, str]) -> Iterator[str]:
+    """`hoso serve` on a free port with this environment; yields the base URL once it answers."""
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "server.cli", "serve", "--port", str(port)],
-        env={**env, "HOSO_DATA_DIR": str(data_dir / "demo")},
+        env=env,
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -73,23 +66,61 @@ def demo_server(data_dir: Path) -> Iterator[str]:
                 if httpx.get(f"{base}/health").status_code == 200:
                     break
             time.sleep(0.1)
+        else:
+            pytest.fail("hoso serve did not answer /health within 30 s")
         yield base
     finally:
         proc.terminate()
         proc.wait(timeout=10)
 
 
-def tokens(base: str) -> dict[str, str]:
-    """One demo account per role, signed in through the API itself."""
+@pytest.fixture(params=["sqlite", "postgres"])
+def server(
+    request: pytest.FixtureRequest, tmp_path: Path, templates: dict[str, str]
+) -> Iterator[tuple[str, dict[str, tuple[str, str]]]]:
+    """A served, seeded database and the account (username, password) of each role.
+
+    SQLite: the demo data set (shipments in every state, so labels and documents answer 200).
+    PostgreSQL: the suite's seeded template (units and accounts), where text rules differ.
+    """
+    env = {**os.environ, "HOSO_DATA_DIR": str(tmp_path)}
+    env.pop("HOSO_DATABASE_URL", None)
+    if request.param == "sqlite":
+        subprocess.run(
+            [sys.executable, "-m", "server.cli", "demo", "--no-serve"],
+            env=env,
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+        accounts = {role: (name, DEMO_PASSWORD) for name, role, _unit, _full in reversed(DEMO_USERS)}
+        with serving({**env, "HOSO_DATA_DIR": str(tmp_path / "demo")}) as base:
+            yield base, accounts
+        return
+    if not PG_URL:
+        pytest.skip("PostgreSQL run needs HOSO_TEST_POSTGRES_URL")
+    name = f"hoso_oa_{uuid.uuid4().hex[:12]}"
+    with _pg_admin() as conn:
+        template = templates["postgres"]
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    accounts = {role: (username, PASSWORD) for username, (role, _unit, _full) in reversed(USERS.items())}
+    try:
+        with serving({**env, "HOSO_DATABASE_URL": _pg_url_for(name)}) as base:
+            yield base, accounts
+    finally:
+        with _pg_admin() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def tokens(base: str, accounts: dict[str, tuple[str, str]]) -> dict[str, str]:
+    """A token for each role, signed in through the API itself."""
     out: dict[str, str] = {}
-    for username, role, _unit, _name in USERS:
-        if role in ROLES and role not in out:
-            r = httpx.post(
-                f"{base}/api/v1/auth/token", json={"username": username, "password": DEMO_PASSWORD}
-            )
-            assert r.status_code == 200, r.text
-            out[role] = r.json()["access_token"]
-    assert set(out) == set(ROLES)
+    for role in ROLES:
+        username, password = accounts[role]
+        r = httpx.post(f"{base}/api/v1/auth/token", json={"username": username, "password": password})
+        assert r.status_code == 200, r.text
+        out[role] = r.json()["access_token"]
     return out
 
 
@@ -125,18 +156,18 @@ def fuzz(schema: Any, base: str, headers: dict[str, str]) -> tuple[int, dict[str
     return sent, failures
 
 
-def test_the_openapi_document_tells_the_truth(tmp_path: Path) -> None:
+def test_the_openapi_document_tells_the_truth(server: tuple[str, dict[str, tuple[str, str]]]) -> None:
     started = time.monotonic()
-    with demo_server(tmp_path) as base:
-        schema = schemathesis.openapi.from_url(f"{base}/schema/openapi.json")
-        callers: dict[str, dict[str, str]] = {"anonymous": {}}
-        callers.update({role: {"Authorization": f"Bearer {t}"} for role, t in tokens(base).items()})
-        report: list[str] = []
-        total = 0
-        for caller, headers in callers.items():
-            sent, failures = fuzz(schema, base, headers)
-            total += sent
-            report += [f"[{caller}] {key}\n{example}" for key, example in sorted(failures.items())]
+    base, accounts = server
+    schema = schemathesis.openapi.from_url(f"{base}/schema/openapi.json")
+    callers: dict[str, dict[str, str]] = {"anonymous": {}}
+    callers.update({role: {"Authorization": f"Bearer {t}"} for role, t in tokens(base, accounts).items()})
+    report: list[str] = []
+    total = 0
+    for caller, headers in callers.items():
+        sent, failures = fuzz(schema, base, headers)
+        total += sent
+        report += [f"[{caller}] {key}\n{example}" for key, example in sorted(failures.items())]
     assert total > 100, f"only {total} requests were generated"
     assert not report, f"{len(report)} kinds of failure in {total} requests:\n" + "\n".join(report)
     assert time.monotonic() - started < 300, "the schemathesis run is meant to stay within a few minutes"
