@@ -79,7 +79,9 @@ def _serve(settings: Settings) -> None:
         port=settings.port,
         workers=1,
         log_level="info",
-        proxy_headers=True,
+        # the client address is the TCP peer; X-Forwarded-For counts only from HOSO_TRUSTED_PROXIES
+        # (auth/clients.py), never from uvicorn's default of trusting 127.0.0.1
+        proxy_headers=False,
         timeout_graceful_shutdown=3,
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -17,6 +18,23 @@ class SettingsError(ValueError):
 
 def _bool(text: str) -> bool:
     return text.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def parse_proxies(text: str) -> tuple[str, ...]:
+    """`10.0.0.5, 192.168.0.0/24` -> ("10.0.0.5", "192.168.0.0/24"), each checked."""
+    out = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise SettingsError(
+                f"HOSO_TRUSTED_PROXIES takes IP addresses or CIDR ranges separated by commas; "
+                f"{item!r} is neither"
+            ) from None
+        out.append(item)
+    return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +61,20 @@ class Settings:
     # 0: every check in the worker's own process
     verify_processes: int = field(default_factory=lambda: min(os.cpu_count() or 1, 4))
     merkle_log: bool = True  # HOSO_MERKLE_LOG=0 exists only for bench/log.py's comparison
+    # peers whose X-Forwarded-For names the client (a reverse proxy in front); empty: none, the
+    # TCP peer is the client (HOSO_TRUSTED_PROXIES=10.0.0.5,192.168.0.0/24)
+    trusted_proxies: tuple[str, ...] = ()
+    # wrong passwords before POST /api/v1/auth/token answers 429, per account and per client,
+    # within login_window_s (README "What a PIN proves and how guessing is capped")
+    login_failures_per_account: int = 10
+    login_failures_per_client: int = 30
+    login_window_s: int = 15 * 60
+    # attachment pixels per kind (a signature is PNG, a photo JPEG), checked at upload
+    max_signature_pixels: int = 2_000_000
+    max_photo_pixels: int = 12_000_000
+    max_json_depth: int = 32  # stroke data nests 3 deep
+    # bytes one account may have uploaded that no custody event references yet
+    max_unreferenced_bytes: int = 50 * MiB
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -76,8 +108,21 @@ class Settings:
             values["redis_url"] = v
         if v := env.get("HOSO_TILE_URL"):
             values["tile_url"] = v
+        for name, key in (
+            ("HOSO_LOGIN_FAILURES_PER_ACCOUNT", "login_failures_per_account"),
+            ("HOSO_LOGIN_FAILURES_PER_CLIENT", "login_failures_per_client"),
+        ):
+            if v := env.get(name):
+                if not v.isdigit() or int(v) < 1:
+                    raise SettingsError(f"{name} must be a number of tries, 1 or more; got {v!r}")
+                values[key] = int(v)
+        if v := env.get("HOSO_TRUSTED_PROXIES"):
+            values["trusted_proxies"] = parse_proxies(v)
         values.update(overrides)
         return cls(**values)
+
+    def __post_init__(self) -> None:
+        parse_proxies(",".join(self.trusted_proxies))
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)

@@ -7,8 +7,9 @@ from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from ..deps import DB, Cfg, KeysDep
-from ..errors import Conflict, NotAuthorizedException, NotFoundException
+from ..errors import Conflict, NotAuthorizedException, NotFoundException, TooManyRequests
 from . import service
+from .clients import client_ip
 from .schemas import (
     DeviceRequest,
     DeviceResponse,
@@ -32,10 +33,19 @@ class AuthController(Controller):
         status_code=HTTP_200_OK,
         operation_id="issueToken",
         opt=PUBLIC,
-        raises=[NotAuthorizedException],
+        raises=[NotAuthorizedException, TooManyRequests],
     )
-    async def token(self, data: JSONBody[TokenRequest], db: DB, settings: Cfg) -> TokenResponse:
-        token, user = await service.issue_token(db, data.username, data.password, settings.token_ttl_s)
+    async def token(
+        self, data: JSONBody[TokenRequest], request: Request[Any, Any, Any], db: DB, settings: Cfg
+    ) -> TokenResponse:
+        token, user = await service.issue_token(
+            db,
+            data.username,
+            data.password,
+            settings.token_ttl_s,
+            client=client_ip(request, settings.trusted_proxies),
+            limits=service.LoginLimits.of(settings),
+        )
         return TokenResponse(
             access_token=token,
             token_type="bearer",

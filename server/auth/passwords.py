@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+from functools import partial
+from weakref import WeakKeyDictionary
 
+import anyio.to_thread
+from anyio import CapacityLimiter
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -34,3 +39,34 @@ def new_pin() -> str:
 
 def hash_pin(pin: str) -> str:
     return _pins.hash(pin)
+
+
+# argon2 takes tens of milliseconds of CPU: run on the event loop it stalls every other
+# request. In threads (argon2 releases the GIL), at most this many at once, so a flood of
+# wrong passwords cannot occupy every core either.
+_HASHING_THREADS = 2
+_limiters: WeakKeyDictionary[asyncio.AbstractEventLoop, CapacityLimiter] = WeakKeyDictionary()
+
+
+async def _off_loop(fn, *args: str | None) -> object:  # type: ignore[no-untyped-def]
+    loop = asyncio.get_running_loop()
+    limiter = _limiters.get(loop)
+    if limiter is None:
+        limiter = _limiters[loop] = CapacityLimiter(_HASHING_THREADS)
+    return await anyio.to_thread.run_sync(partial(fn, *args), limiter=limiter)
+
+
+async def hash_password_async(password: str) -> str:
+    return str(await _off_loop(hash_password, password))
+
+
+async def verify_password_async(password_hash: str | None, password: str) -> bool:
+    return bool(await _off_loop(verify_password, password_hash, password))
+
+
+async def hash_pin_async(pin: str) -> str:
+    return str(await _off_loop(hash_pin, pin))
+
+
+async def verify_pin_async(pin_hash: str, pin: str) -> bool:
+    return bool(await _off_loop(verify_pin, pin_hash, pin))

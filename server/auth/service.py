@@ -7,19 +7,20 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-
-from sqlalchemy import delete, insert, select
-from sqlalchemy.exc import IntegrityError
+from math import ceil
+from typing import Any
 
 from shared.crypto import check_public_key
 from shared.timeutil import utcnow
 
 from ..custody import enrolments
 from ..db.engine import Database
-from ..db.models import api_tokens, devices, units, users
-from ..errors import BadRequest, Conflict, NotAuthorizedException, NotFoundException
+from ..errors import BadRequest, Conflict, NotAuthorizedException, NotFoundException, TooManyRequests
 from ..keys import ServerKeys
-from .passwords import hash_password, verify_password
+from ..settings import Settings
+from . import repository
+from .limits import Limit, release, reserve
+from .passwords import hash_password_async, verify_password_async
 
 ROLES = ("courier", "clerk", "dispatcher", "admin", "auditor")
 UNIT_KINDS = ("post_office", "one_stop_shop")
@@ -47,21 +48,16 @@ async def add_unit(db: Database, code: str, name: str, kind: str) -> int:
     if kind not in UNIT_KINDS:
         raise BadRequest(f"kind must be one of {', '.join(UNIT_KINDS)}")
     try:
-        async with db.write() as conn:
-            result = await conn.execute(
-                insert(units).values(code=code, name=name, kind=kind, created_at=utcnow())
-            )
-            return int(result.inserted_primary_key[0])
-    except IntegrityError:
+        return await repository.insert_unit(db, code, name, kind, utcnow())
+    except repository.Duplicate:
         raise Conflict(f"a unit with code {code!r} already exists") from None
 
 
 async def unit_id_for(db: Database, code: str) -> int:
-    async with db.read() as conn:
-        uid = await conn.scalar(select(units.c.id).where(units.c.code == code))
+    uid = await repository.unit_id_for_code(db, code)
     if uid is None:
         raise NotFoundException(f"no unit with code {code!r}; create it with `hoso unit add`")
-    return int(uid)
+    return uid
 
 
 async def add_user(
@@ -79,36 +75,25 @@ async def add_user(
     unit_id = await unit_id_for(db, unit_code) if unit_code else None
     if role in ("courier", "clerk") and unit_id is None:
         raise BadRequest(f"a {role} belongs to a unit: give --unit CODE")
-    password_hash = hash_password(password)
+    password_hash = await hash_password_async(password)
     try:
-        async with db.write() as conn:
-            result = await conn.execute(
-                insert(users).values(
-                    username=username,
-                    full_name=full_name,
-                    password_hash=password_hash,
-                    role=role,
-                    unit_id=unit_id,
-                    active=True,
-                    created_at=utcnow(),
-                )
-            )
-            return int(result.inserted_primary_key[0])
-    except IntegrityError:
+        return await repository.insert_user(
+            db,
+            {
+                "username": username,
+                "full_name": full_name,
+                "password_hash": password_hash,
+                "role": role,
+                "unit_id": unit_id,
+                "active": True,
+                "created_at": utcnow(),
+            },
+        )
+    except repository.Duplicate:
         raise Conflict(f"the username {username!r} is taken") from None
 
 
-_USER_COLUMNS = (
-    users.c.id,
-    users.c.username,
-    users.c.role,
-    users.c.unit_id,
-    users.c.full_name,
-    units.c.code.label("unit_code"),
-)
-
-
-def _user_from_row(row) -> CurrentUser:  # type: ignore[no-untyped-def]
+def _user_from_row(row: Any) -> CurrentUser:
     return CurrentUser(
         id=row.id,
         username=row.username,
@@ -119,30 +104,59 @@ def _user_from_row(row) -> CurrentUser:  # type: ignore[no-untyped-def]
     )
 
 
-async def issue_token(db: Database, username: str, password: str, ttl_s: int) -> tuple[str, CurrentUser]:
-    async with db.read() as conn:
-        row = (
-            await conn.execute(
-                select(*_USER_COLUMNS, users.c.password_hash, users.c.active)
-                .select_from(users.outerjoin(units, units.c.id == users.c.unit_id))
-                .where(users.c.username == username)
-            )
-        ).first()
-    ok = verify_password(row.password_hash if row else None, password)
+@dataclass(frozen=True, slots=True)
+class LoginLimits:
+    """Wrong passwords allowed per account and per client within `window` (Settings)."""
+
+    per_account: int = 10
+    per_client: int = 30
+    window: timedelta = timedelta(minutes=15)
+
+    @classmethod
+    def of(cls, settings: Settings) -> LoginLimits:
+        return cls(
+            settings.login_failures_per_account,
+            settings.login_failures_per_client,
+            timedelta(seconds=settings.login_window_s),
+        )
+
+
+def _login_limits(username: str, client: str | None, limits: LoginLimits) -> list[Limit]:
+    out = [Limit(f"login:account:{username.lower()}", limits.per_account, limits.window)]
+    if client is not None:
+        out.append(Limit(f"login:client:{client}", limits.per_client, limits.window))
+    return out
+
+
+async def issue_token(
+    db: Database,
+    username: str,
+    password: str,
+    ttl_s: int,
+    *,
+    client: str | None = None,
+    limits: LoginLimits | None = None,
+) -> tuple[str, CurrentUser]:
+    """A new access token for a right username and password. Each try counts against the
+    account (and the client, when given) before the password is checked; past the limit the
+    answer is 429 until the window ends, whatever the password."""
+    now = utcnow()
+    counted = _login_limits(username, client, limits or LoginLimits())
+    reservation = await reserve(db, counted, now)
+    if not reservation.allowed:
+        wait = reservation.retry_after_s(now)
+        raise TooManyRequests(
+            f"Too many wrong passwords for this account or from this address: try again in "
+            f"{ceil(wait / 60)} minute(s), at {reservation.retry_at.strftime('%H:%M')} UTC.",
+            headers={"Retry-After": str(wait)},
+        )
+    row = await repository.login_row(db, username)
+    ok = await verify_password_async(row.password_hash if row else None, password)
     if not ok or row is None or not row.active:
         raise NotAuthorizedException("Wrong username or password.")
+    await release(db, counted)
     token = secrets.token_urlsafe(32)
-    now = utcnow()
-    async with db.write() as conn:
-        await conn.execute(delete(api_tokens).where(api_tokens.c.expires_at < now))
-        await conn.execute(
-            insert(api_tokens).values(
-                token_hash=_token_hash(token),
-                user_id=row.id,
-                created_at=now,
-                expires_at=now + timedelta(seconds=ttl_s),
-            )
-        )
+    await repository.insert_token(db, _token_hash(token), row.id, now, ttl_s)
     return token, _user_from_row(row)
 
 
@@ -167,25 +181,13 @@ def _token_cache(db: Database) -> dict[str, tuple[CurrentUser, datetime, bool, f
 async def revoke_token(db: Database, token: str) -> None:
     """Sign out: the token is refused from the next request on."""
     key = _token_hash(token)
-    async with db.write() as conn:
-        await conn.execute(delete(api_tokens).where(api_tokens.c.token_hash == key))
+    await repository.delete_token(db, key)
     _token_cache(db).pop(key, None)
 
 
 async def _read_token(db: Database, key: str) -> tuple[CurrentUser, datetime, bool, float]:
     """The token's user, its expiry and whether the account is active, as the cache keeps them."""
-    async with db.read() as conn:
-        row = (
-            await conn.execute(
-                select(*_USER_COLUMNS, users.c.active, api_tokens.c.expires_at)
-                .select_from(
-                    api_tokens.join(users, users.c.id == api_tokens.c.user_id).outerjoin(
-                        units, units.c.id == users.c.unit_id
-                    )
-                )
-                .where(api_tokens.c.token_hash == key)
-            )
-        ).first()
+    row = await repository.token_row(db, key)
     if row is None:
         raise TokenProblem("The access token is not valid: sign in again.")
     return _user_from_row(row), row.expires_at, row.active, _clock()
@@ -217,28 +219,19 @@ async def enroll_device(
         check_public_key(public_key)
     except ValueError as exc:
         raise BadRequest(f"public_key is not a raw Ed25519 key in base64url: {exc}") from None
-    async with db.write() as conn:
-        existing = (
-            await conn.execute(
-                select(devices.c.id, devices.c.user_id, devices.c.revoked_at).where(
-                    devices.c.public_key == public_key
-                )
-            )
-        ).first()
-        if existing is not None:
-            if existing.user_id != user.id or existing.revoked_at is not None:
-                raise Conflict("This device key is enrolled to another account or revoked.")
-            return int(existing.id)  # re-enrolment after a lost response is harmless
-        now = utcnow()
-        result = await conn.execute(
-            insert(devices).values(user_id=user.id, public_key=public_key, label=label, created_at=now)
-        )
-        device_id = int(result.inserted_primary_key[0])
-        await enrolments.record(conn, keys, device_id, user.actor, public_key, now)  # a log leaf
-        return device_id
+    device_id = await repository.enroll_device_key(
+        db,
+        user.id,
+        public_key,
+        label,
+        utcnow(),
+        # a new key's server-signed enrolment record is a log leaf, in the same transaction
+        on_new=lambda conn, dev, now: enrolments.record(conn, keys, dev, user.actor, public_key, now),
+    )
+    if device_id is None:
+        raise Conflict("This device key is enrolled to another account or revoked.")
+    return device_id  # re-enrolment after a lost response is harmless
 
 
 async def list_units(db: Database) -> list[dict]:
-    async with db.read() as conn:
-        rows = (await conn.execute(select(units).order_by(units.c.code))).all()
-    return [dict(r._mapping) for r in rows]
+    return await repository.all_units(db)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 from collections import OrderedDict
 from datetime import datetime
+from math import ceil
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -19,9 +20,10 @@ from shared import codes
 from shared.i18n import lang_or_default, t
 from shared.timeutil import utcnow
 
+from ..auth.clients import client_ip
 from ..auth.security import PUBLIC
 from ..db.engine import Database
-from ..deps import DB, KeysDep
+from ..deps import DB, Cfg, KeysDep
 from . import service
 
 
@@ -180,6 +182,7 @@ class CitizenController(Controller):
         request: Request[Any, Any, Any],
         db: DB,
         keys: KeysDep,
+        settings: Cfg,
         code: str,
         data: Annotated[ConfirmForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
         lang: Annotated[str | None, Parameter(max_length=5)] = None,
@@ -193,11 +196,15 @@ class CitizenController(Controller):
             rating = int(data.rating)
         except ValueError:
             rating = 0
-        client = request.client.host if request.client else "unknown"
+        client = client_ip(request, settings.trusted_proxies)
         outcome = await service.confirm(
             db, keys, code, data.pin.strip(), rating, data.comment.strip()[:500] or None, client, lang
         )
         journey = await service.journey(db, keys, code, None, lang)
-        return _page(
+        response = _page(
             request, lang, code, outcome.status, journey=journey, message=outcome.message, ok=outcome.ok
         )
+        if outcome.retry_at is not None:
+            wait = max(1, ceil((outcome.retry_at - utcnow()).total_seconds()))
+            response.headers["Retry-After"] = str(wait)
+        return response

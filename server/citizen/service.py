@@ -3,28 +3,25 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import msgspec
-from sqlalchemy import delete, func, insert, or_, select, text
 
 from shared import codes, labels
 from shared.i18n import t
 from shared.lifecycle import EventType
 from shared.timeutil import utcnow
 
-from ..auth.passwords import verify_pin
 from ..custody.service import append_server_event, lock_shipments
 from ..db.engine import Database
-from ..db.models import custody_events, pin_failures, shipments
 from ..keys import ServerKeys
+from . import repository
+from .pins import check_pin
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
-MAX_TRIES = 5
-WINDOW = timedelta(hours=1)
 
 
 @dataclass
@@ -99,32 +96,7 @@ def _step_text(kind: str, etype: str, body: str, lang: str) -> str:
 
 
 async def journey(db: Database, keys: ServerKeys, code: str, sig: str | None, lang: str) -> Journey | None:
-    parent_of = select(shipments.c.parent_code).where(shipments.c.code == code).scalar_subquery()
-    s, e = shipments.c, custody_events.c
-    # the shipment, its parent submission, its result(s) and all their events: one query
-    query = (
-        select(
-            s.id,
-            s.code,
-            s.kind,
-            s.state,
-            s.parent_code,
-            s.due_at,
-            s.attempts,
-            s.custodian_role,
-            s.sender,
-            s.recipient,
-            e.shipment_id,
-            e.type,
-            e.body,
-            e.occurred_at,
-        )
-        .select_from(shipments.outerjoin(custody_events, e.shipment_id == s.id))
-        .where(or_(s.code == code, s.parent_code == code, s.code == parent_of))
-        .order_by(s.id, e.seq)
-    )
-    async with db.read() as conn:
-        joined = (await conn.execute(query)).all()
+    joined = await repository.family_with_events(db, code)
     family = list({r.id: r for r in joined}.values())
     ship = next((r for r in family if r.code == code), None)
     if ship is None:
@@ -169,17 +141,10 @@ async def journey(db: Database, keys: ServerKeys, code: str, sig: str | None, la
     )
 
 
-_FAMILY_VERSION = text(
-    "SELECT id, head, updated_at FROM shipments WHERE code = :code OR parent_code = :code "
-    "OR code = (SELECT parent_code FROM shipments WHERE code = :code) ORDER BY id"
-)
-
-
 async def family_version(db: Database, code: str) -> tuple[tuple[Any, ...], ...]:
     """What changes whenever anything the journey page shows changes: each shipment of the
     family (the same rows `journey` reads) with its chain head and last update."""
-    async with db.read() as conn:
-        return tuple(tuple(r) for r in (await conn.execute(_FAMILY_VERSION, {"code": code})).all())
+    return await repository.family_version(db, code)
 
 
 @dataclass
@@ -188,29 +153,7 @@ class ConfirmOutcome:
     message: str
     ok: bool = False
     details: dict[str, Any] = field(default_factory=dict)
-
-
-async def _failures_since(
-    db: Database, code: str, client: str, since: datetime
-) -> tuple[int, int, datetime | None]:
-    async with db.read() as conn:
-        by_code = await conn.scalar(
-            select(func.count())
-            .select_from(pin_failures)
-            .where(pin_failures.c.shipment_code == code, pin_failures.c.created_at >= since)
-        )
-        by_client = await conn.scalar(
-            select(func.count())
-            .select_from(pin_failures)
-            .where(pin_failures.c.client == client, pin_failures.c.created_at >= since)
-        )
-        oldest = await conn.scalar(
-            select(func.min(pin_failures.c.created_at)).where(
-                (pin_failures.c.shipment_code == code) | (pin_failures.c.client == client),
-                pin_failures.c.created_at >= since,
-            )
-        )
-    return int(by_code or 0), int(by_client or 0), oldest
+    retry_at: datetime | None = None  # a 429's time to try again
 
 
 async def confirm(
@@ -224,45 +167,27 @@ async def confirm(
     lang: str,
 ) -> ConfirmOutcome:
     now = utcnow()
-    since = now - WINDOW
-    by_code, by_client, oldest = await _failures_since(db, code, client, since)
-    if max(by_code, by_client) >= MAX_TRIES:
-        again = (oldest or now) + WINDOW
-        return ConfirmOutcome(429, t("page.locked", lang, at=again.astimezone(VN).strftime("%H:%M")))
     if not (len(pin) == 6 and pin.isdigit()):
         return ConfirmOutcome(422, t("page.bad_pin_format", lang))
     if not 1 <= rating <= 5:
         return ConfirmOutcome(422, t("page.bad_rating", lang))
-    async with db.read() as conn:
-        ship = (
-            await conn.execute(
-                select(
-                    shipments.c.pin_hash, shipments.c.state, shipments.c.kind, shipments.c.recipient
-                ).where(shipments.c.code == code)
-            )
-        ).first()
+    ship = await repository.pin_row(db, code)
     if ship is None:
         return ConfirmOutcome(404, t("page.not_found", lang, code=codes.group(code)))
-    if not verify_pin(ship.pin_hash, pin):
-        async with db.write() as conn:
-            await conn.execute(insert(pin_failures).values(shipment_code=code, client=client, created_at=now))
-            # keep the table small: failures older than the window no longer count
-            await conn.execute(delete(pin_failures).where(pin_failures.c.created_at < since - WINDOW))
-        left = MAX_TRIES - max(by_code, by_client) - 1
-        if left <= 0:
-            again = (oldest or now) + WINDOW
-            return ConfirmOutcome(429, t("page.locked", lang, at=again.astimezone(VN).strftime("%H:%M")))
-        return ConfirmOutcome(403, t("page.wrong_pin", lang, left=left))
+    checked = await check_pin(db, ship, pin, client, now)
+    if checked.result == "locked":
+        assert checked.retry_at is not None
+        return ConfirmOutcome(
+            429,
+            t("page.locked", lang, at=checked.retry_at.astimezone(VN).strftime("%H:%M")),
+            retry_at=checked.retry_at,
+        )
+    if checked.result == "wrong":
+        return ConfirmOutcome(403, t("page.wrong_pin", lang, left=checked.left))
     if ship.kind != "result" or ship.state != "delivered":
         return ConfirmOutcome(409, t("page.not_delivered", lang))
     async with db.write() as conn:
-        already = await conn.scalar(
-            select(func.count())
-            .select_from(custody_events)
-            .join(shipments, shipments.c.id == custody_events.c.shipment_id)
-            .where(shipments.c.code == code, custody_events.c.type == "confirmed")
-        )
-        if already:
+        if await repository.is_confirmed(conn, code):
             return ConfirmOutcome(409, t("page.already_confirmed", lang))
         locked = (await lock_shipments(conn, [code]))[code]
         data: dict[str, Any] = {"rating": rating}

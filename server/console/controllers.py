@@ -268,7 +268,7 @@ class ConsoleController(Controller):
             db, settings.attachments_dir, request.user, sha256
         )
         return Response(
-            body, media_type=content_type, headers={"Cache-Control": "private, max-age=31536000, immutable"}
+            body, media_type=content_type, headers=attachment_store.served_headers(sha256, content_type)
         )
 
     # ---- clerk: register, labels, receive ---------------------------------------------------

@@ -6,10 +6,14 @@ import asyncio
 import hashlib
 import io
 import os
+import warnings
+from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import msgspec
-from sqlalchemy import select
+from sqlalchemy import exists, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -17,11 +21,19 @@ from shared.timeutil import utcnow
 
 from ..auth.service import CurrentUser
 from ..db.engine import Database
-from ..db.models import attachments
-from ..errors import BadRequest, NotFoundException, TooLarge
+from ..db.models import attachments, custody_events, handovers, users
+from ..errors import BadRequest, NotFoundException, TooLarge, TooManyRequests, Unprocessable
 from ..shipments import repository
 
 _MAGIC = {"image/png": b"\x89PNG\r\n\x1a\n", "image/jpeg": b"\xff\xd8\xff"}
+# what each image type is, for the sentences and the pixel limits (Settings has the numbers)
+KIND = {"image/png": "signature", "image/jpeg": "photo"}
+MAX_PIXELS: Mapping[str, int] = {"image/png": 2_000_000, "image/jpeg": 12_000_000}
+MAX_JSON_DEPTH = 32
+MAX_UNREFERENCED_BYTES = 50 * 1024 * 1024
+# an upload counts as not yet referenced for this long, unless an event or handover names it;
+# older ones no longer count against the account
+UNREFERENCED_WINDOW = timedelta(hours=24)
 
 
 def _write_durably(target: Path, body: bytes) -> None:
@@ -33,23 +45,76 @@ def _write_durably(target: Path, body: bytes) -> None:
     os.replace(tmp, target)
 
 
-def _check_image(body: bytes, content_type: str) -> None:
-    """A signature or photo must decode: a damaged one would be useless as evidence."""
+def _too_many_pixels(content_type: str, size: tuple[int, int] | None, limit: int) -> TooLarge:
+    kind = KIND.get(content_type, "image")
+    has = f"; this one is {size[0]}×{size[1]} = {size[0] * size[1]:,} pixels" if size else ""
+    return TooLarge(
+        f"A {kind} ({content_type}) may have at most {limit:,} pixels{has}. "
+        "Scale it down (a signature needs about 800×300) and send it again."
+    )
+
+
+def _check_image(body: bytes, content_type: str, max_pixels: int | None = None) -> None:
+    """A signature or photo must decode (a damaged one would be useless as evidence) and stay
+    within its pixel limit: its header is read before any pixel is decoded."""
     from PIL import Image, UnidentifiedImageError
 
+    limit = max_pixels if max_pixels is not None else MAX_PIXELS.get(content_type, 2_000_000)
     try:
-        with Image.open(io.BytesIO(body)) as img:
-            img.verify()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(body)) as img:
+                if img.width * img.height > limit:
+                    raise _too_many_pixels(content_type, img.size, limit)
+                img.verify()
+    except Image.DecompressionBombError:
+        raise _too_many_pixels(content_type, None, limit) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         kind = content_type.split("/")[1].upper()
         raise BadRequest(f"The {kind} is damaged and cannot be decoded ({exc}); take it again.") from None
+
+
+def _depth(value: Any) -> int:
+    """How deep arrays and objects nest, without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, depth)
+            stack.extend((v, depth + 1) for v in item if isinstance(v, dict | list))
+    return deepest
+
+
+def _check_json(body: bytes, max_depth: int) -> None:
+    too_deep = Unprocessable(
+        f"JSON attachments (stroke data) may nest at most {max_depth} levels deep; this one "
+        "nests deeper. Send the strokes as a list of lists of points."
+    )
+    try:
+        value = msgspec.json.decode(body)
+    except RecursionError:
+        raise too_deep from None
+    except msgspec.DecodeError as exc:
+        raise BadRequest(f"The body is not valid JSON: {exc}") from None
+    if _depth(value) > max_depth:
+        raise too_deep
 
 
 def path_for(root: Path, sha256: str) -> Path:
     return root / sha256[:2] / sha256
 
 
-def check_content(content_type: str, body: bytes, limits: dict[str, int]) -> None:
+def check_content(
+    content_type: str,
+    body: bytes,
+    limits: Mapping[str, int],
+    *,
+    max_pixels: Mapping[str, int] | None = None,
+    max_json_depth: int = MAX_JSON_DEPTH,
+) -> None:
+    """Type, size, decodability, pixels of an image and depth of JSON: a 4xx naming the limit."""
     if content_type not in limits:
         raise BadRequest(f"Content-Type must be one of {', '.join(limits)}; got {content_type or 'none'}.")
     limit = limits[content_type]
@@ -64,16 +129,39 @@ def check_content(content_type: str, body: bytes, limits: dict[str, int]) -> Non
     if magic and not body.startswith(magic):
         raise BadRequest(f"The body is not a {content_type.split('/')[1].upper()} file.")
     if magic:
-        _check_image(body, content_type)
+        _check_image(body, content_type, (max_pixels or MAX_PIXELS).get(content_type))
     if content_type == "application/json":
-        try:
-            msgspec.json.decode(body)
-        except msgspec.DecodeError as exc:
-            raise BadRequest(f"The body is not valid JSON: {exc}") from None
+        _check_json(body, max_json_depth)
 
 
-async def store(db: Database, root: Path, sha256: str, content_type: str, body: bytes, user_id: int) -> bool:
-    """Store an attachment; True if new, False if it was already there. Checks the hash."""
+def _unreferenced_bytes(user_id: int, actor: Any, since: Any) -> Any:
+    """Bytes this account uploaded since `since` that neither one of its events nor a
+    handover names yet."""
+    a, e, h = attachments.c, custody_events.c, handovers.c
+    named_by_event = exists().where(
+        e.actor == actor, e.received_at >= since - UNREFERENCED_WINDOW, e.body.contains(a.sha256)
+    )
+    named_by_handover = exists().where(or_(h.signature == a.sha256, h.strokes == a.sha256))
+    return (
+        select(func.coalesce(func.sum(a.size), 0))
+        .where(a.uploaded_by == user_id, a.created_at >= since)
+        .where(~named_by_event, ~named_by_handover)
+    )
+
+
+async def store(
+    db: Database,
+    root: Path,
+    sha256: str,
+    content_type: str,
+    body: bytes,
+    user_id: int,
+    *,
+    max_unreferenced: int = MAX_UNREFERENCED_BYTES,
+) -> bool:
+    """Store an attachment; True if new, False if it was already there. Checks the hash, and
+    that the account's uploads no event references yet stay under max_unreferenced bytes
+    (counted and inserted in one transaction, the account's row locked on PostgreSQL)."""
     actual = hashlib.sha256(body).hexdigest()
     if actual != sha256:
         raise BadRequest(
@@ -83,23 +171,68 @@ async def store(db: Database, root: Path, sha256: str, content_type: str, body: 
     async with db.read() as conn:
         if await conn.scalar(select(attachments.c.sha256).where(attachments.c.sha256 == sha256)):
             return False
+    now = utcnow()
+    since = now - UNREFERENCED_WINDOW
+
+    def refusal(pending: int) -> TooManyRequests:
+        return TooManyRequests(
+            f"This account has {pending // (1024 * 1024)} MiB of attachments uploaded in the last "
+            f"{UNREFERENCED_WINDOW.total_seconds() / 3600:.0f} hours that no custody event "
+            f"references; at most {max_unreferenced // (1024 * 1024)} MiB may wait. Sync the "
+            "events that use them first, then upload the rest.",
+            headers={"Retry-After": "60"},
+        )
+
+    async with db.read() as conn:
+        role = await conn.scalar(select(users.c.role).where(users.c.id == user_id))
+        actor = f"{role}:{user_id}"
+        pending = int(await conn.scalar(_unreferenced_bytes(user_id, actor, since)) or 0)
+    if pending + len(body) > max_unreferenced:
+        raise refusal(pending)
     target = path_for(root, sha256)
+    existed = target.exists()
     target.parent.mkdir(parents=True, exist_ok=True)
     await asyncio.to_thread(_write_durably, target, body)
     ins = pg_insert if db.dialect == "postgresql" else sqlite_insert
-    async with db.write() as conn:
-        result = await conn.execute(
-            ins(attachments)
-            .values(
-                sha256=sha256,
-                content_type=content_type,
-                size=len(body),
-                uploaded_by=user_id,
-                created_at=utcnow(),
+    try:
+        async with db.write() as conn:
+            if db.dialect == "postgresql":  # parallel uploads of one account wait for each other
+                await conn.execute(select(users.c.id).where(users.c.id == user_id).with_for_update())
+            pending = int(await conn.scalar(_unreferenced_bytes(user_id, actor, since)) or 0)
+            if pending + len(body) > max_unreferenced:
+                raise refusal(pending)
+            result = await conn.execute(
+                ins(attachments)
+                .values(
+                    sha256=sha256,
+                    content_type=content_type,
+                    size=len(body),
+                    uploaded_by=user_id,
+                    created_at=now,
+                )
+                .on_conflict_do_nothing()
             )
-            .on_conflict_do_nothing()
-        )
+    except TooManyRequests:
+        if not existed:
+            async with db.read() as conn:
+                stored = await conn.scalar(select(attachments.c.sha256).where(attachments.c.sha256 == sha256))
+            if stored is None:
+                target.unlink(missing_ok=True)
+        raise
     return bool(result.rowcount)
+
+
+_EXTENSION = {"image/png": "png", "image/jpeg": "jpg", "application/json": "json"}
+
+
+def served_headers(sha256: str, content_type: str) -> dict[str, str]:
+    """Headers for serving an attachment: never sniffed into another type, always a download
+    named by its hash (no uploaded text reaches the header), cached for good (it is immutable)."""
+    return {
+        "Cache-Control": "private, max-age=31536000, immutable",
+        "X-Content-Type-Options": "nosniff",
+        "Content-Disposition": f'attachment; filename="{sha256}.{_EXTENSION.get(content_type, "bin")}"',
+    }
 
 
 async def load(db: Database, root: Path, sha256: str) -> tuple[str, bytes]:

@@ -16,7 +16,7 @@ from shared.timeutil import utcnow
 from ..auth.security import roles
 from ..auth.service import CurrentUser
 from ..deps import DB, Cfg, KeysDep, Signatures
-from ..errors import BadRequest, NotFoundException, TooLarge
+from ..errors import BadRequest, NotFoundException, TooLarge, TooManyRequests, Unprocessable
 from ..openapi import BINARY, ShipmentCode, also_as
 from . import attachments, export, service
 
@@ -55,7 +55,7 @@ class CustodyController(Controller):
         "/attachments/{sha256:str}",
         operation_id="putAttachment",
         opt=roles("courier", "clerk", "dispatcher", "admin"),
-        raises=[TooLarge],
+        raises=[TooLarge, Unprocessable, TooManyRequests],
         responses={201: ResponseSpec(dict[str, Any], description="stored (200: it was already there)")},
     )
     async def put_attachment(
@@ -75,9 +75,21 @@ class CustodyController(Controller):
                 f"this one declares {int(declared) // 1024} KiB."
             )
         body = await request.body()
-        attachments.check_content(content_type, body, limits)
+        attachments.check_content(
+            content_type,
+            body,
+            limits,
+            max_pixels={"image/png": settings.max_signature_pixels, "image/jpeg": settings.max_photo_pixels},
+            max_json_depth=settings.max_json_depth,
+        )
         created = await attachments.store(
-            db, settings.attachments_dir, sha256, content_type, body, request.user.id
+            db,
+            settings.attachments_dir,
+            sha256,
+            content_type,
+            body,
+            request.user.id,
+            max_unreferenced=settings.max_unreferenced_bytes,
         )
         return Response(
             {"sha256": sha256, "size": len(body), "created": created},
@@ -99,9 +111,7 @@ class CustodyController(Controller):
             db, settings.attachments_dir, request.user, sha256
         )
         return Response(
-            body,
-            media_type=content_type,
-            headers={"Cache-Control": "private, max-age=31536000, immutable"},
+            body, media_type=content_type, headers=attachments.served_headers(sha256, content_type)
         )
 
     @get(

@@ -253,19 +253,17 @@ class Cosignature(Base):
     created_at: Mapped[datetime]
 
 
-class PinFailure(Base):
-    """A wrong PIN typed on a citizen page: counted to rate-limit guessing."""
+class AttemptCounter(Base):
+    """Tries at a guessable secret (a PIN, a password) in the current window, per key
+    (`pin:code:…`, `pin:client:…`, `login:account:…`, `login:client:…`). A try is counted
+    before the secret is checked, so parallel guesses cannot all slip under the limit."""
 
-    __tablename__ = "pin_failures"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    shipment_code: Mapped[str] = mapped_column(String(13))
-    client: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime]
+    __tablename__ = "attempt_counters"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    window_start: Mapped[datetime]
 
-    __table_args__ = (
-        Index("ix_pin_failures_code_time", "shipment_code", "created_at"),
-        Index("ix_pin_failures_client_time", "client", "created_at"),
-    )
+    __table_args__ = (Index("ix_attempt_counters_window", "window_start"),)
 
 
 class Handover(Base):
@@ -301,5 +299,5 @@ log_nodes = LogNode.__table__
 tree_heads = TreeHead.__table__
 witnesses = Witness.__table__
 cosignatures = Cosignature.__table__
-pin_failures = PinFailure.__table__
+attempt_counters = AttemptCounter.__table__
 handovers = Handover.__table__

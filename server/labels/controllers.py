@@ -6,6 +6,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import JSONBody
 from msgspec import Meta, Struct
 
+from ..auth.clients import client_ip
 from ..auth.security import roles
 from ..auth.service import CurrentUser
 from ..deps import DB, Cfg, KeysDep
@@ -107,7 +108,8 @@ class DocumentController(Controller):
         keys: KeysDep,
         settings: Cfg,
     ) -> Response[bytes]:
-        doc = await service.receipt(db, keys, settings.base_url, request.user, code, data.pin)
+        client = client_ip(request, settings.trusted_proxies)
+        doc = await service.receipt(db, keys, settings.base_url, request.user, code, data.pin, client)
         return file_response(doc)
 
     @post(

@@ -4,10 +4,18 @@ the citizen's receipt at pickup (phiếu gửi hồ sơ), the handover record of
 
 from __future__ import annotations
 
+import asyncio
 import io
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from functools import partial
+from typing import Any, ParamSpec, TypeVar
+from weakref import WeakKeyDictionary
+
+import anyio.to_thread
+from anyio import CapacityLimiter
 
 from shared import codes
 from shared.events import CustodyEvent
@@ -28,6 +36,47 @@ class Handover:
     receiver_role: str
     signature_png: bytes | None
     place: str
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+# A signature is drawn at most 70 mm wide: 1200 px is 435 dpi there. Larger images are
+# scaled down before they reach the PDF; beyond RENDER_MAX_PIXELS (uploads are capped at
+# 2 MP, this is for anything stored before that) they are not decoded at all.
+SIGNATURE_MAX_SIDE = 1200
+RENDER_MAX_PIXELS = 4_000_000
+# PDFs are built in threads, at most this many at once, never on the event loop
+_RENDER_THREADS = 2
+_limiters: WeakKeyDictionary[asyncio.AbstractEventLoop, CapacityLimiter] = WeakKeyDictionary()
+
+
+async def in_thread(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """Run a renderer (receipt_pdf, delivery_pdf, labels_pdf, …) off the event loop."""
+    loop = asyncio.get_running_loop()
+    limiter = _limiters.get(loop)
+    if limiter is None:
+        limiter = _limiters[loop] = CapacityLimiter(_RENDER_THREADS)
+    return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs), limiter=limiter)
+
+
+def safe_image(data: bytes) -> Any:
+    """The image as a small PIL image ready to draw, or None if it is too large or damaged.
+    Only the header is read before the pixel count is checked."""
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            if img.width * img.height > RENDER_MAX_PIXELS:
+                return None
+            img.draft("RGB", (SIGNATURE_MAX_SIDE, SIGNATURE_MAX_SIDE))  # JPEG: decode scaled
+            img.thumbnail((SIGNATURE_MAX_SIDE, SIGNATURE_MAX_SIDE))
+            img.load()
+            return img
+    except (Image.DecompressionBombError, OSError, SyntaxError, ValueError):
+        return None
 
 
 def _vnd(amount: int) -> str:
@@ -115,11 +164,13 @@ class _Doc:
     def image(self, png: bytes, x: float, y: float, w: float, h: float) -> None:
         from reportlab.lib.utils import ImageReader
 
-        # uploads are checked to decode; an image that still fails is left out, not fatal
+        # uploads are checked to decode and capped in pixels; an image that still fails or is
+        # too large is left out, not fatal
+        img = safe_image(png)
         try:
-            self.c.drawImage(
-                ImageReader(io.BytesIO(png)), x, y, w, h, preserveAspectRatio=True, anchor="sw", mask="auto"
-            )
+            if img is None:
+                raise OSError("not drawable")
+            self.c.drawImage(ImageReader(img), x, y, w, h, preserveAspectRatio=True, anchor="sw", mask="auto")
         except OSError:
             self.c.setFont("BeVietnamPro", 9)
             self.c.drawString(x, y + h / 2, "(không đọc được ảnh chữ ký)")

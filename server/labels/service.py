@@ -12,15 +12,15 @@ from shared.events import CustodyEvent
 from shared.geo import distance_m
 from shared.labels import label_url
 
-from ..auth.passwords import verify_pin
 from ..auth.service import CurrentUser
+from ..citizen.pins import require_pin
 from ..custody import attachments as attachment_store
 from ..db.engine import Database
 from ..errors import BadRequest, Conflict, NotFoundException, TooLarge
 from ..keys import ServerKeys
 from ..shipments import repository
 from ..shipments.service import parse_code
-from .documents import Handover, delivery_pdf, handover_pdf, receipt_pdf
+from .documents import Handover, delivery_pdf, handover_pdf, in_thread, receipt_pdf
 from .render import LabelInfo, label_png, labels_pdf
 
 HANDED_OVER = ("delivered", "transferred", "returned")
@@ -64,12 +64,14 @@ async def label_image(
     db: Database, keys: ServerKeys, base_url: str, user: CurrentUser, code: str
 ) -> Rendered:
     [info] = await label_infos(db, keys, base_url, user, [parse_code(code)])
-    return Rendered(body=label_png(info), media_type="image/png", filename=f"nhan-{info.code}.png")
+    return Rendered(
+        body=await in_thread(label_png, info), media_type="image/png", filename=f"nhan-{info.code}.png"
+    )
 
 
 async def label_pdf(db: Database, keys: ServerKeys, base_url: str, user: CurrentUser, code: str) -> Rendered:
     [info] = await label_infos(db, keys, base_url, user, [parse_code(code)])
-    return _pdf(labels_pdf([info], sheet=False), f"nhan-{info.code}.pdf")
+    return _pdf(await in_thread(labels_pdf, [info], sheet=False), f"nhan-{info.code}.pdf")
 
 
 async def label_sheet(
@@ -82,15 +84,7 @@ async def label_sheet(
     if len(set(wanted)) != len(wanted):
         raise BadRequest("A code appears twice in codes.")
     infos = await label_infos(db, keys, base_url, user, wanted)
-    return _pdf(labels_pdf(infos, sheet=True), "nhan-a4.pdf")
-
-
-def check_receipt_pin(pin_hash: str | None, pin: str | None) -> None:
-    """A receipt printed with a PIN must carry the shipment's own PIN."""
-    if pin is not None and not (pin_hash and verify_pin(pin_hash, pin)):
-        raise BadRequest(
-            "This PIN is not the shipment's; print without it or use the PIN given at registration."
-        )
+    return _pdf(await in_thread(labels_pdf, infos, sheet=True), "nhan-a4.pdf")
 
 
 async def _signature(db: Database, root: Path, event: CustodyEvent) -> bytes | None:
@@ -105,18 +99,28 @@ async def _signature(db: Database, root: Path, event: CustodyEvent) -> bytes | N
 
 
 async def receipt(
-    db: Database, keys: ServerKeys, base_url: str, user: CurrentUser, code: str, pin: str | None
+    db: Database,
+    keys: ServerKeys,
+    base_url: str,
+    user: CurrentUser,
+    code: str,
+    pin: str | None,
+    client: str,
 ) -> Rendered:
-    """Phiếu gửi: the citizen's receipt, with the fee actually collected at pickup."""
+    """Phiếu gửi: the citizen's receipt, with the fee actually collected at pickup. A PIN to
+    print on it is checked against the same count as the citizen page's tries."""
     async with db.read() as conn:
         ship = await repository.visible(conn, user, parse_code(code))
-        check_receipt_pin(ship.pin_hash, pin)
+    if pin is not None:
+        await require_pin(db, ship, pin, client)
+    async with db.read() as conn:
         pickups = await repository.events_of(conn, ship.id, types=["picked_up"])
         pickup = pickups[0].event if pickups else None
         names = await repository.user_names(conn, [pickup.actor] if pickup else [])
     fee = pickup.data.get("fee_vnd") if pickup else None
     name = names.get(pickup.actor) if pickup else None
-    pdf = receipt_pdf(
+    pdf = await in_thread(
+        receipt_pdf,
         ship,
         label_url(base_url, ship.code, keys.label),
         pin,
@@ -157,7 +161,7 @@ async def handover_record(
                 place=(ship.recipient or {}).get("name", ""),
             )
         )
-    return _pdf(handover_pdf(items, user.unit_code or ""), "bien-ban-giao-nhan.pdf")
+    return _pdf(await in_thread(handover_pdf, items, user.unit_code or ""), "bien-ban-giao-nhan.pdf")
 
 
 async def delivery_notice(
@@ -174,7 +178,8 @@ async def delivery_notice(
     distance = None
     if loc is not None and to.get("lat") is not None and to.get("lon") is not None:
         distance = distance_m((loc.lat, loc.lon), (to["lat"], to["lon"]))
-    pdf = delivery_pdf(
+    pdf = await in_thread(
+        delivery_pdf,
         ship,
         label_url(base_url, ship.code, keys.label),
         last.event,

@@ -14,7 +14,7 @@ from shared.labels import label_signature, label_url
 from shared.lifecycle import EventType
 from shared.timeutil import to_wire, utcnow
 
-from ..auth.passwords import hash_pin, new_pin
+from ..auth.passwords import hash_pin_async, new_pin
 from ..auth.service import CurrentUser
 from ..custody import attachments as attachment_store
 from ..custody.service import (
@@ -90,7 +90,7 @@ async def create(
         pin_hash = parent.pin_hash
     else:
         pin = new_pin()
-        pin_hash = hash_pin(pin)
+        pin_hash = await hash_pin_async(pin)  # argon2, in a thread
     if sender is None:
         raise BadRequest("sender is required (or give the parent submission's code).")
     if recipient is None:

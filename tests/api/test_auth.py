@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import timedelta
 
@@ -11,6 +12,7 @@ from server.db.models import api_tokens
 from shared.crypto import SigningKey
 from shared.timeutil import utcnow
 from tests.api.conftest import table_counts
+from tests.conftest import PASSWORD
 
 
 async def test_token_and_wrong_credentials(api):
@@ -149,6 +151,82 @@ async def test_admin_creates_users(api):
         json={"username": "x2", "password": "a-long-password", "role": "courier", "unit": "NOWHERE"},
     )
     assert r.status_code == 404 and "NOWHERE" in r.json()["detail"]
+
+
+async def test_wrong_passwords_lock_the_account_for_a_while(api, monkeypatch):
+    """30 wrong passwords in parallel: 10 are checked, the rest and then the right one wait."""
+    from server.auth import passwords
+
+    checked = []
+    real = passwords.verify_password
+    monkeypatch.setattr(passwords, "verify_password", lambda h, p: checked.append(p) or real(h, p))
+    wrong = {"username": "courier1", "password": "not-the-password"}
+    responses = await asyncio.gather(*(api.client.post("/api/v1/auth/token", json=wrong) for _ in range(30)))
+    assert sorted(r.status_code for r in responses) == [401] * 10 + [429] * 20
+    assert len(checked) == 10
+    locked = next(r for r in responses if r.status_code == 429)
+    assert "Too many wrong passwords" in locked.json()["detail"] and "try again" in locked.json()["detail"]
+    assert 800 < int(locked.headers["retry-after"]) <= 900
+    r = await api.client.post("/api/v1/auth/token", json={"username": "courier1", "password": PASSWORD})
+    assert r.status_code == 429 and len(checked) == 10
+    r = await api.client.post("/api/v1/auth/token", json={"username": "clerk", "password": PASSWORD})
+    assert r.status_code == 200  # another account from the same client still signs in
+
+
+async def test_wrong_passwords_lock_the_client_across_accounts(api):
+    """Spreading guesses over many usernames hits the per-client limit (30 per 15 minutes),
+    and a new X-Forwarded-For does not help: no proxy is trusted by default."""
+    responses = await asyncio.gather(
+        *(
+            api.client.post(
+                "/api/v1/auth/token",
+                json={"username": f"guess{i}", "password": "x"},
+                headers={"x-forwarded-for": f"198.51.100.{i}"},
+            )
+            for i in range(35)
+        )
+    )
+    assert sorted(r.status_code for r in responses) == [401] * 30 + [429] * 5
+    r = await api.client.post("/api/v1/auth/token", json={"username": "clerk", "password": PASSWORD})
+    assert r.status_code == 429
+
+
+async def test_a_right_password_costs_no_try(api):
+    for _ in range(15):
+        r = await api.client.post("/api/v1/auth/token", json={"username": "courier1", "password": PASSWORD})
+        assert r.status_code == 200
+
+
+def test_client_ip_trusts_forwarded_for_only_from_configured_proxies():
+    from types import SimpleNamespace
+
+    from litestar.datastructures import Headers
+
+    from server.auth.clients import client_ip
+
+    def conn(peer: str, xff: str | None):  # type: ignore[no-untyped-def]
+        headers = Headers({"x-forwarded-for": xff} if xff else {})
+        return SimpleNamespace(client=SimpleNamespace(host=peer), headers=headers)
+
+    assert client_ip(conn("127.0.0.1", "203.0.113.9"), ()) == "127.0.0.1"
+    assert client_ip(conn("10.0.0.5", "203.0.113.9"), ("10.0.0.5",)) == "203.0.113.9"
+    chain = "198.51.100.1, 203.0.113.9, 10.0.0.7"
+    assert client_ip(conn("10.0.0.5", chain), ("10.0.0.0/24",)) == "203.0.113.9"
+    assert client_ip(conn("192.0.2.1", chain), ("10.0.0.0/24",)) == "192.0.2.1"
+    assert client_ip(conn("10.0.0.5", "garbage"), ("10.0.0.0/24",)) == "10.0.0.5"
+    assert client_ip(conn("10.0.0.5", None), ("10.0.0.0/24",)) == "10.0.0.5"
+
+
+def test_trusted_proxies_setting():
+    import pytest
+
+    from server.settings import Settings, SettingsError
+
+    s = Settings.from_env({"HOSO_TRUSTED_PROXIES": "10.0.0.5, 192.168.0.0/24"})
+    assert s.trusted_proxies == ("10.0.0.5", "192.168.0.0/24")
+    assert Settings.from_env({}).trusted_proxies == ()
+    with pytest.raises(SettingsError, match="neither"):
+        Settings.from_env({"HOSO_TRUSTED_PROXIES": "10.0.0.5, proxy.local"})
 
 
 async def test_a_nul_character_in_a_new_account_is_refused_not_a_server_error(api):

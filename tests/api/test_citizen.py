@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from urllib.parse import urlsplit
 
@@ -190,3 +191,104 @@ async def test_a_page_seen_before_shows_what_happened_since(api):
     theirs = (await api.client.get(res_path)).text
     assert _csrf(mine) != _csrf(theirs)
     assert mine.replace(_csrf(mine), "") == theirs.replace(_csrf(theirs), "")
+
+
+async def _wrong_pin(pin: str) -> str:
+    return "111111" if pin != "111111" else "222222"
+
+
+async def test_parallel_wrong_pins_are_counted_before_they_are_checked(api, monkeypatch):
+    """20 wrong PINs at once: at most 5 reach argon2, the rest wait with the time to retry."""
+    from server.auth import passwords
+
+    evaluated = []
+    real = passwords.verify_pin
+    monkeypatch.setattr(passwords, "verify_pin", lambda h, p: evaluated.append(p) or real(h, p))
+    sub, res = await _delivered_result(api)
+    token = _csrf((await api.client.get(f"/t/{res['code']}")).text)
+    wrong = await _wrong_pin(sub["pin"])
+    responses = await asyncio.gather(
+        *(
+            api.client.post(
+                f"/t/{res['code']}/confirm", data={"pin": wrong, "rating": "5", "_csrf_token": token}
+            )
+            for _ in range(20)
+        )
+    )
+    statuses = sorted(r.status_code for r in responses)
+    assert len(evaluated) == 5
+    assert statuses == [403] * 4 + [429] * 16
+    for r in responses:
+        if r.status_code == 429:
+            assert re.search(r"thử lại lúc \d\d:\d\d", r.text)
+            assert 3000 < int(r.headers["retry-after"]) <= 3600
+    r = await api.client.post(
+        f"/t/{res['code']}/confirm", data={"pin": sub["pin"], "rating": "5", "_csrf_token": token}
+    )
+    assert r.status_code == 429 and len(evaluated) == 5
+
+
+async def test_a_result_and_its_submission_share_one_count(api, db):
+    """Their PIN is the same, so guesses on either envelope use up the same five tries."""
+    from server.citizen import repository
+    from server.citizen.pins import check_pin
+    from shared.timeutil import utcnow
+
+    sub, res = await _delivered_result(api)
+    wrong = await _wrong_pin(sub["pin"])
+    sub_row = await repository.pin_row(db, sub["code"])
+    res_row = await repository.pin_row(db, res["code"])
+    now = utcnow()
+    outcomes = [await check_pin(db, sub_row, wrong, f"10.0.0.{i}", now) for i in range(3)]
+    outcomes += [await check_pin(db, res_row, wrong, f"10.0.1.{i}", now) for i in range(2)]
+    assert [o.result for o in outcomes] == ["wrong"] * 4 + ["locked"]
+    assert [o.left for o in outcomes[:4]] == [4, 3, 2, 1]
+    right = await check_pin(db, res_row, sub["pin"], "10.0.2.1", now)
+    assert right.result == "locked" and right.retry_at is not None
+    other_sub, _ = await _delivered_result(api)
+    other = await repository.pin_row(db, other_sub["code"])
+    assert (await check_pin(db, other, other_sub["pin"], "10.0.2.1", now)).ok  # another family
+
+
+async def test_a_new_forwarded_for_does_not_start_a_new_count(api):
+    """With no trusted proxy configured the header is ignored: the peer is the client."""
+    codes_pins = []
+    for _ in range(2):
+        sub, res = await _delivered_result(api)
+        codes_pins.append((res["code"], sub["pin"]))
+    token = _csrf((await api.client.get(f"/t/{codes_pins[0][0]}")).text)
+    statuses = []
+    for i in range(6):
+        code, pin = codes_pins[i % 2]
+        r = await api.client.post(
+            f"/t/{code}/confirm",
+            data={"pin": await _wrong_pin(pin), "rating": "5", "_csrf_token": token},
+            headers={"x-forwarded-for": f"203.0.113.{i}"},
+        )
+        statuses.append(r.status_code)
+    assert statuses == [403, 403, 403, 403, 429, 429]
+
+
+async def test_the_receipt_is_no_pin_oracle(api):
+    """Printing the receipt with a PIN checks it against the citizen page's count."""
+    sub, res = await _delivered_result(api)
+    path = f"/api/v1/shipments/{sub['code']}/receipt.pdf"
+    wrong = await _wrong_pin(sub["pin"])
+    token = _csrf((await api.client.get(f"/t/{res['code']}")).text)
+    r = await api.client.post(
+        f"/t/{res['code']}/confirm", data={"pin": wrong, "rating": "5", "_csrf_token": token}
+    )
+    assert r.status_code == 403
+    responses = await asyncio.gather(
+        *(api.call("POST", path, "clerk", json={"pin": wrong}) for _ in range(10))
+    )
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [400] * 3 + [429] * 7, statuses
+    bad = next(r for r in responses if r.status_code == 400).json()["detail"]
+    assert "not the shipment's" in bad
+    locked = next(r for r in responses if r.status_code == 429)
+    assert "try again after" in locked.json()["detail"] and int(locked.headers["retry-after"]) > 0
+    r = await api.call("POST", path, "clerk", json={"pin": sub["pin"]})
+    assert r.status_code == 429  # locked for the right PIN as well, as on the citizen page
+    r = await api.call("POST", path, "clerk", json={})
+    assert r.status_code == 200  # without the PIN it still prints
