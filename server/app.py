@@ -68,7 +68,7 @@ def create_app(settings: Cfg) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        db = Database(settings.db_url, merkle_log=settings.merkle_log)
+        db = Database(settings.db_url, merkle_log=settings.merkle_log, sqlite_writer=settings.sqlite_writer)
         holder["db"] = db
         app.state.db = db
         app.state.tile_url = settings.tile_url

@@ -75,6 +75,9 @@ class Settings:
     max_json_depth: int = 32  # stroke data nests 3 deep
     # bytes one account may have uploaded that no custody event references yet
     max_unreferenced_bytes: int = 50 * MiB
+    # ingest's SQLite writer: "fast" (plain sqlite3 on its own thread) or "core" (SQLAlchemy's
+    # connection); the same statements and stored bytes, the tests run both
+    sqlite_writer: str = "fast"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -104,6 +107,10 @@ class Settings:
                 ) from None
             if values["verify_processes"] < 0:
                 raise SettingsError(f"HOSO_VERIFY_PROCESSES must be 0 or more, got {v}")
+        if v := env.get("HOSO_SQLITE_WRITER"):
+            if v not in ("fast", "core"):
+                raise SettingsError(f"HOSO_SQLITE_WRITER must be fast or core, got {v!r}")
+            values["sqlite_writer"] = v
         if v := env.get("HOSO_REDIS_URL"):
             values["redis_url"] = v
         if v := env.get("HOSO_TILE_URL"):

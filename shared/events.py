@@ -71,7 +71,7 @@ class CustodyEvent(Struct, forbid_unknown_fields=True, kw_only=True):
     sig: B64Url
 
     def signed_body(self) -> dict[str, Any]:
-        body = msgspec.to_builtins(self)
+        body: dict[str, Any] = msgspec.to_builtins(self)
         del body["hash"], body["sig"]
         return body
 

@@ -26,7 +26,7 @@ def order_stops(start: Point | None, stops: Sequence[Point | None]) -> list[int]
     unknown = [i for i, p in enumerate(stops) if p is None]
     if not known:
         return unknown
-    pts = [stops[i] for i in known]  # type: ignore[misc]
+    pts = [p for p in stops if p is not None]  # in the order of `known`
     n = len(pts)
     d = [[distance_m(pts[i], pts[j]) if i != j else 0.0 for j in range(n)] for i in range(n)]
     origin = start or pts[0]
@@ -44,7 +44,7 @@ def order_stops(start: Point | None, stops: Sequence[Point | None]) -> list[int]
     order = [current]
     left.remove(current)
     while left:
-        current = min(left, key=lambda j, c=current: d[c][j])
+        current = min(left, key=d[current].__getitem__)
         order.append(current)
         left.remove(current)
 
@@ -67,8 +67,7 @@ def order_stops(start: Point | None, stops: Sequence[Point | None]) -> list[int]
         # or-opt: move one stop to wherever it shortens the path most
         for i in range(n):
             rest = order[:i] + order[i + 1 :]
-            current = length(order)
-            best_j, best_len = None, current - 1e-6
+            best_j, best_len = None, length(order) - 1e-6
             for j in range(n):
                 candidate = [*rest[:j], order[i], *rest[j:]]
                 if (cand_len := length(candidate)) < best_len:

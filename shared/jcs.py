@@ -22,6 +22,46 @@ _MIN_PLAIN_FLOAT = 1e-5
 encode_sorted = msgspec.json.Encoder(order="sorted").encode
 
 
+MAX_DEPTH = 32  # nesting of objects and arrays that custody data may have
+
+
+def i_json_problem(value: Any, path: str, max_depth: int = MAX_DEPTH) -> str | None:
+    """A sentence naming the first member of a decoded JSON value that RFC 8785 cannot
+    canonicalize exactly (its numbers are I-JSON's, RFC 7493: doubles), or that nests
+    deeper than `max_depth`; None when all of it fits."""
+    return _walk(value, path, max_depth)
+
+
+def _too_deep(path: str) -> str:
+    return f"{path} nests deeper than {MAX_DEPTH} levels of objects and arrays, the most an event may have"
+
+
+def _walk(v: Any, path: str, depth: int) -> str | None:
+    t = type(v)
+    if t is dict:
+        if depth <= 0:
+            return _too_deep(path)
+        for k, item in v.items():
+            if type(item) is not str and (problem := _walk(item, f"{path}.{k}", depth - 1)):
+                return problem
+        return None
+    if t is list:
+        if depth <= 0:
+            return _too_deep(path)
+        for i, item in enumerate(v):
+            if type(item) is not str and (problem := _walk(item, f"{path}[{i}]", depth - 1)):
+                return problem
+        return None
+    if t is int and not -_MAX_SAFE_INT <= v <= _MAX_SAFE_INT:
+        return (
+            f"{path} is {v}, beyond ±(2^53 − 1): RFC 8785 hashes I-JSON numbers, which a "
+            "double holds exactly; send it as a string"
+        )
+    if t is float and not math.isfinite(v):
+        return f"{path} is not a finite number (RFC 8785 has no Infinity or NaN)"
+    return None
+
+
 class NotPlain(Exception):
     """The value needs the general path: msgspec cannot be made to write it as RFC 8785 does."""
 
@@ -57,8 +97,8 @@ def prepare(v: Any) -> Any:
     if t is list or t is tuple:
         if t is list and all(type(i) is str for i in v):
             return v
-        out = [prepare(i) for i in v]
-        return v if t is list and all(a is b for a, b in zip(out, v, strict=True)) else out
+        items = [prepare(i) for i in v]
+        return v if t is list and all(a is b for a, b in zip(items, v, strict=True)) else items
     if t is int:
         if -_MAX_SAFE_INT <= v <= _MAX_SAFE_INT:
             return v

@@ -55,7 +55,14 @@ class Transition:
     server_signed: bool  # recorded by the server with its event key, not by a device
 
 
-def _t(type_, from_, to, roles, signature, server):
+def _t(
+    type_: EventType,
+    from_: set[State | None],
+    to: State,
+    roles: set[Role],
+    signature: bool,
+    server: bool,
+) -> Transition:
     return Transition(type_, frozenset(from_), to, frozenset(roles), signature, server)
 
 

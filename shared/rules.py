@@ -5,8 +5,59 @@ Pure checks shared by the app (before it signs) and the server (before it accept
 
 from __future__ import annotations
 
+import msgspec
+
 from .events import CustodyEvent
+from .jcs import i_json_problem
 from .lifecycle import FAILURE_REASONS, IDENTITY_METHODS, TRANSITIONS, EventType
+
+# Limits of one event (README, "Limits"): beyond them an event is rejected with a sentence.
+SERVICE_EPOCH = "2020-01-01T00:00:00.000Z"  # no custody event of this service happened before
+MAX_EVENT_BYTES = 64 * 1024  # the event's JSON
+MAX_NOTE_CHARS = 2000  # data.note, data.identity.note
+_encode = msgspec.json.encode
+_BOUNDED_BYTES = 8 * 1024  # more than all members but data can take, escaped
+
+
+def form_problem(event: CustodyEvent) -> str | None:
+    """A sentence naming what makes the event unfit to hash, keep or show whatever its
+    type (crafted or broken input), or None. Checked before its hash is computed."""
+    if event.occurred_at < SERVICE_EPOCH:  # wire times of one fixed width compare as text
+        return (
+            f"occurred_at {event.occurred_at} is before 2020-01-01, when this service began: "
+            "the device's clock is wrong; set it and record the event anew"
+        )
+    if event.location is not None and event.location.fix_at < SERVICE_EPOCH:
+        return (
+            f"location.fix_at {event.location.fix_at} is before 2020-01-01, when this service began: "
+            "the GPS fix's time is wrong"
+        )
+    cp = event.counterparty
+    if (
+        cp is not None
+        and type(cp.user_id) is int
+        and (problem := i_json_problem(cp.user_id, "counterparty.user_id"))
+    ):
+        return problem
+    data = event.data
+    if problem := i_json_problem(data, "data"):
+        return problem
+    # data is the one member of unbounded size (the schema bounds the others to ~3 KiB):
+    # the whole event is encoded only when data alone comes near the limit
+    if (
+        len(_encode(data)) > MAX_EVENT_BYTES - _BOUNDED_BYTES
+        and (size := len(_encode(event))) > MAX_EVENT_BYTES
+    ):
+        return (
+            f"the event is {size // 1024} KiB of JSON; an event may be at most {MAX_EVENT_BYTES // 1024} KiB"
+        )
+    identity = data.get("identity")
+    if "identity" in data and not isinstance(identity, dict):
+        return 'data.identity must be an object such as {"method": "id_last4"}'
+    for path, note in (("data.note", data.get("note")), ("data.identity.note", (identity or {}).get("note"))):
+        if isinstance(note, str) and len(note) > MAX_NOTE_CHARS:
+            return f"{path} has {len(note)} characters; a note may have at most {MAX_NOTE_CHARS}"
+    return None
 
 
 def content_problem(event: CustodyEvent, shipment_kind: str) -> str | None:
@@ -41,7 +92,8 @@ def content_problem(event: CustodyEvent, shipment_kind: str) -> str | None:
             return f"delivery to a citizen needs data.identity.method: one of {', '.join(IDENTITY_METHODS)}"
         if method == "id_last4" and not cp.id_last4:
             return "identity by ID card needs counterparty.id_last4"
-        if method == "proxy" and not (isinstance(identity.get("note"), str) and identity["note"].strip()):
+        note = identity.get("note") if isinstance(identity, dict) else None
+        if method == "proxy" and not (isinstance(note, str) and note.strip()):
             return "delivery to a proxy needs data.identity.note (whose authorisation letter)"
     if event.type is EventType.TRANSFERRED and cp is not None and cp.role not in ("courier", "hub", "clerk"):
         return "a transfer goes to a courier, a post-office hub or a clerk (counterparty.role)"

@@ -93,8 +93,15 @@ def templates(tmp_path_factory):
 
 
 @pytest.fixture(params=BACKENDS)
-def db_url(request, templates, tmp_path):
-    if request.param == "sqlite":
+def backend(request) -> str:
+    """sqlite | postgres; a module may add "sqlite-core" (ingest through SQLAlchemy's
+    connection instead of the plain sqlite3 writer: HOSO_SQLITE_WRITER=core)."""
+    return request.param
+
+
+@pytest.fixture
+def db_url(backend, templates, tmp_path):
+    if backend.startswith("sqlite"):
         target = tmp_path / "hoso.db"
         shutil.copyfile(templates["sqlite"], target)
         yield f"sqlite+aiosqlite:///{target}"
@@ -110,5 +117,14 @@ def db_url(request, templates, tmp_path):
 
 
 @pytest.fixture
-def settings(tmp_path: Path, db_url: str) -> Settings:
-    return Settings(data_dir=tmp_path / "data", database_url=db_url, public_base_url="http://testserver")
+def settings(tmp_path: Path, db_url: str, backend: str) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "data",
+        database_url=db_url,
+        public_base_url="http://testserver",
+        sqlite_writer="core" if backend == "sqlite-core" else "fast",
+    )
+
+
+# ingest's both SQLite writers (and PostgreSQL): for the modules that sync events
+BOTH_SQLITE_WRITERS = pytest.mark.parametrize("backend", ["sqlite", "sqlite-core", "postgres"], indirect=True)

@@ -16,18 +16,45 @@ from shared.timeutil import utcnow
 from ..auth.security import roles
 from ..auth.service import CurrentUser
 from ..deps import DB, Cfg, KeysDep, Signatures
-from ..errors import BadRequest, NotFoundException, TooLarge, TooManyRequests, Unprocessable
+from ..errors import (
+    BadRequest,
+    NotFoundException,
+    TooLarge,
+    TooManyRequests,
+    Unprocessable,
+    UnsupportedMediaType,
+)
 from ..openapi import BINARY, ShipmentCode, also_as
+from ..strict import strict_json_body
 from . import attachments, export, service
 
 Sha256Path = Annotated[str, Parameter(pattern=HEX64, description="SHA-256 of the body, lowercase hex")]
+
+
+async def _json_only(request: Request[Any, Any, Any]) -> None:
+    """Only a JSON body is decoded strictly (a string is not taken for a number): refuse
+    any other before it is read, then decode it as the app does every JSON body (this
+    hook replaces the app's)."""
+    media_type = request.content_type[0]
+    if media_type != "application/json":
+        raise UnsupportedMediaType(
+            f"Send the batch as Content-Type: application/json; this request says {media_type or 'nothing'}."
+        )
+    await strict_json_body(request)
 
 
 class CustodyController(Controller):
     path = "/api/v1"
     tags = ["custody"]
 
-    @post("/events", status_code=HTTP_200_OK, operation_id="syncEvents", opt=roles("courier"))
+    @post(
+        "/events",
+        status_code=HTTP_200_OK,
+        operation_id="syncEvents",
+        opt=roles("courier"),
+        before_request=_json_only,
+        raises=[UnsupportedMediaType],
+    )
     async def sync_events(
         self,
         data: JSONBody[EventBatch],

@@ -9,18 +9,14 @@ savepoint kept only if every hash and signature checks out; nothing commits befo
 from __future__ import annotations
 
 import asyncio
-import json
-import sqlite3
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
-from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
+from msgspec import UNSET
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared import lifecycle
@@ -35,33 +31,31 @@ from shared.events import (
     verify_event,
 )
 from shared.lifecycle import EventType, IllegalTransition, State
-from shared.rules import content_problem
-from shared.timeutil import from_wire, to_wire
+from shared.rules import MAX_EVENT_BYTES, content_problem, form_problem
+from shared.timeutil import to_wire
 
 from ..auth.service import CurrentUser
 from ..db.engine import Database
-from ..db.models import custody_events, devices, rejected_events, shipments
-from ..log import service as log_service
+from ..db.executor import CoreExecutor
+from ..db.models import devices
+from .repository import (
+    SHIPMENT_STATE_COLUMNS,
+    Batch,
+    IngestWriter,
+    IntegrityErrors,
+    Party,
+    in_write_transaction,
+)
 from .verifier import RECORD, SignaturePool, record
+
+__all__ = ["SHIPMENT_STATE_COLUMNS", "Batch"]
 
 _encode = msgspec.json.Encoder().encode
 CLOCK_SKEW = timedelta(minutes=10)
-
-SHIPMENT_STATE_COLUMNS = (
-    shipments.c.id,
-    shipments.c.code,
-    shipments.c.kind,
-    shipments.c.state,
-    shipments.c.head,
-    shipments.c.seq,
-    shipments.c.attempts,
-    shipments.c.assigned_courier_id,
-    shipments.c.custodian_role,
-    shipments.c.custodian_name,
-    shipments.c.custodian_user_id,
-    shipments.c.recipient,
-    shipments.c.closed_at,
-)
+# Rejected events kept (README, "Limits"): each is answered either way; beyond these the
+# answer says it was not kept, so that one phone cannot fill the table.
+MAX_REJECTED_PER_BATCH = 100
+MAX_REJECTED_PER_DAY = 2000  # per courier account, UTC day
 
 
 @dataclass(slots=True)
@@ -70,15 +64,6 @@ class _Pending:
     event: CustodyEvent
     problem: str | None  # found before the lock (hash, signature, actor, device)
     device_id: int | None
-
-
-@dataclass(slots=True)
-class Batch:
-    """What one transaction will write."""
-
-    accepted: list[dict[str, Any]] = field(default_factory=list)
-    rejected: list[dict[str, Any]] = field(default_factory=list)
-    touched: dict[int, dict[str, Any]] = field(default_factory=dict)
 
 
 def apply_effects(ship: dict[str, Any], event: CustodyEvent, new_state: State, now: datetime) -> None:
@@ -172,198 +157,31 @@ def rejected_row(
         "actor": event.actor,
         "submitted_by": user.id if user else None,
         "reason": reason,
-        "body": _encode(event).decode(),
+        "body": _kept_body(event),
         "received_at": now,
     }
 
 
+def _kept_body(event: CustodyEvent) -> str:
+    """The rejected event as sent; without its data if it is beyond the size an event may
+    have, so that a refused event costs the table no more than an accepted one could."""
+    body = _encode(event)
+    if len(body) <= MAX_EVENT_BYTES:
+        return body.decode()
+    omitted = f"{len(body) // 1024} KiB event: data not kept (at most {MAX_EVENT_BYTES // 1024} KiB)"
+    return _encode(msgspec.structs.replace(event, data={"omitted_by_server": omitted})).decode()
+
+
 async def lock_shipments(conn: AsyncConnection, codes: list[str]) -> dict[str, dict[str, Any]]:
-    """Read shipments for update. PostgreSQL row locks in id order (no deadlocks);
-    on SQLite the whole write transaction is already exclusive (BEGIN IMMEDIATE)."""
-    if not codes:
-        return {}
-    query = select(*SHIPMENT_STATE_COLUMNS).where(shipments.c.code.in_(codes)).order_by(shipments.c.id)
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update()
-    rows = (await conn.execute(query)).all()
-    return {r.code: dict(r._mapping) for r in rows}
-
-
-_EVENT_COLUMNS = [c.name for c in custody_events.columns]
-_SQLITE_EVENT_INSERT = (
-    f"INSERT INTO custody_events ({', '.join(_EVENT_COLUMNS)}) "
-    f"VALUES ({', '.join('?' * len(_EVENT_COLUMNS))})"
-)
-
-
-def _sqlite_datetime(v: datetime) -> str:
-    # SQLAlchemy's SQLite DATETIME text, "%(year)04d-%(month)02d-%(day)02d %(hour)02d:%(minute)02d:
-    # %(second)02d.%(microsecond)06d" of the UTC time; isoformat is the fast way to write it
-    if v.tzinfo is not UTC:
-        v = v.astimezone(UTC)
-    return v.isoformat(" ", "microseconds")[:26]
-
-
-def _sqlite_value(v: Any) -> Any:
-    # the same text SQLAlchemy's SQLite DATETIME and JSON types write, without their per-value overhead
-    if isinstance(v, datetime):
-        return _sqlite_datetime(v)
-    if isinstance(v, list):
-        return json.dumps(v)
-    return v
-
-
-_SHIPMENT_UPDATE_COLUMNS = (
-    "state",
-    "head",
-    "seq",
-    "attempts",
-    "assigned_courier_id",
-    "custodian_role",
-    "custodian_name",
-    "custodian_user_id",
-    "closed_at",
-)
-_UPDATE_ORDER = (*_SHIPMENT_UPDATE_COLUMNS, "updated_at", "b_id")
-_SQLITE_SHIPMENT_UPDATE = (
-    f"UPDATE shipments SET {', '.join(f'{c} = ?' for c in _UPDATE_ORDER[:-1])} WHERE id = ?"
-)
-
-
-def _wire_to_sqlite(text: str) -> str:
-    # 2026-11-22T03:04:05.123Z -> 2026-11-22 03:04:05.123000, the text SQLAlchemy's SQLite
-    # DATETIME writes for that UTC time (the decoder checked the wire pattern, the sync route
-    # that the time exists)
-    return f"{text[:10]} {text[11:23]}000"
-
-
-async def _insert_events(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    """The hot insert of ingest: plain executemany on SQLite, Core executemany elsewhere."""
-    for row in rows:
-        row["occurred_at"] = from_wire(row["occurred_at"])
-        if row["fix_at"] is not None:
-            row["fix_at"] = from_wire(row["fix_at"])
-    if conn.dialect.name == "sqlite":
-        params = [tuple(_sqlite_value(r[c]) for c in _EVENT_COLUMNS) for r in rows]
-        await conn.exec_driver_sql(_SQLITE_EVENT_INSERT, params)
-    else:
-        await conn.execute(insert(custody_events), rows)
+    """Read shipments for update (IngestWriter.lock_shipments) on a `Database.write()` connection."""
+    return await conn.run_sync(lambda c: IngestWriter(CoreExecutor(c)).lock_shipments(codes))
 
 
 async def write_batch(conn: AsyncConnection, batch: Batch, now: datetime, *, merkle_log: bool = True) -> None:
-    if batch.accepted:
-        if merkle_log:  # same transaction: an event is in the log exactly when it is in a chain
-            start = await log_service.append(conn, [bytes.fromhex(row["hash"]) for row in batch.accepted])
-            for offset, row in enumerate(batch.accepted):
-                row["log_index"] = start + offset
-        await _insert_events(conn, batch.accepted)
-    if batch.rejected:
-        ins = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-        await conn.execute(ins(rejected_events).on_conflict_do_nothing(), batch.rejected)
-    if batch.touched:
-        params = [
-            {**{c: ship[c] for c in _SHIPMENT_UPDATE_COLUMNS}, "updated_at": now, "b_id": sid}
-            for sid, ship in batch.touched.items()
-        ]
-        if conn.dialect.name == "sqlite":
-            await conn.exec_driver_sql(
-                _SQLITE_SHIPMENT_UPDATE, [tuple(_sqlite_value(p[c]) for c in _UPDATE_ORDER) for p in params]
-            )
-        else:
-            stmt = (
-                update(shipments)
-                .where(shipments.c.id == bindparam("b_id"))
-                .values({c: bindparam(c) for c in (*_SHIPMENT_UPDATE_COLUMNS, "updated_at")})
-            )
-            await conn.execute(stmt, params)
-
-
-_SHIPMENT_STATE_SQL = (
-    f"SELECT {', '.join(c.name for c in SHIPMENT_STATE_COLUMNS)} FROM shipments "
-    "WHERE code IN ({}) ORDER BY id"
-)
-_REJECTED_COLUMNS = [c.name for c in rejected_events.columns if c.name != "id"]
-# named parameters: sqlite3 reads them straight from each row's dict
-_SQLITE_EVENT_INSERT_NAMED = (
-    f"INSERT INTO custody_events ({', '.join(_EVENT_COLUMNS)}) "
-    f"VALUES ({', '.join(':' + c for c in _EVENT_COLUMNS)})"
-)
-_SQLITE_REJECTED_INSERT = (
-    f"INSERT INTO rejected_events ({', '.join(_REJECTED_COLUMNS)}) "
-    f"VALUES ({', '.join(':' + c for c in _REJECTED_COLUMNS)}) ON CONFLICT DO NOTHING"
-)
-_SQLITE_SHIPMENT_UPDATE_NAMED = (
-    f"UPDATE shipments SET {', '.join(f'{c} = :{c}' for c in _UPDATE_ORDER[:-1])} WHERE id = :b_id"
-)
-
-
-class _SqliteWriter:
-    """Ingest's reads and writes on the raw sqlite3 writer connection, inside the transaction
-    `Database.run_sqlite_write` opened: the same statements and stored values as the
-    SQLAlchemy path, without a thread hop or SQL compilation per statement."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-
-    def lock_shipments(self, codes: list[str]) -> dict[str, dict[str, Any]]:
-        if not codes:
-            return {}
-        cur = self.conn.execute(_SHIPMENT_STATE_SQL.format(", ".join("?" * len(codes))), codes)
-        names = [d[0] for d in cur.description]
-        out = {}
-        for row in cur:
-            ship = dict(zip(names, row, strict=True))
-            if ship["recipient"] is not None:  # a JSON column
-                ship["recipient"] = json.loads(ship["recipient"])
-            out[ship["code"]] = ship
-        return out
-
-    def known(self, ids: list[str]) -> dict[str, str]:
-        if not ids:
-            return {}
-        sql = f"SELECT id, hash FROM custody_events WHERE id IN ({', '.join('?' * len(ids))})"
-        return dict(self.conn.execute(sql, ids).fetchall())
-
-    def write_batch(self, batch: Batch, now: datetime, *, merkle_log: bool) -> None:
-        """Write what `write_batch` writes; the rows' datetimes and flags become their SQLite text."""
-        conn = self.conn
-        now_text = _sqlite_datetime(now)
-        if batch.accepted:
-            if merkle_log:
-                start = log_service.append_sqlite(
-                    conn, [bytes.fromhex(row["hash"]) for row in batch.accepted]
-                )
-                for offset, row in enumerate(batch.accepted):
-                    row["log_index"] = start + offset
-            for row in batch.accepted:
-                row["occurred_at"] = _wire_to_sqlite(row["occurred_at"])
-                if row["fix_at"] is not None:
-                    row["fix_at"] = _wire_to_sqlite(row["fix_at"])
-                row["received_at"] = (
-                    now_text if row["received_at"] is now else _sqlite_value(row["received_at"])
-                )
-                if row["flags"] is not None:
-                    row["flags"] = json.dumps(row["flags"])
-            conn.executemany(_SQLITE_EVENT_INSERT_NAMED, batch.accepted)
-        if batch.rejected:
-            for row in batch.rejected:
-                row["received_at"] = _sqlite_value(row["received_at"])
-            conn.executemany(_SQLITE_REJECTED_INSERT, batch.rejected)
-        if batch.touched:
-            params = []
-            for sid, ship in batch.touched.items():
-                closed_at = ship["closed_at"]
-                params.append(
-                    {
-                        **ship,
-                        "closed_at": _sqlite_datetime(closed_at)
-                        if isinstance(closed_at, datetime)
-                        else closed_at,
-                        "updated_at": now_text,
-                        "b_id": sid,
-                    }
-                )
-            conn.executemany(_SQLITE_SHIPMENT_UPDATE_NAMED, params)
+    """IngestWriter.write_batch on a `Database.write()` connection."""
+    await conn.run_sync(
+        lambda c: IngestWriter(CoreExecutor(c)).write_batch(batch, now, merkle_log=merkle_log)
+    )
 
 
 def server_event(
@@ -471,7 +289,8 @@ class _Checks:
         my_devices: dict[str, int],
         signatures: SignaturePool,
     ) -> None:
-        self.identity = [_identity_problem(ev, user, my_devices) for ev in events]
+        # found before any hash is computed: whose event, which device, fit to hash at all
+        self.identity = [_identity_problem(ev, user, my_devices) or form_problem(ev) for ev in events]
         self._todo = [ev for ev, problem in zip(events, self.identity, strict=True) if problem is None]
         self._records = [_signature_record(ev) for ev in self._todo]
         blob = b"".join(r for r in self._records if r is not None)
@@ -535,7 +354,7 @@ async def ingest(
     checks = _Checks(events, user, my_devices, signatures or _INLINE)
     try:
         results = await _apply(db, user, events, checks, my_devices, now, check_all_ids=False)
-    except (IntegrityError, sqlite3.IntegrityError):
+    except IntegrityErrors:
         # an id that was accepted before, now with another body and the current head as prev:
         # redo the batch looking every id up, so it is answered as a conflict
         results = await _apply(db, user, events, checks, my_devices, now, check_all_ids=True)
@@ -555,72 +374,38 @@ async def _apply(
     check_all_ids: bool,
 ) -> list[EventResult]:
     codes = sorted({ev.shipment for ev in events})
-    if db.is_sqlite:
-        # the whole transaction in one call on the writer's thread (see Database.run_sqlite_write)
-        def attempt(conn: sqlite3.Connection, problems: list[str | None]) -> list[EventResult]:
-            w = _SqliteWriter(conn)
-            plan = _Plan(user, events, problems, my_devices, now, w.lock_shipments(codes))
-            plan.known.update(w.known(plan.ids_to_look_up(check_all_ids)))
-            plan.known.update(w.known(plan.apply_chains()))
-            plan.settle_leftovers()
-            w.write_batch(plan.batch, now, merkle_log=db.merkle_log)
-            return plan.answers()
 
-        def run(conn: sqlite3.Connection) -> list[EventResult]:
-            if check_all_ids or checks.done():
-                return attempt(conn, checks.wait())
-            # While the signatures are still being checked, apply the batch as if they all
-            # verify, under a savepoint; keep it only if they do. Nothing commits before the
-            # checks are in, and any other outcome is decided again from the start.
-            conn.execute("SAVEPOINT speculative")
-            try:
-                answers = attempt(conn, checks.identity)
-            except sqlite3.IntegrityError:
-                answers = None
-            problems = checks.wait()
-            if answers is not None and problems == checks.identity:
-                conn.execute("RELEASE speculative")
-                return answers
-            conn.execute("ROLLBACK TO speculative")
-            conn.execute("RELEASE speculative")
-            return attempt(conn, problems)
-
-        return await db.run_sqlite_write(run)
-
-    async def attempt_async(conn: AsyncConnection, problems: list[str | None]) -> list[EventResult]:
-        plan = _Plan(user, events, problems, my_devices, now, await lock_shipments(conn, codes))
-        plan.known.update(await _known(conn, plan.ids_to_look_up(check_all_ids)))
-        plan.known.update(await _known(conn, plan.apply_chains()))
+    def attempt(w: IngestWriter, problems: list[str | None]) -> list[EventResult]:
+        plan = _Plan(user, events, problems, my_devices, now, w.lock_shipments(codes))
+        plan.parties = w.parties(plan.party_ids())
+        plan.known.update(w.known(plan.ids_to_look_up(check_all_ids)))
+        plan.known.update(w.known(plan.apply_chains()))
         plan.settle_leftovers()
-        await write_batch(conn, plan.batch, now, merkle_log=db.merkle_log)
+        if plan.batch.rejected:
+            day = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+            plan.keep_rejected(w.rejected_since(user.id, day))
+        w.write_batch(plan.batch, now, merkle_log=db.merkle_log)
         return plan.answers()
 
-    async with db.write() as conn:
+    def run(w: IngestWriter, wait: Any) -> list[EventResult]:
         if check_all_ids or checks.done():
-            return await attempt_async(conn, await checks.problems())
-        # the same speculation as on SQLite, with a SAVEPOINT: the statements' round trips
-        # to the server overlap the signature checks
-        savepoint = await conn.begin_nested()
+            return attempt(w, wait())
+        # While the signatures are still being checked, apply the batch as if they all
+        # verify, under a savepoint; keep it only if they do. Nothing commits before the
+        # checks are in, and any other outcome is decided again from the start.
+        savepoint = w.savepoint()
         try:
-            answers: list[EventResult] | None = await attempt_async(conn, checks.identity)
-        except IntegrityError:
+            answers: list[EventResult] | None = attempt(w, checks.identity)
+        except IntegrityErrors:
             answers = None
-        problems = await checks.problems()
+        problems = wait()
         if answers is not None and problems == checks.identity:
-            await savepoint.commit()
+            savepoint.keep()
             return answers
-        await savepoint.rollback()
-        return await attempt_async(conn, problems)
+        savepoint.undo()
+        return attempt(w, problems)
 
-
-async def _known(conn: AsyncConnection, ids: list[str]) -> dict[str, str]:
-    """The stored hash of each of these event ids that was accepted before."""
-    if not ids:
-        return {}
-    rows = await conn.execute(
-        select(custody_events.c.id, custody_events.c.hash).where(custody_events.c.id.in_(ids))
-    )
-    return {r.id: r.hash for r in rows.all()}
+    return await in_write_transaction(db, run, checks.wait, checks.problems)
 
 
 _CONFLICT = (
@@ -652,6 +437,34 @@ class _Plan:
         self.known: dict[str, str] = {}
         self.batch = Batch()
         self.leftovers: list[tuple[_Pending, dict[str, Any]]] = []
+        self.parties: dict[int, Party] = {}  # the user accounts named as counterparties
+        self._rejected_at: list[int] = []  # the input index of each row of batch.rejected
+
+    def party_ids(self) -> list[int]:
+        ids = set()
+        for p in self.pending:
+            cp = p.event.counterparty
+            if cp is not None and type(cp.user_id) is int and p.problem is None:
+                ids.add(cp.user_id)
+        return sorted(ids)
+
+    def keep_rejected(self, kept_today: int) -> None:
+        """Keep at most MAX_REJECTED_PER_BATCH rejected rows of this batch, and none beyond
+        MAX_REJECTED_PER_DAY of this courier's today; the others are still answered."""
+        room = max(0, min(MAX_REJECTED_PER_BATCH, MAX_REJECTED_PER_DAY - kept_today))
+        rows = self.batch.rejected
+        if len(rows) <= room:
+            return
+        why = (
+            f"more than {MAX_REJECTED_PER_BATCH} rejected events in one batch"
+            if room == MAX_REJECTED_PER_BATCH
+            else f"more than {MAX_REJECTED_PER_DAY} rejected events of {self.user.actor} today"
+        )
+        for index in self._rejected_at[room:]:
+            result = self.results[index]
+            assert result is not None
+            result.reason = f"{result.reason} (not kept: {why}, the most the server keeps)"
+        del rows[room:], self._rejected_at[room:]
 
     def ids_to_look_up(self, check_all_ids: bool) -> list[str]:
         # Only an event whose prev is neither a current head nor in this batch can be a resend;
@@ -663,6 +476,7 @@ class _Plan:
         self.batch.rejected.append(
             rejected_row(p.event, ship["id"] if ship else None, reason, self.user, self.now)
         )
+        self._rejected_at.append(p.index)
         self.results[p.index] = EventResult(p.event.id, "rejected", reason, ship["head"] if ship else None)
 
     def apply_chains(self) -> list[str]:
@@ -694,9 +508,7 @@ class _Plan:
                 for p in remaining:
                     if p.event.prev == ship["head"]:
                         remaining.remove(p)
-                        _decide(
-                            p, ship, self.user, self.batch, known, results, self.reject, self.now, self.latest
-                        )
+                        _decide(p, ship, self, known, results)
                         progressed = True
                         break
             self.leftovers += [(p, ship) for p in remaining]
@@ -722,18 +534,40 @@ class _Plan:
         return [r for r in self.results if r is not None]
 
 
+def _party_problem(event: CustodyEvent, user: CurrentUser, parties: dict[int, Party]) -> str | None:
+    """A counterparty's account must be what the event says it is: a transfer to a
+    courier's account hands the shipment (and its assignment) on, so it must be an active
+    courier of the giver's own unit; there is no way yet for a dispatcher to allow
+    another unit's."""
+    cp = event.counterparty
+    if cp is None:
+        return None
+    uid = cp.user_id if cp.user_id is not UNSET else None
+    if uid is None:  # a courier named without an account: the shipment waits for dispatch
+        return None
+    if cp.role not in ("courier", "clerk"):
+        return f"counterparty.user_id {uid}: a {cp.role} has no account here; leave user_id out"
+    party = parties.get(uid)
+    if party is None:
+        return f"counterparty.user_id {uid} is not an account of this service"
+    if not party.active or party.role != cp.role:
+        return f"counterparty.user_id {uid} is not an active {cp.role}'s account"
+    if event.type is EventType.TRANSFERRED and cp.role == "courier" and party.unit_id != user.unit_id:
+        return (
+            f"counterparty.user_id {uid} is a courier of another unit; a transfer goes to a courier "
+            "of your own unit (another unit's couriers take shipments from a hub)"
+        )
+    return None
+
+
 def _decide(
     p: _Pending,
     ship: dict[str, Any],
-    user: CurrentUser,
-    batch: Batch,
+    plan: _Plan,
     known: dict[str, str],
     results: list[EventResult | None],
-    reject: Any,
-    now: datetime,
-    latest: str,
 ) -> None:
-    ev = p.event
+    ev, user, batch, reject, now = p.event, plan.user, plan.batch, plan.reject, plan.now
     if ev.id in known:
         if known[ev.id] == ev.hash:
             results[p.index] = EventResult(ev.id, "duplicate", head=ship["head"])
@@ -748,9 +582,9 @@ def _decide(
         new_state = lifecycle.check(user.role, ev.type, ship["state"])
     except IllegalTransition as exc:
         return reject(p, ship, f"illegal transition: {exc}")
-    if problem := content_problem(ev, ship["kind"]):
+    if problem := content_problem(ev, ship["kind"]) or _party_problem(ev, user, plan.parties):
         return reject(p, ship, problem)
-    flags = _flags(ev, ship, latest)
+    flags = _flags(ev, ship, plan.latest)
     batch.accepted.append(event_row(ev, ship["id"], ship["seq"] + 1, p.device_id, now, flags))
     apply_effects(ship, ev, new_state, now)
     batch.touched[ship["id"]] = ship

@@ -1,7 +1,9 @@
 """Engines and transactions.
 
-SQLite: WAL, synchronous=FULL (this is custody evidence), one writer connection
-that opens with BEGIN IMMEDIATE behind an asyncio lock, readers alongside.
+SQLite: WAL, synchronous=FULL (this is custody evidence), one writer at a time behind
+an asyncio lock, each transaction opened with BEGIN IMMEDIATE, readers alongside. The
+writer is SQLAlchemy's connection (`write()`), or, for ingest's hot path, a plain sqlite3
+connection on a thread of its own (`run_sqlite_write`), under the same lock.
 PostgreSQL: one pool; chain appends lock the shipment rows (SELECT … FOR UPDATE).
 """
 
@@ -11,10 +13,12 @@ import asyncio
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import event
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 SQLITE_PRAGMAS = (
@@ -59,6 +63,13 @@ def _sqlite_engine(url: str, *, writer: bool) -> AsyncEngine:
 T = TypeVar("T")
 
 
+def _connect_writer(path: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None)  # we issue BEGIN ourselves
+    for pragma in SQLITE_PRAGMAS + WRITER_PRAGMAS:
+        conn.execute(pragma)
+    return conn
+
+
 def _in_immediate_transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -71,8 +82,15 @@ def _in_immediate_transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Co
     return result
 
 
+SQLITE_WRITERS = ("fast", "core")
+
+
 class Database:
-    def __init__(self, url: str, *, merkle_log: bool = True) -> None:
+    def __init__(self, url: str, *, merkle_log: bool = True, sqlite_writer: str = "fast") -> None:
+        if sqlite_writer not in SQLITE_WRITERS:
+            raise ValueError(
+                f"sqlite_writer must be one of {', '.join(SQLITE_WRITERS)}, got {sqlite_writer!r}"
+            )
         self.url = url
         self.merkle_log = merkle_log  # off only to measure what the log costs (bench/log.py)
         self.cache: dict[str, Any] = {}  # process-local caches (device keys), filled on demand
@@ -86,6 +104,11 @@ class Database:
         else:
             self.reader = self.writer = create_async_engine(url, pool_size=10, max_overflow=10)
             self._lock = None
+        # ingest on SQLite: the plain sqlite3 writer (fast) or SQLAlchemy's (core, to compare)
+        self.sqlite_fast = self.is_sqlite and sqlite_writer == "fast"
+        self._raw_path = make_url(url).database if self.is_sqlite else None
+        self._raw_thread: ThreadPoolExecutor | None = None
+        self._raw_conn: sqlite3.Connection | None = None
 
     @property
     def dialect(self) -> str:
@@ -115,20 +138,35 @@ class Database:
                 logging.getLogger(__name__).exception("change listener failed")
 
     async def run_sqlite_write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """SQLite only: fn(raw sqlite3 connection) as one write transaction (BEGIN IMMEDIATE …
-        COMMIT, ROLLBACK on any error), run whole on the writer connection's own thread.
+        """SQLite only: fn(sqlite3 connection) as one write transaction (BEGIN IMMEDIATE …
+        COMMIT, ROLLBACK on any error), run whole on a thread of its own.
 
-        `write()` crosses to that thread and back once per statement; a hot path with
-        several statements (ingest) saves those hops and SQLAlchemy's per-statement work.
-        The same asyncio lock and the same single connection serialize it with `write()`.
+        `write()` crosses to aiosqlite's thread and back once per statement; a hot path
+        with several statements (ingest) saves those hops. The connection is this
+        thread's own, set up as the writer's; the asyncio lock that serializes `write()`
+        serializes it too, so there is still one writer at a time.
         """
-        assert self._lock is not None, "run_sqlite_write is for SQLite"
-        async with self._lock, self.writer.connect() as conn:
-            driver = (await conn.get_raw_connection()).driver_connection  # an aiosqlite.Connection
-            # aiosqlite's queue to its thread (what SQLAlchemy's adapter itself uses)
-            return await driver._execute(_in_immediate_transaction, driver._conn, fn)
+        assert self._lock is not None and self._raw_path, "run_sqlite_write is for an SQLite file"
+        async with self._lock:
+            if self._raw_thread is None:
+                self._raw_thread = ThreadPoolExecutor(1, thread_name_prefix="hoso-sqlite-writer")
+            return await asyncio.get_running_loop().run_in_executor(self._raw_thread, self._raw_write, fn)
+
+    def _raw_write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._raw_conn is None:
+            self._raw_conn = _connect_writer(str(self._raw_path))
+        return _in_immediate_transaction(self._raw_conn, fn)
+
+    def _raw_close(self) -> None:
+        if self._raw_conn is not None:
+            self._raw_conn.close()
+            self._raw_conn = None
 
     async def dispose(self) -> None:
+        if self._raw_thread is not None:
+            await asyncio.get_running_loop().run_in_executor(self._raw_thread, self._raw_close)
+            self._raw_thread.shutdown()
+            self._raw_thread = None
         await self.reader.dispose()
         if self.writer is not self.reader:
             await self.writer.dispose()

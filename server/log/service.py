@@ -1,13 +1,12 @@
 """The append-only Merkle log of accepted events (CUSTODY.md §5).
 
-Appends happen inside the transaction that accepts the events, so an event is in the
-log exactly when it is in the chain. On PostgreSQL an advisory lock gives appends one
-total order; on SQLite the single writer already does.
+Appends (repository.py) happen inside the transaction that accepts the events, so an
+event is in the log exactly when it is in the chain. On PostgreSQL an advisory lock
+gives appends one total order; on SQLite the single writer already does.
 """
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from typing import Any
 
@@ -22,15 +21,11 @@ from shared.crypto import b64url_decode
 from shared.timeutil import utcnow
 
 from ..db.engine import Database
+from ..db.executor import CoreExecutor
 from ..db.models import cosignatures, custody_events, log_nodes, tree_heads, units, witnesses
 from ..errors import BadRequest, Conflict, NotFoundException, PermissionDeniedException
 from ..keys import ServerKeys
-
-_ADVISORY_KEY = 0x486F536F  # "HoSo": one total order of log appends on PostgreSQL
-
-
-_SIZE_SQL = "SELECT max(idx) FROM log_nodes WHERE level = 0"
-_INSERT_NODES_SQL = "INSERT INTO log_nodes (level, idx, hash) VALUES (?, ?, ?)"
+from . import repository
 
 
 async def _size(conn: AsyncConnection) -> int:
@@ -78,40 +73,9 @@ async def _run(conn: AsyncConnection, fn: Any) -> Any:
     return fn(lambda level, idx: nodes[(level, idx)])
 
 
-def _new_nodes(
-    start: int, leaves: list[bytes], edge: dict[tuple[int, int], bytes]
-) -> list[tuple[int, int, bytes]]:
-    created = merkle.append_nodes(start, [merkle.leaf_hash(x) for x in leaves], lambda lv, i: edge[(lv, i)])
-    return [(lv, i, h) for (lv, i), h in created.items()]
-
-
 async def append(conn: AsyncConnection, leaves: list[bytes]) -> int:
-    """Append leaves (raw 32-byte event hashes) inside the caller's write transaction.
-
-    Returns the index of the first new leaf.
-    """
-    if conn.dialect.name == "postgresql":
-        await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_KEY})
-    start = await _size(conn)
-    edge = await fetch_nodes(conn, set(merkle.right_edge(start)))
-    await conn.execute(
-        insert(log_nodes),
-        [{"level": lv, "idx": i, "hash": h} for lv, i, h in _new_nodes(start, leaves, edge)],
-    )
-    return start
-
-
-def append_sqlite(conn: sqlite3.Connection, leaves: list[bytes]) -> int:
-    """`append` on a raw sqlite3 connection, for a write transaction run whole on the writer's thread."""
-    (last,) = conn.execute(_SIZE_SQL).fetchone()
-    start = 0 if last is None else int(last) + 1
-    keys = set(merkle.right_edge(start))
-    edge: dict[tuple[int, int], bytes] = {}
-    if keys:
-        sql, params = _nodes_query(keys)
-        edge = _check_found({(lv, i): bytes(h) for lv, i, h in conn.execute(sql, params)}, keys)
-    conn.executemany(_INSERT_NODES_SQL, _new_nodes(start, leaves, edge))
-    return start
+    """repository.append on a `Database.write()` connection: the first new leaf's index."""
+    return await conn.run_sync(lambda c: repository.append(CoreExecutor(c), leaves))
 
 
 async def root(conn: AsyncConnection, tree_size: int) -> bytes:

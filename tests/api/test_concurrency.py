@@ -11,6 +11,9 @@ from litestar.testing import AsyncTestClient
 from server.app import create_app
 from shared.events import CustodyEvent, verify_event
 from tests.api.conftest import Api
+from tests.conftest import BOTH_SQLITE_WRITERS
+
+pytestmark = BOTH_SQLITE_WRITERS
 
 
 async def _chain_ok(api: Api, code: str) -> list[dict]:

@@ -14,6 +14,9 @@ from shared.crypto import SigningKey
 from shared.events import sign_event
 from shared.timeutil import as_utc, to_wire
 from tests.api.conftest import table_counts
+from tests.conftest import BOTH_SQLITE_WRITERS
+
+pytestmark = BOTH_SQLITE_WRITERS
 
 
 async def _ready(api, courier="courier1", kind="submission"):

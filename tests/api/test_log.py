@@ -23,6 +23,9 @@ from shared.bundle import (
     verify_bundle,
 )
 from shared.crypto import SigningKey, verify
+from tests.conftest import BOTH_SQLITE_WRITERS
+
+pytestmark = BOTH_SQLITE_WRITERS
 
 ROOT = Path(__file__).resolve().parents[2]
 

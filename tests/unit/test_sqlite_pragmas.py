@@ -17,6 +17,10 @@ async def test_writer_and_readers_are_durable_wal_connections(tmp_path):
             writer = await _pragmas(conn, names)
         async with db.read() as conn:
             reader = await _pragmas(conn, names)
+        # ingest's own sqlite3 writer connection (Database.run_sqlite_write)
+        fast = await db.run_sqlite_write(
+            lambda raw: {n: raw.execute(f"PRAGMA {n}").fetchone()[0] for n in names}
+        )
     finally:
         await db.dispose()
     # synchronous 2 = FULL (custody evidence survives a power cut); temp_store 2 = MEMORY
@@ -27,6 +31,7 @@ async def test_writer_and_readers_are_durable_wal_connections(tmp_path):
         "temp_store": 2,
         "wal_autocheckpoint": 5000,
     }
+    assert fast == writer
     assert reader == {
         "journal_mode": "wal",
         "synchronous": 2,

@@ -1,0 +1,53 @@
+"""Appends to the Merkle log's node table, inside the caller's write transaction."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from sqlalchemy import and_, bindparam, func, insert, or_, select
+from sqlalchemy.sql import Select
+
+from shared import merkle
+
+from ..db.executor import Executor
+from ..db.models import log_nodes
+
+_ADVISORY_KEY = 0x486F536F  # "HoSo": one total order of log appends on PostgreSQL
+_LOCK = select(func.pg_advisory_xact_lock(_ADVISORY_KEY))
+_SIZE = select(func.max(log_nodes.c.idx)).where(log_nodes.c.level == 0)
+_INSERT = insert(log_nodes)
+_INSERT_KEYS = ("level", "idx", "hash")
+
+
+@lru_cache(maxsize=128)
+def _nodes_at(n: int) -> Select[tuple[int, int, bytes]]:
+    """The nodes at n (level, idx) positions :l0/:i0 …: one statement per shape."""
+    where = or_(
+        *(
+            and_(log_nodes.c.level == bindparam(f"l{k}"), log_nodes.c.idx == bindparam(f"i{k}"))
+            for k in range(n)
+        )
+    )
+    return select(log_nodes.c.level, log_nodes.c.idx, log_nodes.c.hash).where(where)
+
+
+def append(ex: Executor, leaves: list[bytes]) -> int:
+    """Append leaves (raw 32-byte event hashes); the index of the first new leaf."""
+    if ex.dialect == "postgresql":
+        ex.rows(_LOCK)
+    (last,) = ex.rows(_SIZE)[0]
+    start = 0 if last is None else int(last) + 1
+    keys = sorted(merkle.right_edge(start))
+    edge: dict[tuple[int, int], bytes] = {}
+    if keys:
+        params = {}
+        for k, (level, idx) in enumerate(keys):
+            params[f"l{k}"], params[f"i{k}"] = level, idx
+        edge = {(lv, i): bytes(h) for lv, i, h in ex.rows(_nodes_at(len(keys)), params)}
+        if len(edge) != len(keys):
+            raise RuntimeError(
+                f"Merkle log nodes missing from the database: {sorted(set(keys) - edge.keys())[:3]}"
+            )
+    created = merkle.append_nodes(start, [merkle.leaf_hash(x) for x in leaves], lambda lv, i: edge[(lv, i)])
+    ex.many(_INSERT, [{"level": lv, "idx": i, "hash": h} for (lv, i), h in created.items()], _INSERT_KEYS)
+    return start

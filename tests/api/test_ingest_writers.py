@@ -1,0 +1,90 @@
+"""Ingest's two SQLite writers (HOSO_SQLITE_WRITER=fast|core) store the very same bytes."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+
+import msgspec
+import pytest
+from sqlalchemy import select
+
+from server.auth.service import CurrentUser
+from server.custody import service
+from server.db.engine import Database
+from server.db.models import users
+from shared.events import CustodyEvent
+from shared.timeutil import to_wire
+from tests.api.test_events import _ready
+
+pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+TABLES = ("custody_events", "rejected_events", "shipments", "log_nodes")
+
+
+def _dump(path) -> dict[str, list[tuple]]:
+    """Every row of the ingest tables, each value with its SQLite storage class."""
+    conn = sqlite3.connect(path)
+    try:
+        out = {}
+        for table in TABLES:
+            cols = [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
+            typed = ", ".join(f"{c}, typeof({c})" for c in cols)
+            out[table] = conn.execute(f"SELECT {typed} FROM {table} ORDER BY 1, 3").fetchall()
+        return out
+    finally:
+        conn.close()
+
+
+async def test_fast_and_core_writers_store_identical_rows(api, settings, db, tmp_path):
+    await api.login("courier2")
+    delivered, head_d = await _ready(api)
+    transferred, head_t = await _ready(api)
+    failed, head_f = await _ready(api)
+    # a delivery that closes its shipment (closed_at), a transfer (the custodian and the
+    # assignment move on), an attempt with its clock ahead (flags), and rejected events
+    p1 = await api.event("courier1", delivered, "picked_up", head_d)
+    d1 = await api.event("courier1", delivered, "delivered", p1["hash"])
+    p2 = await api.event("courier1", transferred, "picked_up", head_t)
+    t2 = await api.event(
+        "courier1",
+        transferred,
+        "transferred",
+        p2["hash"],
+        counterparty={"name": "Trần Thị Lan", "role": "courier", "user_id": api.user_ids["courier2"]},
+    )
+    p3 = await api.event("courier1", failed, "picked_up", head_f)
+    ahead = to_wire(datetime.now(UTC) + timedelta(hours=2))
+    f3 = await api.event(
+        "courier1",
+        failed,
+        "delivery_failed",
+        p3["hash"],
+        occurred_at=ahead,
+        location=None,
+        data={"reason": "not_home", "no_fix_reason": "indoors"},
+    )
+    stale = await api.event("courier1", failed, "delivery_failed", "0" * 64)
+    unknown = await api.event("courier1", "1234567890128", "picked_up", None)
+    batch = [msgspec.convert(e, CustodyEvent) for e in (p1, d1, p2, t2, p3, f3, stale, unknown)]
+    async with db.read() as conn:
+        row = (await conn.execute(select(users).where(users.c.id == api.user_ids["courier1"]))).one()
+    user = CurrentUser(row.id, row.username, row.role, row.unit_id, "BC-PLEIKU")
+    now = datetime.now(UTC)
+
+    source = settings.db_url.removeprefix("sqlite+aiosqlite:///")
+    dumps = {}
+    for writer in ("fast", "core"):
+        copy = tmp_path / f"{writer}.db"
+        with sqlite3.connect(source) as src, sqlite3.connect(copy) as dst:
+            src.backup(dst)  # with what is still in the WAL
+        target = Database(f"sqlite+aiosqlite:///{copy}", sqlite_writer=writer)
+        try:
+            events = [msgspec.structs.replace(e) for e in batch]
+            results = await service.ingest(target, user, events, now)
+        finally:
+            await target.dispose()
+        assert [r.status for r in results] == ["accepted"] * 6 + ["rejected"] * 2, results
+        dumps[writer] = _dump(copy)
+    for table in TABLES:
+        assert dumps["fast"][table] == dumps["core"][table], table
+    assert len(dumps["fast"]["custody_events"]) >= 6 and len(dumps["fast"]["rejected_events"]) == 2
