@@ -20,7 +20,7 @@ from sqlalchemy import text
 
 from shared.api import Keys as Keys
 
-from . import __version__
+from . import __version__, openapi
 from .auth.controllers import AuthController
 from .auth.security import PUBLIC, BearerAuth, role_guard
 from .citizen.controllers import CitizenController
@@ -117,7 +117,9 @@ def create_app(settings: Cfg) -> Litestar:
         guards=[role_guard],
         before_request=strict_json_body,
         exception_handlers=exception_handlers,  # type: ignore[arg-type]
-        openapi_config=OpenAPIConfig(title="HoSo Courier", version=__version__, path="/schema"),
+        openapi_config=OpenAPIConfig(
+            title="HoSo Courier", version=__version__, path="/schema", components=openapi.components()
+        ),
         request_max_body_size=settings.max_body_bytes,
         template_config=TemplateConfig(
             directory=Path(__file__).with_name("templates"), engine=JinjaTemplateEngine
@@ -134,4 +136,5 @@ def create_app(settings: Cfg) -> Litestar:
         debug=False,
     )
     app.state.signatures = signatures
+    openapi.document(app)
     return app

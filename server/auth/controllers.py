@@ -7,6 +7,7 @@ from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from ..deps import DB, Cfg, KeysDep
+from ..errors import Conflict, NotAuthorizedException, NotFoundException, TooManyRequests
 from . import service
 from .clients import client_ip
 from .schemas import (
@@ -27,7 +28,13 @@ class AuthController(Controller):
     path = "/api/v1"
     tags = ["auth"]
 
-    @post("/auth/token", status_code=HTTP_200_OK, operation_id="issueToken", opt=PUBLIC)
+    @post(
+        "/auth/token",
+        status_code=HTTP_200_OK,
+        operation_id="issueToken",
+        opt=PUBLIC,
+        raises=[NotAuthorizedException, TooManyRequests],
+    )
     async def token(
         self, data: JSONBody[TokenRequest], request: Request[Any, Any, Any], db: DB, settings: Cfg
     ) -> TokenResponse:
@@ -52,7 +59,13 @@ class AuthController(Controller):
             ),
         )
 
-    @post("/devices", status_code=HTTP_201_CREATED, operation_id="enrollDevice", opt=roles("courier"))
+    @post(
+        "/devices",
+        status_code=HTTP_201_CREATED,
+        operation_id="enrollDevice",
+        opt=roles("courier"),
+        raises=[Conflict],
+    )
     async def enroll(
         self,
         data: JSONBody[DeviceRequest],
@@ -67,7 +80,13 @@ class AuthController(Controller):
             event_public_key=keys.event.public_key_b64,
         )
 
-    @post("/users", status_code=HTTP_201_CREATED, operation_id="createUser", opt=roles("admin"))
+    @post(
+        "/users",
+        status_code=HTTP_201_CREATED,
+        operation_id="createUser",
+        opt=roles("admin"),
+        raises=[NotFoundException, Conflict],
+    )
     async def create_user(self, data: JSONBody[UserCreate], db: DB) -> UserOut:
         user_id = await service.add_user(
             db, data.username, data.password, data.role, data.unit, data.full_name
@@ -80,7 +99,13 @@ class AuthController(Controller):
             full_name=data.full_name,
         )
 
-    @post("/units", status_code=HTTP_201_CREATED, operation_id="createUnit", opt=roles("admin"))
+    @post(
+        "/units",
+        status_code=HTTP_201_CREATED,
+        operation_id="createUnit",
+        opt=roles("admin"),
+        raises=[Conflict],
+    )
     async def create_unit(self, data: JSONBody[UnitCreate], db: DB) -> UnitOut:
         unit_id = await service.add_unit(db, data.code, data.name, data.kind)
         return UnitOut(id=unit_id, code=data.code, name=data.name, kind=data.kind)

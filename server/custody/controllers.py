@@ -3,6 +3,8 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post, put
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Schema
 from litestar.params import JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
@@ -15,7 +17,15 @@ from shared.timeutil import utcnow
 from ..auth.security import roles
 from ..auth.service import CurrentUser
 from ..deps import DB, Cfg, KeysDep, Signatures
-from ..errors import BadRequest, TooLarge, UnsupportedMediaType
+from ..errors import (
+    BadRequest,
+    NotFoundException,
+    TooLarge,
+    TooManyRequests,
+    Unprocessable,
+    UnsupportedMediaType,
+)
+from ..openapi import BINARY, ShipmentCode, also_as
 from ..strict import strict_json_body
 from . import attachments, door, export, service
 
@@ -44,6 +54,7 @@ class CustodyController(Controller):
         operation_id="syncEvents",
         opt=roles("courier"),
         before_request=_json_only,
+        raises=[UnsupportedMediaType],
     )
     async def sync_events(
         self,
@@ -91,6 +102,8 @@ class CustodyController(Controller):
         "/attachments/{sha256:str}",
         operation_id="putAttachment",
         opt=roles("courier", "clerk", "dispatcher", "admin"),
+        raises=[TooLarge, Unprocessable, TooManyRequests],
+        responses={201: ResponseSpec(dict[str, Any], description="stored (200: it was already there)")},
     )
     async def put_attachment(
         self, sha256: Sha256Path, request: Request[CurrentUser, Any, Any], db: DB, settings: Cfg
@@ -134,6 +147,9 @@ class CustodyController(Controller):
         "/attachments/{sha256:str}",
         operation_id="getAttachment",
         opt=roles("clerk", "dispatcher", "admin", "auditor"),
+        media_type="image/png",
+        operation_class=also_as({"image/jpeg": BINARY, "application/json": Schema()}),
+        raises=[NotFoundException],
     )
     async def get_attachment(
         self, sha256: Sha256Path, request: Request[CurrentUser, Any, Any], db: DB, settings: Cfg
@@ -149,9 +165,10 @@ class CustodyController(Controller):
         "/shipments/{code:str}/custody",
         operation_id="exportCustody",
         opt=roles("clerk", "dispatcher", "admin", "auditor"),
+        raises=[NotFoundException],
     )
     async def export_custody(
-        self, code: str, request: Request[CurrentUser, Any, Any], db: DB, keys: KeysDep
+        self, code: ShipmentCode, request: Request[CurrentUser, Any, Any], db: DB, keys: KeysDep
     ) -> Response[dict[str, Any]]:
         body = await export.bundle(db, keys, request.user, code)
         return Response(

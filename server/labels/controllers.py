@@ -10,11 +10,14 @@ from ..auth.clients import client_ip
 from ..auth.security import roles
 from ..auth.service import CurrentUser
 from ..deps import DB, Cfg, KeysDep
+from ..errors import Conflict, NotFoundException, TooLarge
+from ..openapi import ShipmentCode
 from . import service
 from .service import Rendered
 
 MAX_SHEET = 1000
 PRINTERS = ("clerk", "dispatcher", "admin")
+PDF, PNG = "application/pdf", "image/png"
 Req = Request[CurrentUser, Any, Any]
 
 
@@ -45,15 +48,38 @@ class LabelController(Controller):
     path = "/api/v1"
     tags = ["labels"]
 
-    @get("/shipments/{code:str}/label.png", operation_id="labelPng", opt=roles(*PRINTERS))
-    async def png(self, code: str, request: Req, db: DB, keys: KeysDep, settings: Cfg) -> Response[bytes]:
+    @get(
+        "/shipments/{code:str}/label.png",
+        operation_id="labelPng",
+        opt=roles(*PRINTERS),
+        media_type=PNG,
+        raises=[NotFoundException],
+    )
+    async def png(
+        self, code: ShipmentCode, request: Req, db: DB, keys: KeysDep, settings: Cfg
+    ) -> Response[bytes]:
         return file_response(await service.label_image(db, keys, settings.base_url, request.user, code))
 
-    @get("/shipments/{code:str}/label.pdf", operation_id="labelPdf", opt=roles(*PRINTERS))
-    async def pdf(self, code: str, request: Req, db: DB, keys: KeysDep, settings: Cfg) -> Response[bytes]:
+    @get(
+        "/shipments/{code:str}/label.pdf",
+        operation_id="labelPdf",
+        opt=roles(*PRINTERS),
+        media_type=PDF,
+        raises=[NotFoundException],
+    )
+    async def pdf(
+        self, code: ShipmentCode, request: Req, db: DB, keys: KeysDep, settings: Cfg
+    ) -> Response[bytes]:
         return file_response(await service.label_pdf(db, keys, settings.base_url, request.user, code))
 
-    @post("/labels.pdf", operation_id="labelSheet", opt=roles(*PRINTERS), status_code=200)
+    @post(
+        "/labels.pdf",
+        operation_id="labelSheet",
+        opt=roles(*PRINTERS),
+        status_code=200,
+        media_type=PDF,
+        raises=[NotFoundException, TooLarge],
+    )
     async def sheet(
         self, data: JSONBody[LabelSheet], request: Req, db: DB, keys: KeysDep, settings: Cfg
     ) -> Response[bytes]:
@@ -69,10 +95,18 @@ class DocumentController(Controller):
         "/shipments/{code:str}/receipt.pdf",
         operation_id="receiptPdf",
         status_code=200,
+        media_type=PDF,
+        raises=[NotFoundException],
         opt=roles("clerk", "dispatcher", "admin", "courier"),
     )
     async def receipt(
-        self, code: str, data: JSONBody[ReceiptRequest], request: Req, db: DB, keys: KeysDep, settings: Cfg
+        self,
+        code: ShipmentCode,
+        data: JSONBody[ReceiptRequest],
+        request: Req,
+        db: DB,
+        keys: KeysDep,
+        settings: Cfg,
     ) -> Response[bytes]:
         client = client_ip(request, settings.trusted_proxies)
         doc = await service.receipt(db, keys, settings.base_url, request.user, code, data.pin, client)
@@ -82,6 +116,8 @@ class DocumentController(Controller):
         "/handovers.pdf",
         operation_id="handoverPdf",
         status_code=200,
+        media_type=PDF,
+        raises=[NotFoundException, Conflict],
         opt=roles("clerk", "dispatcher", "admin", "auditor"),
     )
     async def handover(
@@ -96,9 +132,11 @@ class DocumentController(Controller):
         "/shipments/{code:str}/delivery.pdf",
         operation_id="deliveryPdf",
         opt=roles("clerk", "dispatcher", "admin", "auditor"),
+        media_type=PDF,
+        raises=[NotFoundException, Conflict],
     )
     async def delivery(
-        self, code: str, request: Req, db: DB, keys: KeysDep, settings: Cfg
+        self, code: ShipmentCode, request: Req, db: DB, keys: KeysDep, settings: Cfg
     ) -> Response[bytes]:
         doc = await service.delivery_notice(
             db, keys, settings.base_url, settings.attachments_dir, request.user, code

@@ -12,6 +12,7 @@ from shared.events import HEX64
 from ..auth.security import PUBLIC, roles
 from ..auth.service import CurrentUser
 from ..deps import DB, KeysDep
+from ..errors import Conflict, NotFoundException
 from . import service
 
 
@@ -56,7 +57,7 @@ class LogController(Controller):
     async def head(self, db: DB, keys: KeysDep) -> TreeHeadOut:
         return TreeHeadOut(**await service.signed_head(db, keys))
 
-    @get("/inclusion", operation_id="logInclusion", opt=PUBLIC)
+    @get("/inclusion", operation_id="logInclusion", opt=PUBLIC, raises=[NotFoundException])
     async def inclusion(
         self,
         db: DB,
@@ -71,7 +72,13 @@ class LogController(Controller):
     ) -> ConsistencyOut:
         return ConsistencyOut(**await service.consistency(db, first, second))
 
-    @post("/witness", status_code=HTTP_201_CREATED, operation_id="witnessHead", opt=roles("clerk"))
+    @post(
+        "/witness",
+        status_code=HTTP_201_CREATED,
+        operation_id="witnessHead",
+        opt=roles("clerk"),
+        raises=[NotFoundException, Conflict],
+    )
     async def witness(
         self, data: JSONBody[WitnessIn], request: Request[CurrentUser, Any, Any], db: DB
     ) -> WitnessOut:

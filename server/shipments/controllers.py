@@ -9,8 +9,11 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from ..auth.security import roles
 from ..auth.service import CurrentUser
 from ..deps import DB, Cfg, KeysDep
+from ..errors import Conflict, NotFoundException, Unprocessable
+from ..openapi import ShipmentCode
 from . import service
 from .schemas import (
+    ROW_ID_MAX,
     Assigned,
     AssignmentList,
     AssignRequest,
@@ -34,6 +37,7 @@ class ShipmentController(Controller):
         status_code=HTTP_201_CREATED,
         operation_id="createShipment",
         opt=roles("clerk", "dispatcher"),
+        raises=[Conflict, Unprocessable],
     )
     async def create(
         self,
@@ -55,7 +59,7 @@ class ShipmentController(Controller):
         request: Request[CurrentUser, Any, Any],
         db: DB,
         state_filter: Annotated[str | None, QueryParameter(name="state")] = None,
-        courier: int | None = None,
+        courier: Annotated[int | None, Parameter(ge=1, le=ROW_ID_MAX)] = None,
         unit: str | None = None,
         field: str | None = None,
         overdue: bool | None = None,
@@ -76,10 +80,15 @@ class ShipmentController(Controller):
             limit=limit,
         )
 
-    @get("/shipments/{code:str}", operation_id="getShipment", opt=roles(*ALL_STAFF))
+    @get(
+        "/shipments/{code:str}",
+        operation_id="getShipment",
+        opt=roles(*ALL_STAFF),
+        raises=[NotFoundException],
+    )
     async def get_one(
         self,
-        code: str,
+        code: ShipmentCode,
         request: Request[CurrentUser, Any, Any],
         db: DB,
         keys: KeysDep,
@@ -92,10 +101,11 @@ class ShipmentController(Controller):
         status_code=HTTP_200_OK,
         operation_id="assignShipment",
         opt=roles("dispatcher"),
+        raises=[NotFoundException, Conflict, Unprocessable],
     )
     async def assign(
         self,
-        code: str,
+        code: ShipmentCode,
         data: JSONBody[AssignRequest],
         request: Request[CurrentUser, Any, Any],
         db: DB,
@@ -108,10 +118,11 @@ class ShipmentController(Controller):
         status_code=HTTP_200_OK,
         operation_id="cancelShipment",
         opt=roles("clerk", "dispatcher"),
+        raises=[NotFoundException, Conflict],
     )
     async def cancel(
         self,
-        code: str,
+        code: ShipmentCode,
         data: JSONBody[CancelRequest],
         request: Request[CurrentUser, Any, Any],
         db: DB,

@@ -11,6 +11,7 @@ from shared.api import Stop as Stop
 
 Text200 = Annotated[str, Meta(max_length=200)]
 Kind = Literal["submission", "result"]
+ROW_ID_MAX = 2**31 - 1  # ids are INTEGER columns: a larger one names no row, and PostgreSQL refuses it
 
 
 class Party(Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -48,7 +49,7 @@ class ShipmentCreated(Struct):
 
 
 class AssignRequest(Struct, forbid_unknown_fields=True):
-    courier_id: int
+    courier_id: Annotated[int, Meta(ge=1, le=ROW_ID_MAX)]
 
 
 class Assigned(Struct, omit_defaults=True):

@@ -227,3 +227,26 @@ def test_trusted_proxies_setting():
     assert Settings.from_env({}).trusted_proxies == ()
     with pytest.raises(SettingsError, match="neither"):
         Settings.from_env({"HOSO_TRUSTED_PROXIES": "10.0.0.5, proxy.local"})
+
+
+async def test_a_nul_character_in_a_new_account_is_refused_not_a_server_error(api):
+    """On PostgreSQL a NUL in `full_name` was a 500."""
+    r = await api.call(
+        "POST",
+        "/api/v1/users",
+        "admin",
+        json={"username": "nul-name", "password": "long-enough-1", "role": "auditor", "full_name": "\x00"},
+    )
+    assert r.status_code == 400 and "NUL" in r.json()["detail"], r.text
+    r = await api.call(
+        "POST",
+        "/api/v1/users",
+        "admin",
+        json={
+            "username": "backslash",
+            "password": "long-enough-1",
+            "role": "auditor",
+            "full_name": "\\u0000",
+        },
+    )
+    assert r.status_code == 201, r.text

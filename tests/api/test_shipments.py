@@ -123,3 +123,45 @@ async def test_assign_and_cancel(api):
         json={"courier_id": api.user_ids["courier1"]},
     )
     assert r.status_code == 409
+
+
+async def test_ids_past_the_integer_column_are_refused_not_a_server_error(api):
+    """Schemathesis found both as 500s: an id no INTEGER column can hold overflowed the driver."""
+    code = (await api.create_shipment())["code"]
+    huge = 99999999999999999999
+    r = await api.call("GET", f"/api/v1/shipments?courier={huge}", "admin")
+    assert r.status_code == 400, r.text
+    r = await api.call("GET", f"/api/v1/shipments?courier={2**31}", "admin")
+    assert r.status_code == 400, r.text
+    for courier_id in (huge, 2**31, 0):
+        r = await api.call(
+            "POST", f"/api/v1/shipments/{code}/assign", "dispatcher", json={"courier_id": courier_id}
+        )
+        assert r.status_code == 400 and "courier_id" in r.json()["detail"], r.text
+
+
+async def test_codes_in_paths_follow_the_documented_pattern(api):
+    """The document states the pattern; what matches it is looked up, grouped or not."""
+    code = (await api.create_shipment())["code"]
+    for written in (code, codes.group(code), f"{code[:4]}-{code[4:8]}-{code[8:12]}-{code[12]}"):
+        r = await api.call("GET", f"/api/v1/shipments/{written}", "dispatcher")
+        assert r.status_code == 200, (written, r.text)
+    r = await api.call("GET", "/api/v1/shipments/0", "dispatcher")
+    assert r.status_code == 400 and "code" in r.json()["detail"]
+
+
+async def test_a_nul_character_is_refused_not_a_server_error(api):
+    """PostgreSQL text cannot hold U+0000: before, each of these was a 500 there."""
+    for query in ("q=%00", "unit=a%00", "field=%00x"):
+        r = await api.call("GET", f"/api/v1/shipments?{query}", "admin")
+        assert r.status_code == 400 and "NUL" in r.json()["detail"], (query, r.text)
+    r = await api.call(
+        "POST",
+        "/api/v1/shipments",
+        "clerk",
+        json={"kind": "submission", "due_at": "2026-12-30T00:00:00Z", "dossier_ref": "a\x00b"},
+    )
+    assert r.status_code == 400 and "NUL" in r.json()["detail"], r.text
+    # a backslash followed by the letters u0000 is text like any other
+    r = await api.call("GET", "/api/v1/shipments?q=%5Cu0000", "admin")
+    assert r.status_code == 200, r.text
