@@ -86,6 +86,7 @@ class CustodyController(Controller):
         status_code=HTTP_200_OK,
         operation_id="checkStopPin",
         opt=roles("courier"),
+        raises=[NotFoundException, Unprocessable, TooManyRequests],
     )
     async def pin_check(
         self,
