@@ -28,6 +28,8 @@ from shared.api import (
     Keys,
     PendingHandover,
     PendingHandovers,
+    PinCheckRequest,
+    PinCheckResult,
     TokenRequest,
     TokenResponse,
 )
@@ -176,6 +178,12 @@ class ApiClient:
 
     def handovers(self) -> list[PendingHandover]:
         return self._decode(self._send("GET", api.HANDOVERS), PendingHandovers).items
+
+    def check_pin(self, code: str, sealed: str) -> PinCheckResult:
+        """A PIN sealed to the server's seal key, checked at once (each wrong try counted;
+        Refused 429 past the limit)."""
+        r = self._send("POST", api.pin_check_path(code), body=PinCheckRequest(sealed))
+        return self._decode(r, PinCheckResult)
 
     # sync ----------------------------------------------------------------------------------------
     def upload_attachment(self, sha256: str, content_type: str, body: bytes) -> None:

@@ -19,9 +19,9 @@ from shared.i18n import t
 
 from .api import ApiClient
 from .device import FileKeyStore, KeyStore, device_key
-from .flows.custody import Recorder
+from .flows.custody import DeliveryFlow, Identified, Recorder
 from .flows.login import LoginFlow
-from .flows.today import TodayFlow
+from .flows.today import Row, TodayFlow
 from .outbox import Outbox
 from .ports import Clock, Locator
 from .session import Session, SessionStore
@@ -50,7 +50,11 @@ class AppContext:
         self._connect(self.server_url)
         # the flow asks whichever client is current: signing in to another server replaces it
         self.today = TodayFlow(
-            self.outbox, lambda: self.api.assignments(), self.clock, lambda: self.api.handovers()
+            self.outbox,
+            lambda: self.api.assignments(),
+            self.clock,
+            lambda: self.api.handovers(),
+            lambda: self.api.keys(),
         )
         self.today.load_cached()
 
@@ -110,6 +114,16 @@ class AppContext:
     def recorder(self) -> Recorder:
         assert self.session is not None
         return Recorder(self.outbox, self.key, self.session.actor, self.clock)
+
+    def delivery_flow(self, row: Row, identified: Identified) -> DeliveryFlow:
+        """A delivery whose PIN, if used, is sealed to the server's key and checked online."""
+        return DeliveryFlow(
+            row,
+            self.recorder(),
+            identified=identified,
+            seal_key=self.today.seal_public_key,
+            check_online=lambda code, sealed: self.api.check_pin(code, sealed),
+        )
 
     def sync_now(self) -> SyncReport | None:
         """One pass (attachments, then events); None when offline. Raises TokenExpired."""

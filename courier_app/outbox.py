@@ -62,6 +62,18 @@ class Rejected:
     reason: str
 
 
+_FLAGGED = "flagged"
+
+
+class Flagged(msgspec.Struct):
+    """An event the server accepted and flagged for the dispatcher."""
+
+    id: str
+    shipment: str
+    type: str
+    flags: list[str]
+
+
 class Outbox:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
@@ -139,6 +151,24 @@ class Outbox:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+
+    def note_flags(self, events: Sequence[dict[str, Any]], results: Sequence[EventResult]) -> int:
+        """Keep what the server flagged on accepted events (a wrong PIN, an ID that does not
+        match), to show the courier; returns how many were flagged."""
+        by_id = {e["id"]: e for e in events}
+        new = [
+            Flagged(r.id, str(by_id[r.id]["shipment"]), str(by_id[r.id]["type"]), list(r.flags))
+            for r in results
+            if r.flags and r.id in by_id
+        ]
+        if new:
+            kept = [f for f in self.flagged() if f.id not in {n.id for n in new}]
+            self.remember(_FLAGGED, msgspec.json.encode([*kept, *new]))
+        return len(new)
+
+    def flagged(self) -> list[Flagged]:
+        blob = self.recall(_FLAGGED)
+        return msgspec.json.decode(blob, type=list[Flagged]) if blob else []
 
     def local_head(self, shipment: str) -> str | None:
         """The hash of this phone's latest unrejected event for a shipment (the next event's prev)."""

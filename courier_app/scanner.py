@@ -13,7 +13,15 @@ from typing import Literal
 
 from shared import codes, labels
 
-Verdict = Literal["ok", "forged", "not_assigned", "foreign", "bad_code"]
+Verdict = Literal["ok", "forged", "revoked", "unknown_key", "not_assigned", "foreign", "bad_code"]
+Keys = labels.LabelKeySet | list[str]
+
+
+def key_set(keys: Keys) -> labels.LabelKeySet:
+    """A bare list of public keys (before key sets) counts them all as current."""
+    if isinstance(keys, labels.LabelKeySet):
+        return keys
+    return labels.LabelKeySet.of(labels.LabelKey(k, "current") for k in keys)
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,15 +31,17 @@ class ScanResult:
     message_key: str  # i18n key for the courier
 
 
-def classify(text: str, label_keys: list[str], assigned: set[str]) -> ScanResult:
+def classify(text: str, label_keys: Keys, assigned: set[str]) -> ScanResult:
     text = (text or "").strip()
     if "/t/" in text:
         try:
-            code, sig = labels.parse_label_url(text)
+            label = labels.parse_label(text)
         except codes.InvalidCode:
             return ScanResult("foreign", None, "scan.foreign")
-        if not labels.is_authentic(code, sig, label_keys):
-            return ScanResult("forged", code, "scan.forged")
+        code = label.code
+        verdict = key_set(label_keys).check(code, label.sig, label.kid)
+        if verdict != "ok":
+            return ScanResult(verdict, code, f"scan.{verdict}")
     else:
         try:
             code = codes.normalize(text)
@@ -59,10 +69,14 @@ def decode_frame(image: object) -> list[str]:
         return []
 
 
-def scan_frame(image: object, label_keys: list[str], assigned: set[str]) -> list[ScanResult]:
+def scan_frame(image: object, label_keys: Keys, assigned: set[str]) -> list[ScanResult]:
     """Every code in view, ours first; the caller asks which one when more than one is `ok`."""
+    return classify_all(decode_frame(image), label_keys, assigned)
+
+
+def classify_all(texts: list[str], label_keys: Keys, assigned: set[str]) -> list[ScanResult]:
     seen: dict[str, ScanResult] = {}
-    for text in decode_frame(image):
+    for text in texts:
         result = classify(text, label_keys, assigned)
         seen.setdefault(result.code or text, result)
     return sorted(seen.values(), key=lambda r: r.verdict != "ok")

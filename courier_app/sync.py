@@ -31,12 +31,14 @@ class SyncReport:
     accepted: int = 0
     duplicate: int = 0
     rejected: int = 0
+    flagged: int = 0  # accepted, and flagged by the server (pin_mismatch, identity_mismatch, …)
 
     def add(self, other: SyncReport) -> None:
         self.uploaded += other.uploaded
         self.accepted += other.accepted
         self.duplicate += other.duplicate
         self.rejected += other.rejected
+        self.flagged += other.flagged
 
 
 class Syncer:
@@ -75,6 +77,7 @@ class Syncer:
                 # the whole batch was refused as malformed: keep the events, shown with the reason
                 results = [EventResult(e["id"], "rejected", exc.detail) for e in events]
             self.outbox.acknowledge(results)
+            report.flagged += self.outbox.note_flags(events, results)
             for res in results:
                 setattr(report, res.status, getattr(report, res.status) + 1)
         self.failures = 0

@@ -192,6 +192,18 @@ def cmd_keys_rotate(args: argparse.Namespace) -> None:
     print("Restart the server so it signs with the new key.")
 
 
+def cmd_keys_revoke(args: argparse.Namespace) -> None:
+    from .keys import revoke_key
+
+    settings = _settings(args)
+    try:
+        public = revoke_key(settings.keys_dir, args.name, args.kid)
+    except ValueError as exc:
+        raise CliError(f"keys revoke: {exc}") from None
+    print(f"{args.name} key {args.kid} ({public}) revoked: labels it signed are refused from now on.")
+    print("Restart the server; phones pick up the revocation the next time they are online.")
+
+
 def _print_checks(checks: list[Any]) -> bool:
     ok = True
     for check in checks:
@@ -343,6 +355,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     kr.add_argument("name", choices=["label", "event", "log"])
     kr.set_defaults(fn=cmd_keys_rotate)
+    kv = ksub.add_parser("revoke", help="revoke a retired label key (its labels are refused as compromised)")
+    kv.add_argument("name", choices=["label"])
+    kv.add_argument("kid", help="the key id (GET /api/v1/keys, label_keys[].kid)")
+    kv.set_defaults(fn=cmd_keys_revoke)
 
     v = sub.add_parser(
         "verify", help="check a custody export offline; or a saved tree head against a live log"

@@ -31,13 +31,17 @@ __all__ = [
     "EventBatchResult",
     "EventResult",
     "Keys",
+    "LabelKeyOut",
     "PendingHandover",
     "PendingHandovers",
+    "PinCheckRequest",
+    "PinCheckResult",
     "Stop",
     "TokenRequest",
     "TokenResponse",
     "UserOut",
     "attachment_path",
+    "pin_check_path",
 ]
 
 # Paths (the server mounts its controllers under /api/v1; these are the full paths) ---------
@@ -87,11 +91,25 @@ class DeviceResponse(Struct):
     event_public_key: str
 
 
+class LabelKeyOut(Struct):
+    """One label key (CUSTODY.md §2): `retired` still verifies what it signed while it was
+    current; `revoked` verifies nothing."""
+
+    kid: str
+    public_key: str
+    status: Literal["current", "retired", "revoked"]
+    valid_from: str | None = None
+    valid_until: str | None = None
+
+
 class Keys(Struct):
     label_public_key: str
     event_public_key: str
     log_public_key: str
     retired: list[dict[str, Any]]
+    # added after v1 first shipped; older servers omit them
+    label_keys: list[LabelKeyOut] = []
+    seal_public_key: str = ""  # X25519, base64url: the phone seals a typed PIN to it
 
 
 # Today's assignments --------------------------------------------------------------------------
@@ -104,6 +122,10 @@ class Stop(Struct):
     province: str
     contact_name: str
     contact_phone: str | None
+    # last 4 digits of the ID card on record for this stop's person (not a secret like the
+    # PIN: the phone checks them at the door); None when none is on record
+    id_last4: str | None = None
+    contact_unit: str | None = None  # the unit's code when the stop is a unit (a one-stop shop)
 
     @property
     def point(self) -> tuple[float, float] | None:
@@ -126,9 +148,8 @@ class Assignment(Struct):
     stop: Stop
     next_events: list[str]
     label_sig: str
-    # argon2 hash of the citizen's PIN on a delivery stop, so the phone can check a typed PIN
-    # offline; 10^6 PINs at argon2 cost keep it from being read back off a lost phone quickly.
-    pin_check: str | None = None
+    has_pin: bool = False  # a PIN is on record (the phone never holds anything that reveals it)
+    next_stop: Stop | None = None  # the delivery stop, while `stop` is still the pickup
 
 
 class AssignmentList(Struct):
@@ -161,6 +182,21 @@ class EventResult(Struct, omit_defaults=True):
     status: str  # accepted | duplicate | rejected
     reason: str | None = None
     head: str | None = None
+    flags: list[str] = []  # what the dispatcher is shown about an accepted event (pin_mismatch, …)
+
+
+# A PIN typed at the door, checked online at once ----------------------------------------------
+def pin_check_path(code: str) -> str:
+    return f"/api/v1/me/stops/{code}/pin-check"
+
+
+class PinCheckRequest(Struct, forbid_unknown_fields=True):
+    sealed: Annotated[str, Meta(min_length=1, max_length=400)]  # SealedBox to seal_public_key
+
+
+class PinCheckResult(Struct):
+    ok: bool
+    attempts_left: int | None = None
 
 
 class EventBatchResult(Struct):

@@ -93,8 +93,10 @@ def test_serve_migrates_and_answers(tmp_path):
             "event.key.json",
             "label.key.json",
             "log.key.json",
+            "seal.key.json",
         ]
         assert oct((tmp_path / "keys" / "event.key.json").stat().st_mode & 0o777) == "0o600"
+        assert oct((tmp_path / "keys" / "seal.key.json").stat().st_mode & 0o777) == "0o600"
         assert httpx.get(f"{base}/schema/openapi.json").status_code == 200
 
 

@@ -15,14 +15,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared import lifecycle
-from shared.api import PendingHandover
+from shared.api import PendingHandover, PinCheckResult
 from shared.crypto import SigningKey
 from shared.events import CustodyEvent, new_event_id, sign_event
 from shared.geo import distance_m
-from shared.pins import verify_pin
+from shared.pins import seal_pin, well_formed
 from shared.rules import content_problem
 from shared.timeutil import to_wire
 
+from ..api import Refused, ServerUnavailable
 from ..outbox import Attachment, Outbox
 from ..ports import Clock, Fix
 from .signature import SignaturePad
@@ -30,6 +31,27 @@ from .today import Row, TodayFlow
 
 FAR_FROM_ADDRESS_M = 500.0
 MAX_PHOTOS = 3
+# why a handover is recorded more than 500 m from the address on record (data.distance_reason)
+DISTANCE_REASONS = ("met_elsewhere", "address_wrong", "gps_poor", "other")
+# why a code was typed instead of scanned (data.identified_reason)
+TYPED_REASONS = ("label_damaged", "camera_failed", "no_label", "other")
+
+
+@dataclass(frozen=True)
+class Identified:
+    """How the envelope in hand was identified before its form opened (data.identified_by)."""
+
+    by: str  # scan | typed
+    reason: str | None = None  # for a typed code: one of TYPED_REASONS
+
+    def data(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"identified_by": self.by}
+        if self.reason:
+            out["identified_reason"] = self.reason
+        return out
+
+
+SCANNED = Identified("scan")
 
 
 class Incomplete(ValueError):
@@ -129,9 +151,33 @@ class _Base:
     located: bool = False  # the GPS was asked (a None fix after asking is recorded as such)
     photos: list[bytes] = field(default_factory=list)
     error: str | None = None
+    identified: Identified | None = None  # None: the form was opened without the envelope
+    distance_reason: str | None = None
+    distance_note: str = ""
 
     def set_fix(self, fix: Fix | None) -> None:
         self.fix, self.located = fix, True
+
+    def _door_missing(self) -> list[str]:
+        """What every record made at a door needs: the envelope identified, and a reason
+        when the GPS puts the courier more than 500 m from the address."""
+        out = []
+        if self.identified is None:
+            out.append("flow.scan_first")
+        if self.far_from_address:
+            if self.distance_reason not in DISTANCE_REASONS:
+                out.append("flow.distance_reason_missing")
+            elif self.distance_reason == "other" and not self.distance_note.strip():
+                out.append("flow.distance_note_missing")
+        return out
+
+    def _door_data(self) -> dict[str, Any]:
+        data = self.identified.data() if self.identified else {}
+        if self.far_from_address and self.distance_reason:
+            data["distance_reason"] = self.distance_reason
+            if self.distance_note.strip():
+                data["distance_note"] = self.distance_note.strip()
+        return data
 
     def add_photo(self, jpeg: bytes) -> None:
         if len(self.photos) < MAX_PHOTOS:
@@ -139,7 +185,7 @@ class _Base:
 
     @property
     def distance_from_address_m(self) -> float | None:
-        point = self.row.a.stop.point
+        point = self.row.stop.point
         return distance_m(self.fix.point, point) if self.fix and point else None
 
     @property
@@ -168,8 +214,14 @@ class PickupFlow(_Base):
     giver_id_last4: str = ""
 
     def __post_init__(self) -> None:
-        self.giver_name = self.giver_name or self.row.a.stop.contact_name
+        if self.from_citizen:  # the citizen on record; at a one-stop shop, a person to name
+            self.giver_name = self.giver_name or self.row.stop.contact_name
         self.fee_text = self.fee_text or str(self.row.a.fee_vnd)
+
+    @property
+    def institution(self) -> str:
+        """Where the envelope is taken from, when it is a unit (the one-stop shop)."""
+        return "" if self.from_citizen else self.row.stop.contact_name
 
     @property
     def from_citizen(self) -> bool:
@@ -187,7 +239,7 @@ class PickupFlow(_Base):
         return int(text) if text.isdigit() else None
 
     def missing(self) -> list[str]:
-        out = []
+        out = self._door_missing()
         if self.from_citizen:
             if self.components and not self.checked:
                 out.append("flow.components_missing")
@@ -195,6 +247,8 @@ class PickupFlow(_Base):
                 out.append("flow.fee_invalid")
         if not self.giver_name.strip():
             out.append("flow.name_missing")
+        elif self.institution and self.giver_name.strip().casefold() == self.institution.strip().casefold():
+            out.append("flow.name_is_institution")
         if self.from_citizen and not _last4_ok(self.giver_id_last4):
             out.append("flow.id_last4_invalid")
         if (p := self.pad.problem()) is not None:
@@ -203,12 +257,13 @@ class PickupFlow(_Base):
 
     def finish(self) -> CustodyEvent:
         self._check()
-        data: dict[str, Any] = {}
+        data = self._door_data()
         if self.from_citizen:
-            data = {"components": [self.components[i] for i in sorted(self.checked)], "fee_vnd": self.fee()}
+            data |= {"components": [self.components[i] for i in sorted(self.checked)], "fee_vnd": self.fee()}
             party = _party(self.giver_name, "citizen", self.giver_id_last4)
-        else:
-            party = _party(self.giver_name, "clerk")
+        else:  # the clerk is a person; the shop is where they work
+            party = _party(self.giver_name, "clerk", unit=self.row.stop.contact_unit)
+            data["institution"] = self.institution
         return self.recorder.record(
             self.row,
             "picked_up",
@@ -221,11 +276,19 @@ class PickupFlow(_Base):
 
 
 IDENTITY_METHODS = ("id_last4", "pin", "proxy")
+PinCheck = Callable[[str, str], PinCheckResult]  # (code, sealed PIN) -> the server's answer
 
 
 @dataclass
 class DeliveryFlow(_Base):
-    """Handing a result to the citizen at their door: identity, signature, GPS, optional photo."""
+    """Handing a result to the citizen at their door: identity, signature, GPS, optional photo.
+
+    Identity by ID card is checked against the last 4 digits on record; a mismatch stops the
+    flow until the courier asks again, switches to the PIN or a proxy, or explicitly hands
+    over anyway with a note (`data.identity.override`). A PIN is never checked on the phone:
+    it is sealed to the server's key, checked online at once when there is signal
+    (`check_online`), and otherwise by the server when the event syncs.
+    """
 
     pad: SignaturePad = field(default_factory=lambda: SignaturePad(360, 180))
     method: str = "id_last4"
@@ -233,48 +296,99 @@ class DeliveryFlow(_Base):
     id_last4: str = ""
     pin: str = ""
     proxy_note: str = ""
-    check_pin: Callable[[str, str], bool] | None = None  # argon2 on the phone; tests inject a fake
+    seal_key: str | None = None  # the server's X25519 seal key (GET /api/v1/keys)
+    check_online: PinCheck | None = None
+    pin_status: str | None = None  # right | wrong | locked | offline, for `pin_checked`
+    pin_checked: str = ""  # the PIN that pin_status is about
+    override: bool = False  # hand over despite an ID mismatch (the courier chose so)
+    override_note: str = ""
 
     def __post_init__(self) -> None:
-        self.receiver_name = self.receiver_name or self.row.a.stop.contact_name
+        self.receiver_name = self.receiver_name or self.row.stop.contact_name
+
+    @property
+    def id_on_record(self) -> str | None:
+        return self.row.stop.id_last4
+
+    @property
+    def id_mismatch(self) -> bool:
+        """The typed 4 digits are well formed and are not the ones on record."""
+        expected = self.id_on_record
+        return bool(expected) and _last4_ok(self.id_last4) and self.id_last4 != expected
+
+    def ask_again(self) -> None:
+        self.id_last4, self.override, self.override_note = "", False, ""
 
     def missing(self) -> list[str]:
-        out = []
+        out = self._door_missing()
         if not self.receiver_name.strip():
             out.append("flow.name_missing")
-        if self.method == "id_last4" and not _last4_ok(self.id_last4):
-            out.append("flow.id_last4_invalid")
-        elif self.method == "pin" and not self.pin_ok():
-            out.append("flow.pin_wrong" if len(self.pin) == 6 and self.pin.isdigit() else "flow.pin_invalid")
+        if self.method == "id_last4":
+            if not _last4_ok(self.id_last4):
+                out.append("flow.id_last4_invalid")
+            elif self.id_mismatch and not (self.override and self.override_note.strip()):
+                out.append("flow.id_mismatch")
+        elif self.method == "pin":
+            if not well_formed(self.pin):
+                out.append("flow.pin_invalid")
+            elif not self.seal_key:
+                out.append("flow.pin_no_key")
+            elif self._status() is None:
+                out.append("flow.pin_unchecked")
+            elif self._status() == "wrong":
+                out.append("flow.pin_wrong")
+            elif self._status() == "locked":
+                out.append("flow.pin_locked")
         elif self.method == "proxy" and not self.proxy_note.strip():
             out.append("flow.proxy_note_missing")
         if (p := self.pad.problem()) is not None:
             out.append(p)
         return out
 
-    def pin_ok(self) -> bool:
-        if not (len(self.pin) == 6 and self.pin.isdigit()):
-            return False
-        expected = self.row.a.pin_check
-        if expected is None:
-            return False  # no PIN on record for this shipment: identify by ID card or proxy
-        check = self.check_pin or verify_pin
-        return bool(check(expected, self.pin))
+    def _status(self) -> str | None:
+        return self.pin_status if self.pin_checked == self.pin else None
+
+    def sealed_pin(self) -> str:
+        assert self.seal_key is not None
+        return seal_pin(self.seal_key, self.row.a.code, self.pin)
+
+    def check_pin(self) -> str | None:
+        """Ask the server now (blocking: call off the UI thread). right | wrong | locked |
+        offline ("will be checked when online"); None when there is nothing to check."""
+        if not (well_formed(self.pin) and self.seal_key):
+            return None
+        status = "offline"
+        if self.check_online is not None:
+            try:
+                status = "right" if self.check_online(self.row.a.code, self.sealed_pin()).ok else "wrong"
+            except Refused as exc:
+                status = "locked" if exc.status == 429 else "offline"
+            except ServerUnavailable:
+                status = "offline"
+        self.pin_status, self.pin_checked = status, self.pin
+        return status
 
     def finish(self) -> CustodyEvent:
+        if self.method == "pin" and self._status() is None:
+            self.check_pin()
         self._check()
         identity: dict[str, Any] = {"method": self.method}
         role = "citizen"
         if self.method == "proxy":
             identity["note"] = self.proxy_note.strip()
             role = "proxy"
+        elif self.method == "pin":
+            identity["pin_sealed"] = self.sealed_pin()
+            identity["pin_checked"] = "online" if self._status() == "right" else "on_sync"
+        elif self.id_mismatch:
+            identity["override"] = self.override_note.strip()
         party = _party(self.receiver_name, role, self.id_last4 if self.method == "id_last4" else None)
         return self.recorder.record(
             self.row,
             "delivered",
             counterparty=party,
             fix=self.fix,
-            data={"identity": identity},
+            data={**self._door_data(), "identity": identity},
             signed=signed_on_phone(self.pad),
             photos=self.photos,
         )
@@ -289,15 +403,16 @@ class FailedAttemptFlow(_Base):
     note: str = ""
 
     def missing(self) -> list[str]:
+        out = ["flow.scan_first"] if self.identified is None else []
         if self.reason not in FAILURE_REASONS:
-            return ["flow.reason_missing"]
+            return [*out, "flow.reason_missing"]
         if self.reason == "other" and not self.note.strip():
-            return ["flow.note_missing"]
-        return []
+            return [*out, "flow.note_missing"]
+        return out
 
     def finish(self) -> CustodyEvent:
         self._check()
-        data: dict[str, Any] = {"reason": self.reason}
+        data: dict[str, Any] = {**(self.identified.data() if self.identified else {}), "reason": self.reason}
         if self.note.strip():
             data["note"] = self.note.strip()
         return self.recorder.record(

@@ -9,19 +9,43 @@ from __future__ import annotations
 
 import io
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from shared.labels import LabelKeySet
+
 from .. import scanner
+from .custody import SCANNED, TYPED_REASONS, Identified
 
 
 @dataclass
 class ScanFlow:
-    label_keys: list[str]
+    label_keys: scanner.Keys
     assigned: set[str]
     message: str | None = None  # i18n key of the last verdict
     choices: list[str] = field(default_factory=list)  # several of ours in view
     code: str | None = None
     last_decode_ms: float = 0.0
+    identified: Identified | None = None  # how `code` was found: scanned, or typed and why
+    # the server's key set fetched now (None offline): a label naming a key the phone does not
+    # know is either newer than the phone's set or forged, and a fresh set tells which
+    refresh_keys: Callable[[], LabelKeySet | None] | None = None
+
+    def _fresh(
+        self, results: list[scanner.ScanResult], texts: Callable[[], list[str]]
+    ) -> list[scanner.ScanResult]:
+        if self.refresh_keys is None or not any(r.verdict == "unknown_key" for r in results):
+            return results
+        keys = self.refresh_keys()
+        if keys is None:
+            return results  # offline: "go online and scan again"
+        self.label_keys, self.refresh_keys = keys, None
+        again = [scanner.classify(t, keys, self.assigned) for t in texts()]
+        # still unknown with the server's own set: nobody we know made this label
+        return [
+            scanner.ScanResult("forged", r.code, "scan.forged") if r.verdict == "unknown_key" else r
+            for r in again
+        ]
 
     def on_frame(self, jpeg: bytes) -> str | None:
         from PIL import Image, UnidentifiedImageError
@@ -32,16 +56,29 @@ class ScanFlow:
             image.load()
         except (UnidentifiedImageError, OSError):
             return None
-        results = scanner.scan_frame(image, self.label_keys, self.assigned)
+        texts = scanner.decode_frame(image)
+        results = scanner.classify_all(texts, self.label_keys, self.assigned)
+        results = self._fresh(results, lambda: texts)
         self.last_decode_ms = (time.perf_counter() - start) * 1000
-        return self._decide(results)
+        found = self._decide(results)
+        if found is not None:
+            self.identified = SCANNED
+        return found
 
-    def on_typed(self, text: str) -> str | None:
-        return self._decide([scanner.classify(text, self.label_keys, self.assigned)])
+    def on_typed(self, text: str, reason: str | None = None) -> str | None:
+        """A typed code opens a form only with the reason it was not scanned."""
+        [result] = self._fresh([scanner.classify(text, self.label_keys, self.assigned)], lambda: [text])
+        if result.verdict == "ok" and reason not in TYPED_REASONS:
+            self.message = "scan.typed_reason_missing"
+            return None
+        found = self._decide([result])
+        if found is not None:
+            self.identified = Identified("typed", reason)
+        return found
 
     def choose(self, code: str) -> str | None:
         if code in self.choices:
-            self.code, self.choices = code, []
+            self.code, self.choices, self.identified = code, [], SCANNED
             return code
         return None
 

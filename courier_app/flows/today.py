@@ -14,8 +14,8 @@ from datetime import timedelta
 
 import msgspec
 
-from shared import geo, lifecycle
-from shared.api import Assignment, AssignmentList, PendingHandover, Stop
+from shared import geo, labels, lifecycle
+from shared.api import Assignment, AssignmentList, Keys, PendingHandover, Stop
 
 from ..api import Refused, ServerUnavailable
 from ..outbox import Outbox
@@ -23,11 +23,13 @@ from ..ports import Clock
 
 DUE_SOON = timedelta(hours=24)
 CACHE_KEY = "assignments"
+KEYS_KEY = "keys"
 
 __all__ = ["Assignment", "AssignmentList", "Row", "Stop", "TodayFlow"]
 
 
 _decode = msgspec.json.Decoder(AssignmentList)
+_decode_keys = msgspec.json.Decoder(Keys)
 _encode = msgspec.json.Encoder()
 
 
@@ -42,6 +44,14 @@ class Row:
     late: bool
     due_soon: bool
     unsynced: int  # events of this shipment waiting in the outbox
+
+    @property
+    def stop(self) -> Stop:
+        """Where the courier goes next: once this phone has picked the envelope up (synced
+        or not), its delivery stop."""
+        if self.state != lifecycle.State.REGISTERED and self.a.state == lifecycle.State.REGISTERED:
+            return self.a.next_stop or self.a.stop
+        return self.a.stop
 
     @property
     def done(self) -> bool:
@@ -63,7 +73,9 @@ class TodayFlow:
     fetch: Callable[[], AssignmentList]  # raises api.ServerUnavailable offline
     clock: Clock
     fetch_handovers: Callable[[], list[PendingHandover]] | None = None
+    fetch_keys: Callable[[], Keys] | None = None
     data: AssignmentList | None = None
+    keys: Keys | None = None  # the server's key set, refreshed whenever online
     handovers: list[PendingHandover] = field(default_factory=list)
     offline: bool = False
     position: tuple[float, float] | None = None
@@ -71,6 +83,8 @@ class TodayFlow:
     def load_cached(self) -> None:
         if self.data is None and (blob := self.outbox.recall(CACHE_KEY)) is not None:
             self.data = _decode.decode(blob)
+        if self.keys is None and (blob := self.outbox.recall(KEYS_KEY)) is not None:
+            self.keys = _decode_keys.decode(blob)
 
     def refresh(self) -> None:
         """Ask the server; without signal keep the remembered list (and say so)."""
@@ -88,6 +102,24 @@ class TodayFlow:
                 self.handovers = self.fetch_handovers()
             except (ServerUnavailable, Refused):
                 self.handovers = []
+        self.refresh_keys()
+
+    def refresh_keys(self) -> bool:
+        """The label keys (a rotation, a revocation) and the seal key; kept for offline.
+        False when the server could not be asked."""
+        if self.fetch_keys is None:
+            return False
+        try:
+            keys = self.fetch_keys()
+        except (ServerUnavailable, Refused):
+            return False
+        self.keys = keys
+        self.outbox.remember(KEYS_KEY, _encode.encode(keys))
+        return True
+
+    def fresh_label_keys(self) -> labels.LabelKeySet | None:
+        """The label keys just fetched from the server; None offline."""
+        return self.label_keys if self.refresh_keys() else None
 
     def counter_handovers(self) -> list[PendingHandover]:
         """Batches signed for on the console that still wait for this phone's events."""
@@ -98,8 +130,29 @@ class TodayFlow:
         return row is not None and row.state == lifecycle.State.IN_CUSTODY
 
     @property
-    def label_keys(self) -> list[str]:
-        return [self.data.label_public_key] if self.data else []
+    def label_keys(self) -> labels.LabelKeySet:
+        """Current, retired and revoked label keys; before the set was fetched, the
+        current key the assignments name."""
+        found: list[labels.LabelKey] = []
+        if self.keys is not None:
+            found = [
+                labels.LabelKey(k.public_key, k.status, k.valid_from, k.valid_until)
+                for k in self.keys.label_keys
+            ]
+            if not found:  # an older server: the current key and the retired ones
+                found = [labels.LabelKey(self.keys.label_public_key, "current")] + [
+                    labels.LabelKey(str(k["public_key"]), "retired", None, k.get("retired_at"))
+                    for k in self.keys.retired
+                    if k.get("name") == "label"
+                ]
+        known = {k.public_key for k in found}
+        if self.data and self.data.label_public_key not in known:
+            found.append(labels.LabelKey(self.data.label_public_key, "current"))
+        return labels.LabelKeySet.of(found)
+
+    @property
+    def seal_public_key(self) -> str | None:
+        return self.keys.seal_public_key if self.keys and self.keys.seal_public_key else None
 
     def find(self, code: str) -> Assignment | None:
         for a in self.data.items if self.data else []:
@@ -130,25 +183,26 @@ class TodayFlow:
     def row(self, a: Assignment) -> Row:
         now = self.clock()
         state, head, waiting = self.local(a)
-        point = a.stop.point
-        distance = geo.distance_m(self.position, point) if self.position and point else None
         open_ = state in lifecycle.OPEN_STATES
-        return Row(
+        row = Row(
             a,
             state,
             head,
-            distance,
+            None,
             late=open_ and a.due_at < now,
             due_soon=open_ and now <= a.due_at < now + DUE_SOON,
             unsynced=waiting,
         )
+        point = row.stop.point
+        row.distance_m = geo.distance_m(self.position, point) if self.position and point else None
+        return row
 
     def rows(self) -> list[Row]:
         """Open stops in route order from the current position, then what is done today."""
         items = self.data.items if self.data else []
         rows = [self.row(a) for a in items]
         open_rows = [r for r in rows if not r.done]
-        order = geo.order_stops(self.position, [r.a.stop.point for r in open_rows])
+        order = geo.order_stops(self.position, [r.stop.point for r in open_rows])
         return [open_rows[i] for i in order] + [r for r in rows if r.done]
 
     def assigned_codes(self) -> set[str]:

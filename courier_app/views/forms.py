@@ -13,12 +13,14 @@ import flet as ft
 from shared.codes import group
 
 from ..flows.custody import (
+    DISTANCE_REASONS,
     FAILURE_REASONS,
     RECEIVERS,
     CounterHandoverFlow,
     DeliveryFlow,
     FailedAttemptFlow,
     HandoverFlow,
+    Identified,
     Incomplete,
     PickupFlow,
 )
@@ -38,6 +40,7 @@ from .navigation import (
     Navigator,
     Routes,
     stop_route,
+    stop_scan_route,
 )
 from .signature import SignatureBox
 
@@ -59,28 +62,75 @@ def _row(shell: Navigator, code: str) -> Row:
     return row
 
 
-def _header(shell: Navigator, row: Row) -> ft.Control:
-    a, tr = row.a, shell.ctx.tr
+def _header(shell: Navigator, row: Row, identified: Identified | None = None) -> ft.Control:
+    a, stop, tr = row.a, row.stop, shell.ctx.tr
+    lines: list[ft.Control] = [
+        ft.Text(stop.contact_name, size=20, weight=ft.FontWeight.BOLD),
+        ft.Text(f"{stop.address}, {stop.commune}", size=16),
+        ft.Text(
+            f"{tr('flow.code')}: {group(a.code)} · {a.procedure}",
+            size=14,
+            color=ft.Colors.BLUE_GREY_700,
+        ),
+    ]
+    if identified is not None:
+        how = (
+            tr("flow.identified_scan")
+            if identified.by == "scan"
+            else tr("flow.identified_typed", reason=tr(f"typed.{identified.reason}"))
+        )
+        color = ui.OK if identified.by == "scan" else ui.SOON
+        lines.append(
+            ft.Row([ft.Icon(ft.Icons.QR_CODE_2, size=18, color=color), ft.Text(how, size=14, color=color)])
+        )
+    return ft.Column(lines, spacing=2)
+
+
+def _scan_first(shell: Navigator, row: Row) -> ft.Control:
+    """A form asked for without the envelope identified (a deep link): scan first."""
+    tr = shell.ctx.tr
+    return ui.form(
+        [
+            _header(shell, row),
+            ui.note(tr("flow.scan_first"), ui.LATE, size=18),
+            ft.Row(
+                [
+                    ui.button(
+                        tr("today.scan"),
+                        lambda e: shell.replace(stop_scan_route(row)),
+                        icon=ft.Icons.QR_CODE_SCANNER,
+                    )
+                ]
+            ),
+        ]
+    )
+
+
+def _distance_panel(shell: Navigator, flow: Any) -> ft.Column:
+    """Shown once the GPS puts the courier more than 500 m from the address: why?"""
+    tr = shell.ctx.tr
+    note = ui.bound_field(tr("flow.distance_note"), flow, "distance_note")
+
+    def pick(value: str) -> None:
+        flow.distance_reason = value
+
     return ft.Column(
         [
-            ft.Text(a.stop.contact_name, size=20, weight=ft.FontWeight.BOLD),
-            ft.Text(f"{a.stop.address}, {a.stop.commune}", size=16),
-            ft.Text(
-                f"{tr('flow.code')}: {group(a.code)} · {a.procedure}",
-                size=14,
-                color=ft.Colors.BLUE_GREY_700,
-            ),
+            ft.Text(tr("flow.distance_reason"), size=17, weight=ft.FontWeight.W_600, color=ui.LATE),
+            ui.choices([(r, tr(f"distance.{r}")) for r in DISTANCE_REASONS], flow.distance_reason, pick),
+            note,
         ],
-        spacing=2,
+        visible=flow.far_from_address,
+        spacing=8,
     )
 
 
 class _Location(ft.Text):
     """Shows the GPS fix as it arrives, the distance from the address, and a flag above 500 m."""
 
-    def __init__(self, shell: Navigator, flow: Any) -> None:
+    def __init__(self, shell: Navigator, flow: Any, far: ft.Control | None = None) -> None:
         super().__init__(shell.ctx.tr("flow.locating"), size=15)
-        self.shell, self.flow = shell, flow
+        self.shell, self.flow, self.far = shell, flow, far
 
     def did_mount(self) -> None:
         self.page.run_task(self._locate)
@@ -101,8 +151,10 @@ class _Location(ft.Text):
                 self.color = ui.LATE
             else:
                 self.color = ui.OK
+        if self.far is not None:
+            self.far.visible = bool(getattr(self.flow, "far_from_address", False))
         if self.page is not None:
-            self.update()
+            self.shell.update()
 
 
 def _photo_row(shell: Navigator, flow: Any) -> ft.Control:
@@ -164,15 +216,22 @@ def _finish_button(shell: Navigator, label: str, flow: Any, error: ft.Text) -> f
     )
 
 
-def pickup_screen(shell: Navigator, code: str, flow: PickupFlow | None = None) -> ft.Control:
+def pickup_screen(
+    shell: Navigator, code: str, flow: PickupFlow | None = None, identified: Identified | None = None
+) -> ft.Control:
     ctx, tr = shell.ctx, shell.ctx.tr
     shell.set_title(tr("pickup.title"))
     if flow is None:
-        flow = PickupFlow(_row(shell, code), ctx.recorder())
+        if identified is None:
+            return _scan_first(shell, _row(shell, code))
+        flow = PickupFlow(_row(shell, code), ctx.recorder(), identified=identified)
         shell.keep(flow=flow)  # rebuilding this screen (back from the photo) reuses the same flow
     row = flow.row
     error = ui.error_text()
-    items: list[ft.Control] = [_header(shell, row), _Location(shell, flow)]
+    far = _distance_panel(shell, flow)
+    items: list[ft.Control] = [_header(shell, row, flow.identified), _Location(shell, flow, far), far]
+    if flow.institution:
+        items.append(ui.note(tr("pickup.at_unit", name=flow.institution), size=17))
     if flow.from_citizen:
         items.append(ft.Text(tr("pickup.components"), size=17, weight=ft.FontWeight.W_600))
         for i, component in enumerate(flow.components):
@@ -204,46 +263,102 @@ def pickup_screen(shell: Navigator, code: str, flow: PickupFlow | None = None) -
     return ui.form(items)
 
 
-def delivery_screen(shell: Navigator, code: str, flow: DeliveryFlow | None = None) -> ft.Control:
+def delivery_screen(
+    shell: Navigator, code: str, flow: DeliveryFlow | None = None, identified: Identified | None = None
+) -> ft.Control:
     ctx, tr = shell.ctx, shell.ctx.tr
     shell.set_title(tr("delivery.title"))
     if flow is None:
-        flow = DeliveryFlow(_row(shell, code), ctx.recorder())
+        if identified is None:
+            return _scan_first(shell, _row(shell, code))
+        flow = ctx.delivery_flow(_row(shell, code), identified)
         shell.keep(flow=flow)
     row = flow.row
     error = ui.error_text()
+    pin_status = ui.note("")
+    override_note = ui.bound_field(tr("mismatch.override_note"), flow, "override_note")
+    override_note.visible = flow.override
+    mismatch = ft.Column(spacing=6)
     last4 = ui.bound_field(tr("flow.id_last4"), flow, "id_last4", digits=True, max_length=4, strip=True)
     pin = ui.bound_field(
         tr("delivery.pin"), flow, "pin", digits=True, max_length=6, password=True, strip=True
     )
     proxy = ui.bound_field(tr("delivery.proxy_note"), flow, "proxy_note")
-    inputs = {"id_last4": last4, "pin": pin, "proxy": proxy}
 
-    def pick(e: Any) -> None:
-        flow.method = e.control.selected[0] if e.control.selected else "id_last4"
-        for k, c in inputs.items():
-            c.visible = k == flow.method
+    async def check_pin(e: object = None) -> None:
+        pin_status.value, pin_status.color = tr("sync.running"), None
+        shell.update()
+        status = await asyncio.to_thread(flow.check_pin)
+        if status is None:
+            pin_status.value, pin_status.color = tr(flow.missing()[0]) if flow.missing() else "", ui.LATE
+        else:
+            pin_status.value = tr(f"pin.{status}")
+            pin_status.color = {"right": ui.OK, "offline": ui.SOON}.get(status, ui.LATE)
         shell.update()
 
-    for k, c in inputs.items():
-        c.visible = k == flow.method
-    methods = ft.SegmentedButton(
-        segments=[
-            ft.Segment(value=m, label=ft.Text(tr(f"identity.{m}"), size=15))
-            for m in ("id_last4", "pin", "proxy")
-        ],
-        selected=[flow.method],
-        on_change=pick,
+    pin_box = ft.Column(
+        [pin, ft.Row([ui.button(tr("delivery.pin_check"), check_pin, primary=False)]), pin_status], spacing=6
     )
+    inputs: dict[str, ft.Control] = {"id_last4": last4, "pin": pin_box, "proxy": proxy}
+    methods = ui.Segments(
+        [(m, tr(f"identity.{m}")) for m in ("id_last4", "pin", "proxy")], flow.method, lambda m: use(m)
+    )
+
+    def render() -> None:
+        for k, c in inputs.items():
+            c.visible = k == flow.method
+        methods.select(flow.method)
+        showing = flow.method == "id_last4" and flow.id_mismatch
+        mismatch.visible = showing
+        override_note.visible = showing and flow.override
+
+    def use(method: str) -> None:
+        flow.method = method
+        render()
+        shell.update()
+
+    def ask_again(e: object = None) -> None:
+        flow.ask_again()
+        last4.value = ""
+        render()
+        shell.update()
+
+    def override(e: object = None) -> None:
+        flow.override = True
+        render()
+        shell.update()
+
+    def typed_last4(e: Any) -> None:
+        flow.id_last4 = (last4.value or "").strip()
+        if flow.id_mismatch:
+            error.value = tr("flow.id_mismatch")
+        elif error.value == tr("flow.id_mismatch"):
+            error.value = ""
+        render()
+        shell.update()
+
+    last4.on_change = typed_last4
+    mismatch.controls = [
+        ui.note(tr("flow.id_mismatch"), ui.LATE, size=17),
+        ft.Row([ui.button(tr("mismatch.ask_again"), ask_again, icon=ft.Icons.REPLAY)]),
+        ft.Row([ui.button(tr("mismatch.use_pin"), lambda e: use("pin"), primary=False)]),
+        ft.Row([ui.button(tr("mismatch.proxy"), lambda e: use("proxy"), primary=False)]),
+        ft.Row([ui.button(tr("mismatch.override"), override, primary=False, danger=True)]),
+        override_note,
+    ]
+    render()
+    far = _distance_panel(shell, flow)
     name = ui.bound_field(tr("delivery.receiver"), flow, "receiver_name")
     return ui.form(
         [
-            _header(shell, row),
-            _Location(shell, flow),
+            _header(shell, row, flow.identified),
+            _Location(shell, flow, far),
+            far,
             ft.Text(tr("delivery.identity"), size=17, weight=ft.FontWeight.W_600),
             methods,
             last4,
-            pin,
+            mismatch,
+            pin_box,
             proxy,
             name,
             SignatureBox(flow.pad, tr, on_change=lambda: None),
@@ -254,7 +369,7 @@ def delivery_screen(shell: Navigator, code: str, flow: DeliveryFlow | None = Non
                 [
                     ui.button(
                         tr("failed.open"),
-                        lambda e: shell.replace(stop_route(row, "failed")),
+                        lambda e: shell.replace(stop_route(row, "failed"), identified=flow.identified),
                         icon=ft.Icons.REPORT,
                         primary=False,
                         danger=True,
@@ -265,11 +380,15 @@ def delivery_screen(shell: Navigator, code: str, flow: DeliveryFlow | None = Non
     )
 
 
-def failed_screen(shell: Navigator, code: str, flow: FailedAttemptFlow | None = None) -> ft.Control:
+def failed_screen(
+    shell: Navigator, code: str, flow: FailedAttemptFlow | None = None, identified: Identified | None = None
+) -> ft.Control:
     ctx, tr = shell.ctx, shell.ctx.tr
     shell.set_title(tr("failed.title"))
     if flow is None:
-        flow = FailedAttemptFlow(_row(shell, code), ctx.recorder())
+        if identified is None:
+            return _scan_first(shell, _row(shell, code))
+        flow = FailedAttemptFlow(_row(shell, code), ctx.recorder(), identified=identified)
         shell.keep(flow=flow)
     row = flow.row
     error = ui.error_text()
@@ -290,7 +409,7 @@ def failed_screen(shell: Navigator, code: str, flow: FailedAttemptFlow | None = 
     )
     return ui.form(
         [
-            _header(shell, row),
+            _header(shell, row, flow.identified),
             _Location(shell, flow),
             reasons,
             note,
@@ -302,15 +421,18 @@ def failed_screen(shell: Navigator, code: str, flow: FailedAttemptFlow | None = 
 
 
 def handover_screen(
-    shell: Navigator, code: str | None = None, flow: HandoverFlow | None = None
+    shell: Navigator,
+    code: str | None = None,
+    flow: HandoverFlow | None = None,
+    identified: Identified | None = None,
 ) -> ft.Control:
     """Envelopes handed on to a clerk or another courier: the stop it was opened from
-    (`code`), then whatever else is scanned."""
+    (`code`, when its label was scanned: `identified`), then whatever else is scanned."""
     ctx, tr = shell.ctx, shell.ctx.tr
     shell.set_title(tr("handover.title"))
     if flow is None:
         flow = HandoverFlow(ctx.recorder())
-        if code is not None:
+        if code is not None and identified is not None:
             flow.add(_row(shell, code))
         shell.keep(flow=flow)
     error = ui.error_text()
@@ -321,12 +443,12 @@ def handover_screen(
             ft.Row(
                 [
                     ft.Text(
-                        f"{group(r.a.code)} · {tr('step.' + flow.event_type(r))}",
+                        f"{group(r.a.code)} · {tr('handover.as.' + flow.event_type(r))}",
                         size=16,
                         expand=True,
                     ),
-                    ft.IconButton(
-                        ft.Icons.DELETE_OUTLINE, on_click=lambda e, c=r.a.code: remove(c), icon_size=26
+                    ui.icon_button(
+                        ft.Icons.DELETE_OUTLINE, lambda e, c=r.a.code: remove(c), tr("handover.remove")
                     ),
                 ]
             )
@@ -338,7 +460,7 @@ def handover_screen(
         render_list()
         shell.update()
 
-    def scanned(code: str) -> None:
+    def scanned(code: str, identified: Identified) -> None:
         row = ctx.today.row_for(code)
         problem = flow.add(row) if row else "scan.not_assigned"
         shell.back()
@@ -348,16 +470,12 @@ def handover_screen(
     def scan_more(e: object = None) -> None:
         shell.go(SCAN, on_code=scanned, title_key="handover.scan")
 
-    def pick(e: Any) -> None:
-        flow.receiver_role = e.control.selected[0] if e.control.selected else "clerk"
+    def pick(role: str) -> None:
+        flow.receiver_role = role
         render_list()
         shell.update()
 
-    receiver = ft.SegmentedButton(
-        segments=[ft.Segment(value=r, label=ft.Text(tr(f"receiver.{r}"), size=15)) for r in RECEIVERS],
-        selected=[flow.receiver_role],
-        on_change=pick,
-    )
+    receiver = ui.Segments([(r, tr(f"receiver.{r}")) for r in RECEIVERS], flow.receiver_role, pick)
     name = ui.bound_field(tr("handover.name"), flow, "receiver_name")
     unit = ui.bound_field(tr("handover.unit"), flow, "receiver_unit")
     render_list()
@@ -389,7 +507,7 @@ def counter_screen(shell: Navigator, id: str, flow: CounterHandoverFlow | None =
         shell.keep(flow=flow)
     pending = flow.pending
     error = ui.error_text()
-    envelopes = [ft.Text(f"{group(r.a.code)} · {r.a.stop.contact_name}", size=16) for r in flow.rows]
+    envelopes = [ft.Text(f"{group(r.a.code)} · {r.stop.contact_name}", size=16) for r in flow.rows]
     return ui.form(
         [
             ui.note(tr("counter.help", name=pending.counterparty["name"])),

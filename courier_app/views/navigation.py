@@ -33,12 +33,18 @@ PICKUP = "/stop/:code/pickup"
 DELIVERY = "/stop/:code/delivery"
 FAILED = "/stop/:code/failed"
 STOP_HANDOVER = "/stop/:code/handover"
+STOP_SCAN = "/stop/:code/scan"
 COUNTER = "/counter/:id"
 
 
 def stop_route(row: Row, action: str | None = None) -> str:
     """The route of what the courier does at this stop (pickup, delivery, handover, failed)."""
     return f"/stop/{row.a.code}/{action or row.action}"
+
+
+def stop_scan_route(row: Row) -> str:
+    """Tapping a stop: scan the envelope in hand first; the scan opens the stop's form."""
+    return f"/stop/{row.a.code}/scan"
 
 
 def counter_route(handover_id: int) -> str:

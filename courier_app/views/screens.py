@@ -12,12 +12,25 @@ from shared.api import PendingHandover
 from shared.codes import group
 
 from ..api import TokenExpired
+from ..flows.custody import TYPED_REASONS, Identified
 from ..flows.rejections import advice
 from ..flows.scan import ScanFlow
 from ..flows.today import Row
 from . import ui
 from .hardware import CameraPanel
-from .navigation import HANDOVER, LOGIN, SCAN, SYNC, TODAY, Navigator, Routes, counter_route, stop_route
+from .navigation import (
+    HANDOVER,
+    LOGIN,
+    SCAN,
+    STOP_SCAN,
+    SYNC,
+    TODAY,
+    Navigator,
+    Routes,
+    counter_route,
+    stop_route,
+    stop_scan_route,
+)
 
 SCAN_PAUSE_S = 0.25
 
@@ -26,6 +39,7 @@ def register(routes: Routes) -> None:
     routes.add(LOGIN, login_screen)
     routes.add(TODAY, today_screen)
     routes.add(SCAN, scan_screen)
+    routes.add(STOP_SCAN, stop_scan_screen)
     routes.add(SYNC, sync_screen)
 
 
@@ -100,8 +114,8 @@ def _stop_card(shell: Navigator, index: int, row: Row) -> ft.Control:
     due = a.due_at.astimezone().strftime("%d/%m %H:%M")
     lines: list[ft.Control] = [
         ft.Row([ft.Text(f"{index}.", size=20, weight=ft.FontWeight.BOLD), *badges], wrap=True),
-        ft.Text(a.stop.contact_name, size=18, weight=ft.FontWeight.W_600),
-        ft.Text(f"{a.stop.address}, {a.stop.commune}", size=16),
+        ft.Text(row.stop.contact_name, size=18, weight=ft.FontWeight.W_600),
+        ft.Text(f"{row.stop.address}, {row.stop.commune}", size=16),
         ft.Text(
             f"{tr('today.distance')}: {ui.km(row.distance_m)} · {tr('today.due')}: {due}",
             size=15,
@@ -113,7 +127,7 @@ def _stop_card(shell: Navigator, index: int, row: Row) -> ft.Control:
         ft.Container(
             ft.Column(lines, spacing=4),
             padding=14,
-            on_click=(lambda e: shell.go(stop_route(row))) if not row.done else None,
+            on_click=(lambda e: shell.go(stop_scan_route(row))) if not row.done else None,
             ink=True,
         ),
     )
@@ -128,6 +142,16 @@ def today_screen(shell: Navigator) -> ft.Control:
     header: list[ft.Control] = []
     if ctx.today.offline:
         header.append(ui.note(tr("today.offline"), ui.SOON))
+    if flagged := ctx.outbox.flagged():
+        header.append(
+            ft.Container(
+                ft.Text(tr("sync.flagged", n=len(flagged)), color=ft.Colors.WHITE, size=16),
+                bgcolor=ui.SOON,
+                padding=12,
+                border_radius=8,
+                on_click=lambda e: shell.go(SYNC),
+            )
+        )
     if rejected := ctx.outbox.rejected():
         header.append(
             ft.Container(
@@ -174,9 +198,7 @@ def today_screen(shell: Navigator) -> ft.Control:
                         icon=ft.Icons.MOVE_UP,
                         primary=False,
                     ),
-                    ft.IconButton(
-                        ft.Icons.REFRESH, on_click=refresh, icon_size=30, tooltip=tr("today.refresh")
-                    ),
+                    ui.icon_button(ft.Icons.REFRESH, refresh, tr("today.refresh")),
                 ]
             ),
             ui.note(summary, size=15),
@@ -192,33 +214,52 @@ def _open_counter(shell: Navigator, pending: PendingHandover) -> None:
     shell.go(counter_route(pending.id))
 
 
-def _scanned(shell: Navigator, code: str) -> None:
-    """Scanned from Today: the scan screen gives way to what the courier does at that stop."""
+def _scanned(shell: Navigator, code: str, identified: Identified) -> None:
+    """Scanned from Today: the scan screen gives way to what the courier does at that stop,
+    its form knowing how the envelope was identified."""
     row = shell.ctx.today.row_for(code)
     if row is None or row.done:
         shell.toast(shell.ctx.tr("scan.nothing_to_do"), error=True)
         return
-    shell.replace(stop_route(row))
+    shell.replace(stop_route(row), identified=identified)
+
+
+def stop_scan_screen(shell: Navigator, code: str) -> ft.Control:
+    """A stop tapped on Today: its form opens only from the envelope's own label."""
+    row = shell.ctx.today.row_for(code)
+    name = row.stop.contact_name if row else code
+    return scan_screen(shell, hint=shell.ctx.tr("scan.for_stop", name=name))
 
 
 def scan_screen(
-    shell: Navigator, *, on_code: Callable[[str], None] | None = None, title_key: str = "scan.title"
+    shell: Navigator,
+    *,
+    on_code: Callable[[str, Identified], None] | None = None,
+    title_key: str = "scan.title",
+    hint: str | None = None,
 ) -> ft.Control:
-    """Camera preview scanning continuously, a torch toggle, and typed entry as a fallback.
-    A code found goes to `on_code`; by default it opens that stop's flow."""
+    """Camera preview scanning continuously, a torch toggle, and typed entry (with the reason
+    it was not scanned) as a fallback. A code found goes to `on_code`; by default it opens
+    that stop's flow."""
     ctx, tr = shell.ctx, shell.ctx.tr
-    found: Callable[[str], None] = on_code or (lambda code: _scanned(shell, code))
+    found: Callable[[str, Identified], None] = on_code or (lambda code, how: _scanned(shell, code, how))
     shell.set_title(tr(title_key))
-    flow = ScanFlow(ctx.today.label_keys, ctx.today.assigned_codes())
+    flow = ScanFlow(ctx.today.label_keys, ctx.today.assigned_codes(), refresh_keys=ctx.today.fresh_label_keys)
     panel = CameraPanel()
-    status = ft.Text(tr("scan.aim"), size=17, weight=ft.FontWeight.W_600)
+    status = ft.Text(hint or tr("scan.aim"), size=17, weight=ft.FontWeight.W_600)
     choices = ft.Column()
     typed = ui.field(tr("scan.typed"), digits=True, max_length=16)
+    reason: dict[str, str | None] = {"value": None}
+
+    def pick_reason(value: str) -> None:
+        reason["value"] = value
+
+    reasons = ui.choices([(r, tr(f"typed.{r}")) for r in TYPED_REASONS], None, pick_reason)
     view = ft.Column(spacing=10, scroll=ft.ScrollMode.AUTO)
 
     def verdict(code: str | None) -> None:
-        if code is not None:
-            found(code)
+        if code is not None and flow.identified is not None:
+            found(code, flow.identified)
             return
         if flow.choices:
             status.value = tr("scan.which")
@@ -250,7 +291,7 @@ def scan_screen(
             await asyncio.sleep(SCAN_PAUSE_S)
 
     def submit_typed(e: object = None) -> None:
-        verdict(flow.on_typed(typed.value or ""))
+        verdict(flow.on_typed(typed.value or "", reason["value"]))
 
     async def torch(e: object = None) -> None:
         if not await panel.toggle_torch():
@@ -259,16 +300,12 @@ def scan_screen(
     typed.on_submit = submit_typed
     view.controls = [
         panel,
-        ft.Row(
-            [
-                ft.IconButton(ft.Icons.FLASHLIGHT_ON, on_click=torch, icon_size=30, tooltip=tr("scan.torch")),
-                status,
-            ],
-            wrap=True,
-        ),
+        ft.Row([ui.icon_button(ft.Icons.FLASHLIGHT_ON, torch, tr("scan.torch")), status], wrap=True),
         choices,
         ft.Divider(),
         typed,
+        ui.note(tr("scan.typed_reason")),
+        reasons,
         ft.Row([ui.button(tr("scan.typed_ok"), submit_typed, primary=False)]),
     ]
     shell.run_task(loop)
@@ -292,7 +329,13 @@ def sync_screen(shell: Navigator) -> ft.Control:
     async def sync_now(e: object = None) -> None:
         status.value = tr("sync.running")
         shell.update()
+        before = ctx.outbox.counts().get("acked", 0)
         await shell.sync_once()
+        after = ctx.outbox.counts()
+        if ctx.last_sync_error:
+            shell.toast(tr("sync.not_sent", n=after.get("pending", 0)), error=True)
+        else:
+            shell.toast(tr("sync.sent", n=after.get("acked", 0) - before))
         shell.replace(SYNC)
 
     items: list[ft.Control] = [
@@ -303,6 +346,27 @@ def sync_screen(shell: Navigator) -> ft.Control:
     if ctx.last_sync_error:
         items.append(ui.note(tr("sync.offline"), ui.SOON))
     items += [ft.Row([ui.button(tr("sync.now"), sync_now, icon=ft.Icons.SYNC)]), status]
+    if flagged := ctx.outbox.flagged():
+        items.append(ui.title(tr("sync.flagged_title")))
+        for f in flagged:
+            items.append(
+                ft.Container(
+                    ft.Column(
+                        [
+                            ft.Text(
+                                f"{group(f.shipment)} · {tr('step.' + f.type)}",
+                                size=16,
+                                weight=ft.FontWeight.W_600,
+                            ),
+                            *(ft.Text(tr("sync.flag_" + flag), size=16, color=ui.SOON) for flag in f.flags),
+                        ],
+                        spacing=2,
+                    ),
+                    border=ft.Border.all(1, ui.SOON),
+                    border_radius=8,
+                    padding=10,
+                )
+            )
     if rejected:
         items.append(ui.title(tr("sync.rejected_title")))
         for r in rejected:

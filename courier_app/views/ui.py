@@ -35,6 +35,63 @@ def button(
     )
 
 
+def icon_button(icon: Any, on_click: Callable[..., Any] | None, tooltip: str) -> ft.IconButton:
+    """An icon the courier taps: a full TOUCH square, never a 40 px default."""
+    return ft.IconButton(icon, on_click=on_click, icon_size=30, tooltip=tooltip, width=TOUCH, height=TOUCH)
+
+
+def choices(
+    options: list[tuple[str, str]], selected: str | None, on_pick: Callable[[str], None]
+) -> ft.Column:
+    """A short list to choose one from, as full-width TOUCH-high buttons (the chosen one filled):
+    larger targets than radio buttons, and each one says what it records."""
+    column = ft.Column(spacing=6)
+
+    def render(current: str | None) -> None:
+        column.controls = [
+            ft.Row([button(label, lambda e, v=value: pick(v), primary=value == current)])
+            for value, label in options
+        ]
+
+    def pick(value: str) -> None:
+        render(value)
+        on_pick(value)
+        if column.page is not None:
+            column.update()
+
+    render(selected)
+    return column
+
+
+class Segments(ft.Row):
+    """One of a few, side by side, as TOUCH-high buttons (the chosen one filled). Material's
+    SegmentedButton is 40 px high whatever its padding: under the 48 px a thumb needs."""
+
+    def __init__(self, options: list[tuple[str, str]], selected: str, on_pick: Callable[[str], None]) -> None:
+        super().__init__(spacing=4)
+        self.options, self.on_pick = options, on_pick
+        self.select(selected)
+
+    def select(self, value: str) -> None:
+        self.value = value
+        self.controls = [
+            ft.Button(
+                content=ft.Text(label, size=15, weight=ft.FontWeight.W_600, text_align=ft.TextAlign.CENTER),
+                on_click=lambda e, v=v: self.picked(v),
+                height=TOUCH,
+                expand=True,
+                bgcolor=PRIMARY if v == value else None,
+                color=ft.Colors.WHITE if v == value else PRIMARY,
+                style=ft.ButtonStyle(padding=ft.Padding(4, 0, 4, 0)),
+            )
+            for v, label in self.options
+        ]
+
+    def picked(self, value: str) -> None:
+        self.select(value)
+        self.on_pick(value)
+
+
 def form(controls: list[ft.Control]) -> ft.Column:
     """A screen's body: one scrolling column whose fields and buttons span the width."""
     return ft.Column(

@@ -50,14 +50,10 @@ class Journey:
 
 
 def label_is_authentic(keys: ServerKeys, code: str, sig: str | None) -> bool | None:
-    """None when no signature was given (a typed code), else whether it is ours, current or retired."""
+    """None when no signature was given (a typed code), else whether a current or retired key signed it."""
     if sig is None:
         return None
-    label_keys = (
-        keys.label.public_key_b64,
-        *(k["public_key"] for k in keys.retired if k.get("name") == "label"),
-    )
-    return _authentic(code, sig, label_keys)
+    return _authentic(code, sig, tuple(keys.label_keys().usable()))  # never a revoked key
 
 
 @lru_cache(maxsize=20_000)

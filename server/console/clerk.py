@@ -231,8 +231,13 @@ async def pending_for_courier(db: Database, user: CurrentUser) -> list[PendingHa
                 PendingHandover(
                     id=r.id,
                     codes=waiting,
-                    # an account made without a full name still names someone who can be found
-                    counterparty={"name": r.clerk_name or r.clerk_login, "role": "clerk"},
+                    # the person who signed, and their account (an account made without a
+                    # full name still names someone who can be found)
+                    counterparty={
+                        "name": r.clerk_name or r.clerk_login,
+                        "role": "clerk",
+                        "user_id": r.clerk_id,
+                    },
                     signature=r.signature,
                     strokes=r.strokes,
                     created_at=r.created_at,

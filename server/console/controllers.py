@@ -31,7 +31,7 @@ from ..reports import service as reports
 from ..reports.charts import bar_chart, gauge
 from ..reports.controllers import REPORT_READERS, csv_response
 from ..shipments import service as shipments
-from . import catalog, clerk, live, service
+from . import catalog, clerk, flagged, live, service
 from .couriers import tile_map, workload
 from .pages import LANG_COOKIE, error_page, home_for, lang_of, page
 from .service import BoardFilters
@@ -199,6 +199,7 @@ class ConsoleController(Controller):
             units=await service.all_units(db),
             couriers=await service.couriers(db),
             can_assign=request.user.role in ASSIGNERS,
+            flagged=await flagged.recent(db, request.user),  # closed shipments with a flagged handover
         )
 
     @get("/board/rows", operation_id="consoleBoardRows", opt=roles(*BOARD_VIEWERS))

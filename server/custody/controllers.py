@@ -10,6 +10,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from shared.api import EventBatch as EventBatch
 from shared.api import EventBatchResult as EventBatchResult
+from shared.api import PinCheckRequest, PinCheckResult
 from shared.events import HEX64, unreal_time
 from shared.timeutil import utcnow
 
@@ -26,7 +27,7 @@ from ..errors import (
 )
 from ..openapi import BINARY, ShipmentCode, also_as
 from ..strict import strict_json_body
-from . import attachments, export, service
+from . import attachments, door, export, service
 
 Sha256Path = Annotated[str, Parameter(pattern=HEX64, description="SHA-256 of the body, lowercase hex")]
 
@@ -62,6 +63,7 @@ class CustodyController(Controller):
         db: DB,
         settings: Cfg,
         signatures: Signatures,
+        keys: KeysDep,
     ) -> EventBatchResult:
         if len(data.events) > settings.max_batch:
             raise TooLarge(
@@ -76,7 +78,26 @@ class CustodyController(Controller):
                     "(a month from 01 to 12, a day that month has, 23:59:59.999 at the latest)."
                 )
         results = await service.ingest(db, request.user, data.events, utcnow(), signatures)
+        await door.after_sync(db, keys, data.events, results)  # sealed PINs, flags back to the phone
         return EventBatchResult(results=results)
+
+    @post(
+        "/me/stops/{code:str}/pin-check",
+        status_code=HTTP_200_OK,
+        operation_id="checkStopPin",
+        opt=roles("courier"),
+        raises=[NotFoundException, Unprocessable, TooManyRequests],
+    )
+    async def pin_check(
+        self,
+        code: str,
+        data: JSONBody[PinCheckRequest],
+        request: Request[CurrentUser, Any, Any],
+        db: DB,
+        keys: KeysDep,
+    ) -> PinCheckResult:
+        """A PIN the citizen typed at the door, sealed to the server's seal key, checked at once."""
+        return await door.check_sealed_pin(db, keys, request.user, code, data.sealed)
 
     @put(
         "/attachments/{sha256:str}",

@@ -162,6 +162,13 @@ class CustodyEvent(Base):
 
     __table_args__ = (
         UniqueConstraint("shipment_id", "seq", name="uq_custody_events_chain"),
+        # the board's list of recent flagged handovers (migration 0006_door)
+        Index(
+            "ix_custody_events_flagged",
+            "received_at",
+            postgresql_where=text("flags IS NOT NULL"),
+            sqlite_where=text("flags IS NOT NULL"),
+        ),
         # a courier's last known position and today's work (the console's couriers page)
         Index("ix_custody_events_actor_time", "actor", "received_at"),
         # reports: pickup and delivery times (index-only), failure reasons and ratings

@@ -253,9 +253,10 @@ def handover_pdf(items: list[Handover], unit_name: str) -> bytes:
     doc.line(f"Đã giao nhận {len(items)} bưu gửi dưới đây, niêm phong nguyên vẹn:")
     doc.y -= 4
     for n, item in enumerate(items, start=1):
-        doc.need(30 * mm)
+        doc.need(34 * mm)
         top = doc.y
-        doc.qr(item.url, doc.w - 42 * mm, top - 20 * mm, 22 * mm)
+        # 26 mm: a label URL naming its key (v10 at level Q) still reads from a phone's photo
+        doc.qr(item.url, doc.w - 46 * mm, top - 24 * mm, 26 * mm)
         doc.line(f"{n}. {codes.group(item.code)} — {item.procedure or 'hồ sơ'}", bold=True)
         doc.line(f"Thời điểm: {_local(item.when)}; bên nhận: {item.receiver}", 10, indent=8)
         doc.line(f"Bên giao ký số bằng thiết bị: {item.giver_key[:16]}…", 9, indent=8)
@@ -264,7 +265,7 @@ def handover_pdf(items: list[Handover], unit_name: str) -> bytes:
             doc.y -= 13 * mm
         else:
             doc.line("(chữ ký bên nhận chưa được đồng bộ)", 9, indent=8)
-        doc.y = min(doc.y, top - 24 * mm) - 5 * mm
+        doc.y = min(doc.y, top - 28 * mm) - 5 * mm
     doc.need(35 * mm)
     doc.y -= 6
     doc.c.setFont("BeVietnamPro-Bold", 11)

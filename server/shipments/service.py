@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -403,6 +403,21 @@ async def cancel(db: Database, keys: ServerKeys, user: CurrentUser, code_text: s
     return Cancelled(code=code, head=event.hash)
 
 
+def _stop(kind: Literal["pickup", "delivery"], party: dict[str, Any]) -> Stop:
+    return Stop(
+        kind=kind,
+        lat=party.get("lat"),
+        lon=party.get("lon"),
+        address=party.get("address", ""),
+        commune=party.get("commune", ""),
+        province=party.get("province", ""),
+        contact_name=party.get("name", ""),
+        contact_phone=party.get("phone"),
+        id_last4=party.get("id_last4"),
+        contact_unit=party.get("unit"),
+    )
+
+
 async def assignments(db: Database, keys: ServerKeys, user: CurrentUser) -> list[Assignment]:
     now = utcnow()
     async with db.read() as conn:
@@ -426,17 +441,10 @@ def _assignment(r: Any, keys: ServerKeys, now: datetime) -> Assignment:
         fee_vnd=r.fee_vnd,
         components=r.components,
         recipient_id_last4_known=bool((r.recipient or {}).get("id_last4")),
-        stop=Stop(
-            kind="pickup" if pickup else "delivery",
-            lat=party.get("lat"),
-            lon=party.get("lon"),
-            address=party.get("address", ""),
-            commune=party.get("commune", ""),
-            province=party.get("province", ""),
-            contact_name=party.get("name", ""),
-            contact_phone=party.get("phone"),
-        ),
+        stop=_stop("pickup" if pickup else "delivery", party),
+        # where it goes once picked up: the phone records the pickup before it syncs
+        next_stop=_stop("delivery", r.recipient or {}) if pickup else None,
         next_events=[t.value for t in lifecycle.allowed_types("courier", r.state)],
         label_sig=label_signature(r.code, keys.label),
-        pin_check=r.pin_hash if r.kind == "result" else None,
+        has_pin=bool(r.pin_hash) and r.kind == "result",
     )

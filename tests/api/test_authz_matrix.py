@@ -96,6 +96,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/shipments/{code:str}/custody"):       "401 403 403 ok 403 ok 403 ok ok",
     ("POST", "/api/v1/log/witness"):                       "401 403 403 ok ok 403 403 403 403",
     ("GET", "/api/v1/me/handovers"):                       "401 ok ok 403 403 403 403 403 403",
+    ("POST", "/api/v1/me/stops/{code:str}/pin-check"):     "401 ok 403 403 403 403 403 403 403",
     # labels and documents
     ("GET", "/api/v1/shipments/{code:str}/label.png"):     "401 403 403 ok 403 ok 403 403 ok",
     ("GET", "/api/v1/shipments/{code:str}/label.pdf"):     "401 403 403 ok 403 ok 403 403 ok",
@@ -164,6 +165,7 @@ def _request(method: str, path: str, s: Seeded, caller: str, n: int) -> dict[str
         ("POST", "/api/v1/shipments/{code:str}/assign"): {"courier_id": s.courier_id},
         ("POST", "/api/v1/shipments/{code:str}/cancel"): {"reason": "thử quyền"},
         ("POST", "/api/v1/events"): {"events": []},
+        ("POST", "/api/v1/me/stops/{code:str}/pin-check"): {"sealed": "A" * 64},  # a 422 after the guard
         ("POST", "/api/v1/log/witness"): {},
         ("POST", "/api/v1/labels.pdf"): {"codes": [s.code]},
         ("POST", "/api/v1/shipments/{code:str}/receipt.pdf"): {},

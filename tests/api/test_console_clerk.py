@@ -178,7 +178,9 @@ async def test_receive_a_batch_with_an_on_screen_signature(api, db):
     # the courier's phone learns what to sign, signs `delivered` with the clerk's signature, syncs
     pending = (await api.call("GET", "/api/v1/me/handovers", "courier1")).json()["items"]
     assert len(pending) == 1 and sorted(pending[0]["codes"]) == sorted(s["code"] for s in subs)
-    assert pending[0]["counterparty"] == {"name": "Phạm Minh Tuấn", "role": "clerk"}
+    await api.login("shopclerk")
+    clerk = {"name": "Phạm Minh Tuấn", "role": "clerk", "user_id": api.user_ids["shopclerk"]}
+    assert pending[0]["counterparty"] == clerk  # the person who signed, and their account
     heads = {e["shipment"]: e["hash"] for e in events}
     delivered = [
         await api.event(

@@ -12,7 +12,16 @@ async def test_health_and_keys(api):
     r = await api.call("GET", "/health")
     assert r.status_code == 200 and r.json()["status"] == "ok" and r.json()["db"] == "ok"
     keys = (await api.call("GET", "/api/v1/keys")).json()
-    assert set(keys) == {"label_public_key", "event_public_key", "log_public_key", "retired"}
+    assert set(keys) == {
+        "label_public_key",
+        "event_public_key",
+        "log_public_key",
+        "retired",
+        "label_keys",
+        "seal_public_key",
+    }
+    [label] = keys["label_keys"]
+    assert (label["public_key"], label["status"]) == (keys["label_public_key"], "current")
 
 
 async def test_register_pickup_deliver(api):

@@ -13,10 +13,11 @@ from PIL import Image
 from bench._harness import PASSWORD, Server
 from courier_app.context import AppContext
 from courier_app.flows.custody import (
+    SCANNED,
     CounterHandoverFlow,
-    DeliveryFlow,
     FailedAttemptFlow,
     HandoverFlow,
+    Identified,
     Incomplete,
     PickupFlow,
 )
@@ -89,7 +90,7 @@ def _sign(pad) -> None:
 
 def _pick_up(ctx: AppContext, code: str) -> None:
     """The citizen hands over the dossier: first paper ticked, ID checked, signed."""
-    flow = PickupFlow(_row(ctx, code), ctx.recorder())
+    flow = PickupFlow(_row(ctx, code), ctx.recorder(), identified=SCANNED)
     flow.toggle(0)
     flow.giver_id_last4 = "1357"
     _sign(flow.pad)
@@ -112,7 +113,7 @@ def test_a_day_of_work_pickup_handover_failed_delivery_by_pin(server, tmp_path):
     assert _row(ctx, sub["code"]).action == "pickup"
 
     # pickup of the citizen's dossier: the flow says what is missing, in order, and signs nothing
-    pickup = PickupFlow(_row(ctx, sub["code"]), ctx.recorder())
+    pickup = PickupFlow(_row(ctx, sub["code"]), ctx.recorder(), identified=SCANNED)
     assert pickup.missing() == ["flow.components_missing", "flow.id_last4_invalid", "sign.empty"]
     with pytest.raises(Incomplete):
         pickup.finish()
@@ -129,7 +130,9 @@ def test_a_day_of_work_pickup_handover_failed_delivery_by_pin(server, tmp_path):
     assert (row.state, row.action, row.unsynced) == ("in_custody", "handover", 1)
 
     # the result picked up from the one-stop shop's clerk (no checklist)
-    result_pickup = PickupFlow(_row(ctx, res["code"]), ctx.recorder(), giver_name="Phạm Minh Tuấn")
+    result_pickup = PickupFlow(
+        _row(ctx, res["code"]), ctx.recorder(), giver_name="Phạm Minh Tuấn", identified=SCANNED
+    )
     _sign(result_pickup.pad)
     result_pickup.set_fix(None)  # no GPS indoors: recorded with the reason
     result_pickup.finish()
@@ -143,18 +146,23 @@ def test_a_day_of_work_pickup_handover_failed_delivery_by_pin(server, tmp_path):
     assert handed.type == "delivered" and handed.counterparty.role == "clerk"
 
     # nobody home, then delivered against the citizen's PIN, far from the address
-    failed = FailedAttemptFlow(_row(ctx, res["code"]), ctx.recorder(), reason="other")
+    failed = FailedAttemptFlow(_row(ctx, res["code"]), ctx.recorder(), reason="other", identified=SCANNED)
     assert failed.missing() == ["flow.note_missing"]
     failed.note = "Cổng khóa, gọi điện không nghe máy"
     failed.finish()
-    delivery = DeliveryFlow(_row(ctx, res["code"]), ctx.recorder(), method="pin", pin="000000")
+    delivery = ctx.delivery_flow(_row(ctx, res["code"]), SCANNED)
+    delivery.method = "pin"
     delivery.set_fix(Fix(13.9950, 108.0020, 10.0, utcnow()))  # ~1.1 km north of the address
     assert delivery.far_from_address
+    delivery.distance_reason = "met_elsewhere"
     _sign(delivery.pad)
     wrong = "000001" if res["pin"] == "000000" else "000000"
     delivery.pin = wrong
+    assert delivery.missing() == ["flow.pin_unchecked"]
+    assert delivery.check_pin() == "wrong"  # checked by the server at once, online
     assert delivery.missing() == ["flow.pin_wrong"]
     delivery.pin = res["pin"]
+    assert delivery.check_pin() == "right"
     assert delivery.missing() == []
     delivery.finish()
     assert ctx.outbox.waiting() == 5
@@ -171,7 +179,11 @@ def test_a_day_of_work_pickup_handover_failed_delivery_by_pin(server, tmp_path):
         "delivered",
     ]
     assert r["events"][1]["event"]["data"]["no_fix_reason"] and r["events"][1]["event"]["location"] is None
-    assert r["events"][3]["event"]["data"]["identity"] == {"method": "pin"}  # the PIN itself never leaves
+    identity = r["events"][3]["event"]["data"]["identity"]
+    assert set(identity) == {"method", "pin_sealed", "pin_checked"}  # the PIN itself never leaves
+    assert (identity["method"], identity["pin_checked"]) == ("pin", "online")
+    assert r["events"][3]["event"]["data"]["distance_reason"] == "met_elsewhere"
+    assert r["events"][3]["flags"] == []
     assert all(e["missing_attachments"] == [] for e in s["events"] + r["events"])
     ctx.today.refresh()
     assert all(row.done for row in ctx.today.rows() if row.a.code in (sub["code"], res["code"]))
@@ -264,7 +276,9 @@ def test_scanning_frames_several_labels_and_typed_codes(server, tmp_path):
     i = next(i for i in range(12) if a[i] != a[i + 1])
     swapped = a[:i] + a[i + 1] + a[i] + a[i + 2 :]
     assert flow.on_typed(swapped) is None and flow.message == "scan.bad_code"
-    assert flow.on_typed(f"{a[:4]} {a[4:8]} {a[8:]}") == a
+    assert flow.on_typed(f"{a[:4]} {a[4:8]} {a[8:]}") is None and flow.message == "scan.typed_reason_missing"
+    assert flow.on_typed(f"{a[:4]} {a[4:8]} {a[8:]}", "label_damaged") == a
+    assert flow.identified == Identified("typed", "label_damaged")
     stranger = ScanFlow(ctx.today.label_keys, set())
     assert stranger.on_typed(a) is None and stranger.message == "scan.not_assigned"
 

@@ -9,8 +9,9 @@ import msgspec
 import pytest
 from PIL import Image
 
+from courier_app.flows.scan import ScanFlow
 from courier_app.flows.signature import SignaturePad
-from courier_app.scanner import classify, scan_frame
+from courier_app.scanner import classify, key_set, scan_frame
 from server.labels.render import LabelInfo, label_png
 from shared import codes
 from shared.crypto import SigningKey
@@ -39,7 +40,12 @@ def test_classify_every_kind_of_input():
     assert classify(url, KEYS, {mine}).verdict == "ok"
     assert classify(codes.group(mine), KEYS, {mine}).verdict == "ok"
     assert classify(url, KEYS, {other}).verdict == "not_assigned"
-    assert classify(label_url("http://x", mine, SigningKey.generate()), KEYS, {mine}).verdict == "forged"
+    stranger = label_url("http://x", mine, SigningKey.generate())
+    # a key id the phone does not know: a newer key, or a forger's (the scan flow refreshes to tell)
+    assert classify(stranger, KEYS, {mine}).verdict == "unknown_key"
+    assert classify(stranger.split("&k=")[0], KEYS, {mine}).verdict == "forged"  # no key id
+    real_kid = url.split("&k=")[1]
+    assert classify(stranger.split("&k=")[0] + "&k=" + real_kid, KEYS, {mine}).verdict == "forged"
     assert (
         classify(url.replace(mine, mine[:-1] + str((int(mine[-1]) + 1) % 10)), KEYS, {mine}).verdict
         == "foreign"
@@ -59,7 +65,11 @@ def test_frames_from_real_labels():
     results = scan_frame(frame.convert("RGB"), KEYS, {a, b})
     assert sorted(r.code for r in results if r.verdict == "ok") == sorted([a, b])  # two in view: ask which
     forged = scan_frame(_label(c, SigningKey.generate()), KEYS, {c})
-    assert [r.verdict for r in forged] == ["forged"]
+    assert [r.verdict for r in forged] == ["unknown_key"]  # a key id the phone does not know…
+    flow = ScanFlow(KEYS, {c}, refresh_keys=lambda: key_set(KEYS))
+    buf = io.BytesIO()
+    _label(c, SigningKey.generate()).convert("RGB").save(buf, format="JPEG")
+    assert flow.on_frame(buf.getvalue()) is None and flow.message == "scan.forged"  # …nor the server
     assert scan_frame(Image.new("RGB", (640, 480), "white"), KEYS, {a}) == []
 
 

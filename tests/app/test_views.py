@@ -13,8 +13,10 @@ import msgspec
 import pytest
 
 from courier_app.context import AppContext
+from courier_app.flows.custody import SCANNED, Identified
 from courier_app.main import routes
 from courier_app.session import Session
+from courier_app.views import ui
 from courier_app.views.navigation import Navigator
 from courier_app.views.shell import Shell, Surface
 from shared.api import Assignment, AssignmentList, EventResult, PendingHandover
@@ -163,12 +165,14 @@ def test_every_screen_builds_and_is_translated(shell: Shell, lang: str) -> None:
         "login": _open(shell, "/login"),
         "login-expired": _open(shell, "/login", expired=True),
         "today": _open(shell, "/today"),
-        "scan": _open(shell, "/scan", on_code=lambda code: None),
+        "scan": _open(shell, "/scan", on_code=lambda code, how: None),
+        "stop-scan": _open(shell, "/stop/1000000000009/scan"),
         "sync": _open(shell, "/sync"),
-        "pickup": _open(shell, "/stop/1000000000009/pickup"),
-        "delivery": _open(shell, "/stop/2000000000009/delivery"),
-        "failed": _open(shell, "/stop/2000000000009/failed"),
-        "handover": _open(shell, "/stop/3000000000009/handover"),
+        "pickup-unscanned": _open(shell, "/stop/1000000000009/pickup"),
+        "pickup": _open(shell, "/stop/1000000000009/pickup", identified=SCANNED),
+        "delivery": _open(shell, "/stop/2000000000009/delivery", identified=SCANNED),
+        "failed": _open(shell, "/stop/2000000000009/failed", identified=Identified("typed", "no_label")),
+        "handover": _open(shell, "/stop/3000000000009/handover", identified=SCANNED),
         "counter": _open(shell, "/counter/1"),
         "photo": _open(shell, "/photo", got=lambda jpeg: None),
     }
@@ -182,6 +186,10 @@ def test_every_screen_builds_and_is_translated(shell: Shell, lang: str) -> None:
     assert "Nguyễn Văn A" in today and ("1000 0000 0000 9" in today or "1000 0000 00009" in today)
     assert ("Phạm Minh Tuấn" in today) and shell.title.value
     assert any("Tờ khai" in t for t in _texts(built["pickup"]))
+    assert not any("Tờ khai" in t for t in _texts(built["pickup-unscanned"]))  # no form before the scan
+    assert "Đã quét tem bì thư" in _texts(built["pickup"]) or "Envelope label scanned" in _texts(
+        built["pickup"]
+    )  # says how it was identified
     sync = " ".join(_texts(built["sync"]))
     assert "unknown shipment 2000000000009" in sync and (
         "Máy chủ không biết" in sync or "does not know" in sync
@@ -190,7 +198,7 @@ def test_every_screen_builds_and_is_translated(shell: Shell, lang: str) -> None:
 
 def test_screens_open_each_other_by_route_and_back_keeps_the_form(shell: Shell) -> None:
     nav: Navigator = shell  # what screens are given: the Protocol, satisfied by the real Shell
-    nav.go("/stop/1000000000009/pickup")
+    nav.go("/stop/1000000000009/pickup", identified=SCANNED)
     pickup = shell.content
     flow = shell.stack[-1].state["flow"]
     flow.giver_name = "Trần Văn B"
@@ -214,16 +222,36 @@ def test_screens_open_each_other_by_route_and_back_keeps_the_form(shell: Shell) 
 
 
 def test_delivery_identity_switch_shows_one_field_at_a_time(shell: Shell) -> None:
-    view = _open(shell, "/stop/2000000000009/delivery")
+    view = _open(shell, "/stop/2000000000009/delivery", identified=SCANNED)
     assert isinstance(view, ft.Column)
     fields = [c for c in view.controls if isinstance(c, ft.TextField)]
-    segmented = next(c for c in view.controls if isinstance(c, ft.SegmentedButton))
-    visible = lambda: [f.label for f in fields if f.visible]  # noqa: E731
+    fields += [
+        f
+        for c in view.controls
+        if isinstance(c, ft.Column)
+        for f in c.controls
+        if isinstance(f, ft.TextField)
+    ]
+    parent = {id(f): c for c in view.controls if isinstance(c, ft.Column) for f in c.controls}
+    segmented = next(c for c in view.controls if isinstance(c, ui.Segments))
+    visible = lambda: [  # noqa: E731
+        f.label for f in fields if f.visible and getattr(parent.get(id(f)), "visible", True)
+    ]
     assert "4 số cuối CCCD" in visible() and "Mã PIN 6 số của người nhận" not in visible()
 
-    class Change:
-        control = segmented
-
-    segmented.selected = ["pin"]
-    segmented.on_change(Change())
+    segmented.picked("pin")  # what a tap on the PIN segment does
     assert "Mã PIN 6 số của người nhận" in visible() and "4 số cuối CCCD" not in visible()
+
+
+def test_tapping_a_stop_opens_its_scan_and_the_scan_opens_its_form(shell: Shell) -> None:
+    from courier_app.views.screens import _scanned
+
+    shell.go("/today", root=True)
+    shell.go("/stop/3000000000009/scan")  # what a tap on a Today card opens
+    assert "Quét tem trên bì thư đang cầm" in " ".join(_texts(shell.content))
+    _scanned(shell, "3000000000009", SCANNED)  # the label read: that stop's form, in place of the scan
+    assert [v.route for v in shell.page.views][-1] == "/stop/3000000000009/handover"
+    assert [r.a.code for r in shell.stack[-1].state["flow"].rows] == ["3000000000009"]
+    shell.go("/stop/1000000000009/scan")
+    _scanned(shell, "1000000000009", Identified("typed", "label_damaged"))
+    assert shell.stack[-1].state["flow"].identified == Identified("typed", "label_damaged")

@@ -74,7 +74,8 @@ def test_track_confirm_switch_language_and_lockout(browser, server, artifacts):
 
     # a forged signature is reported plainly
     code, sig = other_url.split("/t/")[1].split("?s=")
-    page.goto(f"{server.base}/t/{code}?s={sig[:-3]}AAA")
+    sig, kid = sig.split("&k=")  # the label names its key (CUSTODY.md §2)
+    page.goto(f"{server.base}/t/{code}?s={sig[:-3]}AAA&k={kid}")
     assert page.locator("#authenticity").get_attribute("data-authentic") == "false"
     page.screenshot(path=str(artifacts / "citizen-360-forged.png"), full_page=True)
     weight = len(page.content().encode())

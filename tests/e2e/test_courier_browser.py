@@ -143,6 +143,7 @@ def _open(url: str, camera: Path | None = None):  # type: ignore[no-untyped-def]
 
 
 def _sign(page) -> None:
+    page.wait_for_timeout(600)  # the accessibility node can lag a layout change (a field filled above)
     box = page.locator('[flt-semantics-identifier="sigpad"]').bounding_box()
     assert box, "the signature pad is not on screen"
     x0, y0 = box["x"] + 30, box["y"] + box["height"] * 0.6
@@ -369,6 +370,9 @@ def test_typed_code_and_a_rejected_record_shown_with_its_reason(server, app, art
             page.keyboard.press("Backspace")
         page.keyboard.type(code)
         page.get_by_role("button", name="Tìm theo mã").click()
+        _wait_text(page, "Chọn lý do gõ mã")  # a typed code says why it was not scanned
+        page.get_by_role("button", name="Tem rách/mờ").click()
+        page.get_by_role("button", name="Tìm theo mã").click()
         _wait_text(page, "Thành phần hồ sơ đã nhận")
         page.get_by_role("checkbox", name="Tờ khai đăng ký khai sinh").click()
         _type_into(page, "4 số cuối CCCD", "4821")
@@ -432,5 +436,10 @@ def test_a_batch_the_clerk_signed_on_the_console_is_confirmed_in_the_app(server,
         browser.close()
         pw.stop()
     last = ship["events"][-1]
-    assert last["event"]["counterparty"] == {"name": "motcua", "role": "clerk"}
+    clerk_id = server.http.post("/api/v1/auth/token", json={"username": "motcua", "password": PASSWORD})
+    assert last["event"]["counterparty"] == {
+        "name": "motcua",
+        "role": "clerk",
+        "user_id": clerk_id.json()["user"]["id"],  # the person, and the account they signed with
+    }
     assert last["missing_attachments"] == []  # the clerk's signature from the console
