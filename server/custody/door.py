@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import Any
 
 from litestar.exceptions import NotFoundException as NotFound
-from litestar.exceptions import PermissionDeniedException
 from sqlalchemy import select, update
 
 from shared import codes
@@ -30,6 +29,7 @@ from ..db.engine import Database
 from ..db.models import custody_events, shipments
 from ..errors import TooManyRequests, Unprocessable
 from ..keys import ServerKeys
+from ..shipments import repository as shipments_repo
 
 
 async def _shipment(db: Database, code: str) -> Any:
@@ -42,7 +42,6 @@ async def _shipment(db: Database, code: str) -> Any:
                     shipments.c.kind,
                     shipments.c.parent_code,
                     shipments.c.pin_hash,
-                    shipments.c.assigned_courier_id,
                 ).where(shipments.c.code == code)
             )
         ).first()
@@ -55,11 +54,8 @@ async def check_sealed_pin(
         code = codes.normalize(code_text)
     except codes.InvalidCode as exc:
         raise NotFound(str(exc)) from None
-    ship = await _shipment(db, code)
-    if ship is None:
-        raise NotFound(f"No shipment {codes.group(code)}.")
-    if ship.assigned_courier_id != user.id:
-        raise PermissionDeniedException(f"Shipment {codes.group(code)} is not on your list.")
+    async with db.read() as conn:  # the one unit-scope rule: 404 unknown, 403 not this courier's
+        ship = await shipments_repo.visible(conn, user, code)
     if keys.seal is None:
         raise Unprocessable("This server has no seal key.")
     try:
