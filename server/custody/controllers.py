@@ -77,9 +77,10 @@ class CustodyController(Controller):
                     f"Invalid request body at `events[{i}].{field}`: {text} is not a real UTC time "
                     "(a month from 01 to 12, a day that month has, 23:59:59.999 at the latest)."
                 )
-        results = await service.ingest(db, request.user, data.events, utcnow(), signatures)
-        await door.after_sync(db, keys, data.events, results)  # sealed PINs, flags back to the phone
-        return EventBatchResult(results=results)
+        wrong_pins = await door.pin_mismatches(db, keys, data.events)  # flagged as they are written
+        return EventBatchResult(
+            results=await service.ingest(db, request.user, data.events, utcnow(), signatures, wrong_pins)
+        )
 
     @post(
         "/me/stops/{code:str}/pin-check",

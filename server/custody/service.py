@@ -347,17 +347,19 @@ async def ingest(
     events: list[CustodyEvent],
     now: datetime,
     signatures: SignaturePool | None = None,
+    pin_mismatches: frozenset[str] = frozenset(),
 ) -> list[EventResult]:
-    """Apply a courier's batch; one result per event, in input order. `signatures`: the
-    app's helper processes (None: every check in this process)."""
+    """Apply a courier's batch; one result per event, in input order, an accepted one with
+    its flags. `signatures`: the app's helper processes (None: every check in this process);
+    `pin_mismatches`: ids of deliveries whose sealed PIN was wrong (custody/door.py)."""
     my_devices = await _my_devices(db, user, {ev.device for ev in events})
     checks = _Checks(events, user, my_devices, signatures or _INLINE)
     try:
-        results = await _apply(db, user, events, checks, my_devices, now, check_all_ids=False)
+        results = await _apply(db, user, events, checks, my_devices, now, pin_mismatches, check_all_ids=False)
     except IntegrityErrors:
         # an id that was accepted before, now with another body and the current head as prev:
         # redo the batch looking every id up, so it is answered as a conflict
-        results = await _apply(db, user, events, checks, my_devices, now, check_all_ids=True)
+        results = await _apply(db, user, events, checks, my_devices, now, pin_mismatches, check_all_ids=True)
     touched = {ev.shipment for ev, r in zip(events, results, strict=True) if r.status == "accepted"}
     db.changed("event", sorted(touched))
     return results
@@ -370,13 +372,14 @@ async def _apply(
     checks: _Checks,
     my_devices: dict[str, int],
     now: datetime,
+    pin_mismatches: frozenset[str],
     *,
     check_all_ids: bool,
 ) -> list[EventResult]:
     codes = sorted({ev.shipment for ev in events})
 
     def attempt(w: IngestWriter, problems: list[str | None]) -> list[EventResult]:
-        plan = _Plan(user, events, problems, my_devices, now, w.lock_shipments(codes))
+        plan = _Plan(user, events, problems, my_devices, now, w.lock_shipments(codes), pin_mismatches)
         plan.parties = w.parties(plan.party_ids())
         plan.known.update(w.known(plan.ids_to_look_up(check_all_ids)))
         plan.known.update(w.known(plan.apply_chains()))
@@ -426,8 +429,10 @@ class _Plan:
         my_devices: dict[str, int],
         now: datetime,
         ships: dict[str, dict[str, Any]],
+        pin_mismatches: frozenset[str] = frozenset(),
     ) -> None:
         self.user, self.now, self.ships = user, now, ships
+        self.pin_mismatches = pin_mismatches
         self.latest = to_wire(now + CLOCK_SKEW)  # a later occurred_at is flagged device_clock_ahead
         self.pending = [
             _Pending(i, ev, problem, my_devices.get(ev.device))
@@ -585,8 +590,10 @@ def _decide(
     if problem := content_problem(ev, ship["kind"]) or _party_problem(ev, user, plan.parties):
         return reject(p, ship, problem)
     flags = _flags(ev, ship, plan.latest)
+    if ev.id in plan.pin_mismatches:
+        flags.append("pin_mismatch")
     batch.accepted.append(event_row(ev, ship["id"], ship["seq"] + 1, p.device_id, now, flags))
     apply_effects(ship, ev, new_state, now)
     batch.touched[ship["id"]] = ship
     known[ev.id] = ev.hash
-    results[p.index] = EventResult(ev.id, "accepted", head=ship["head"])
+    results[p.index] = EventResult(ev.id, "accepted", head=ship["head"], flags=flags)

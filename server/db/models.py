@@ -157,7 +157,8 @@ class CustodyEvent(Base):
     lat: Mapped[float | None] = mapped_column(Float)
     lon: Mapped[float | None] = mapped_column(Float)
     body: Mapped[str] = mapped_column(Text)
-    flags: Mapped[list[Any] | None]
+    # SQL NULL when there is none (not JSON 'null'): the flagged index holds only flagged rows
+    flags: Mapped[list[Any] | None] = mapped_column(JSON(none_as_null=True))
     log_index: Mapped[int | None] = mapped_column(BigInteger, unique=True)  # leaf index in the Merkle log
 
     __table_args__ = (

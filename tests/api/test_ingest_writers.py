@@ -88,3 +88,17 @@ async def test_fast_and_core_writers_store_identical_rows(api, settings, db, tmp
     for table in TABLES:
         assert dumps["fast"][table] == dumps["core"][table], table
     assert len(dumps["fast"]["custody_events"]) >= 6 and len(dumps["fast"]["rejected_events"]) == 2
+    # an event without flags stores SQL NULL (not JSON 'null'), so the partial index of
+    # flagged events (ix_custody_events_flagged) holds only the flagged one
+    conn = sqlite3.connect(tmp_path / "fast.db")
+    try:
+        stored = dict(conn.execute("SELECT id, flags FROM custody_events").fetchall())
+        indexed = conn.execute(
+            "SELECT count(*) FROM custody_events INDEXED BY ix_custody_events_flagged WHERE flags IS NOT NULL"
+        ).fetchone()[0]
+    finally:
+        conn.close()
+    assert stored[f3["id"]] == '["device_clock_ahead"]'
+    assert stored[d1["id"]] is None and "null" not in stored.values()
+    assert indexed == 1
+    assert [r.flags for r in results][5] == ["device_clock_ahead"] and results[0].flags == []
