@@ -72,6 +72,20 @@ class Flagged(msgspec.Struct):
     shipment: str
     type: str
     flags: list[str]
+    step: str = ""  # the i18n key of what was done, in PRODUCT.md's words for its kind
+
+    @property
+    def step_key(self) -> str:
+        return self.step or f"step.{self.type}"
+
+
+def _step(event: dict[str, Any]) -> str:
+    """A submission's `delivered` is the one-stop shop's clerk signing for the dossier; a
+    result's is the citizen (or a proxy) receiving it at home."""
+    counterparty = event.get("counterparty") or {}
+    if event.get("type") == "delivered" and counterparty.get("role") == "clerk":
+        return "step.delivered_to_shop"
+    return f"step.{event.get('type')}"
 
 
 class Outbox:
@@ -157,7 +171,13 @@ class Outbox:
         match), to show the courier; returns how many were flagged."""
         by_id = {e["id"]: e for e in events}
         new = [
-            Flagged(r.id, str(by_id[r.id]["shipment"]), str(by_id[r.id]["type"]), list(r.flags))
+            Flagged(
+                r.id,
+                str(by_id[r.id]["shipment"]),
+                str(by_id[r.id]["type"]),
+                list(r.flags),
+                _step(by_id[r.id]),
+            )
             for r in results
             if r.flags and r.id in by_id
         ]

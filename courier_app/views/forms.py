@@ -86,6 +86,10 @@ def _header(shell: Navigator, row: Row, identified: Identified | None = None) ->
     return ft.Column(lines, spacing=2)
 
 
+def _toggler(flow: PickupFlow, index: int) -> Callable[[bool], None]:
+    return lambda _ticked: flow.toggle(index)
+
+
 def _scan_first(shell: Navigator, row: Row) -> ft.Control:
     """A form asked for without the envelope identified (a deep link): scan first."""
     tr = shell.ctx.tr
@@ -235,14 +239,7 @@ def pickup_screen(
     if flow.from_citizen:
         items.append(ft.Text(tr("pickup.components"), size=17, weight=ft.FontWeight.W_600))
         for i, component in enumerate(flow.components):
-            items.append(
-                ft.Checkbox(
-                    label=component,
-                    value=i in flow.checked,
-                    on_change=lambda e, i=i: flow.toggle(i),
-                    label_style=ft.TextStyle(size=17),
-                )
-            )
+            items.append(ft.Row([ui.Toggle(component, i in flow.checked, _toggler(flow, i))]))
         fee = ui.bound_field(tr("pickup.fee"), flow, "fee_text", digits=True)
         items.append(fee)
     name = ui.bound_field(

@@ -354,7 +354,7 @@ def sync_screen(shell: Navigator) -> ft.Control:
                     ft.Column(
                         [
                             ft.Text(
-                                f"{group(f.shipment)} · {tr('step.' + f.type)}",
+                                f"{group(f.shipment)} · {tr(f.step_key)}",
                                 size=16,
                                 weight=ft.FontWeight.W_600,
                             ),

@@ -123,7 +123,8 @@ class Shell:
     def _render(self) -> None:
         """Build the screen on top afresh (its flow, kept with `keep`, keeps what was entered)."""
         entry = self.stack[-1]
-        self.title = ft.Text("", size=20, weight=ft.FontWeight.BOLD)
+        # two lines rather than "Nhận bưu…" beside the sync chip at 360 px
+        self.title = ft.Text("", size=18, weight=ft.FontWeight.BOLD, max_lines=2)
         self.sync_chip = ft.Container()
         entry.content = entry.screen(self, **entry.params, **entry.state)
         back = ft.IconButton(ft.Icons.ARROW_BACK, on_click=lambda e: self.back(), icon_size=28, tooltip="←")

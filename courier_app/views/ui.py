@@ -40,6 +40,34 @@ def icon_button(icon: Any, on_click: Callable[..., Any] | None, tooltip: str) ->
     return ft.IconButton(icon, on_click=on_click, icon_size=30, tooltip=tooltip, width=TOUCH, height=TOUCH)
 
 
+class Toggle(ft.Button):
+    """A line to tick, as a full-width TOUCH-high button with a box that fills when ticked.
+    Flet's Checkbox is 40 px high and a set height scales its box rather than its target."""
+
+    def __init__(self, label: str, value: bool, on_change: Callable[[bool], None]) -> None:
+        self.label, self.on_toggle = label, on_change
+        super().__init__(
+            content=ft.Text(label, size=17, weight=ft.FontWeight.W_600),
+            on_click=lambda e: self.tick(),
+            height=TOUCH,
+            expand=True,
+            style=ft.ButtonStyle(alignment=ft.Alignment.CENTER_LEFT),
+        )
+        self.show(value)
+
+    def show(self, value: bool) -> None:
+        self.value = value
+        self.icon = ft.Icons.CHECK_BOX if value else ft.Icons.CHECK_BOX_OUTLINE_BLANK
+        self.bgcolor = ft.Colors.BLUE_50 if value else None
+        self.color = PRIMARY
+
+    def tick(self) -> None:
+        self.show(not self.value)
+        self.on_toggle(self.value)
+        if self.page is not None:
+            self.update()
+
+
 def choices(
     options: list[tuple[str, str]], selected: str | None, on_pick: Callable[[str], None]
 ) -> ft.Column:
@@ -124,6 +152,8 @@ def field(
         password=password,
         can_reveal_password=password,
         max_length=max_length,
+        # no "0/4" under the box: a screen reader reads the counter out, in English
+        counter=ft.Text("") if max_length is not None else None,
         text_size=18,
     )
 

@@ -11,6 +11,7 @@ STRINGS: dict[str, str] = {
     "step.result_registered": "Result ready to send",
     "step.result_on_way": "Result on its way to you",
     "step.delivered": "Result delivered to your door",
+    "step.delivered_to_shop": "Dossier handed in at the one-stop shop",
     "step.delivery_failed": "Delivery attempt failed",
     "step.transferred": "Handed to another courier",
     "step.returned": "Returned to sender",

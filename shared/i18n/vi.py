@@ -11,6 +11,7 @@ STRINGS: dict[str, str] = {
     "step.result_registered": "Kết quả đã sẵn sàng để gửi",
     "step.result_on_way": "Kết quả đang được chuyển đến bạn",
     "step.delivered": "Đã trả kết quả tận nhà",
+    "step.delivered_to_shop": "Đã nộp hồ sơ cho Bộ phận Một cửa",
     "step.delivery_failed": "Phát không thành công",
     "step.transferred": "Chuyển cho bưu tá khác",
     "step.returned": "Đã hoàn về nơi gửi",

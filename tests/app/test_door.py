@@ -274,3 +274,19 @@ def test_status_texts_say_saved_on_this_phone_not_sent(server, tmp_path):
     ctx = AppContext(tmp_path / "p", server.base, utcnow, FakeLocator(None))
     assert ctx.today.label_keys.keys == ()  # nothing fetched: nothing trusted
     ctx.close()
+
+
+def test_the_sync_screens_flagged_list_names_each_delivery_for_its_kind(tmp_path):
+    from courier_app.outbox import Outbox
+    from shared.api import EventResult
+
+    box = Outbox(tmp_path / "o.db")
+    events = [
+        {"id": "e1", "shipment": "7030086087557", "type": "delivered", "counterparty": {"role": "clerk"}},
+        {"id": "e2", "shipment": "9796285295919", "type": "delivered", "counterparty": {"role": "citizen"}},
+        {"id": "e3", "shipment": "9796285295919", "type": "picked_up", "counterparty": {"role": "citizen"}},
+    ]
+    results = [EventResult(e["id"], "accepted", flags=["device_clock_ahead"]) for e in events]
+    assert box.note_flags(events, results) == 3
+    said = [t(f.step_key, "vi") for f in box.flagged()]
+    assert said == ["Đã nộp hồ sơ cho Bộ phận Một cửa", "Đã trả kết quả tận nhà", t("step.picked_up", "vi")]

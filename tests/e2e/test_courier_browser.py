@@ -154,6 +154,22 @@ def _sign(page) -> None:
     page.mouse.up()
 
 
+def _tap_below(page, name: str) -> None:
+    """Tap a button that may be below the fold, scrolling the way a thumb does (the wheel:
+    Flutter scrolls its own paint and its accessibility tree together). Playwright's own
+    scroll-into-view moves only the tree, and every later node is then off its painted place."""
+    button = page.get_by_role("button", name=name)
+    height = page.viewport_size["height"]
+    for _ in range(12):
+        box = button.bounding_box()
+        if box and box["y"] + box["height"] <= height - 8:
+            break
+        page.mouse.move(page.viewport_size["width"] / 2, height / 2)
+        page.mouse.wheel(0, 250)
+        page.wait_for_timeout(300)
+    button.click()
+
+
 def _signed_in(page) -> None:
     """Sign in unless the app resumed an earlier session (each test can run alone)."""
     try:
@@ -179,8 +195,9 @@ def _type_into(page, name: str, text: str) -> None:
     nodes can lag the painted layout by a few dozen pixels after a rebuild, and a click at
     the node's centre then lands on the field above."""
     box = page.get_by_role("textbox", name=name)
-    box.scroll_into_view_if_needed()
-    box.focus()
+    # focus without letting the browser scroll the accessibility tree: Flutter brings a focused
+    # field into view itself, and a tree scrolled by the browser alone is left off the paint
+    box.evaluate("e => e.focus({preventScroll: true})")
     page.wait_for_timeout(300)
     page.keyboard.type(text, delay=20)
 
@@ -231,17 +248,17 @@ def test_login_scan_pickup_sync(server, app, artifacts, tmp_path):
         page.get_by_role("button", name="Quét mã bưu gửi").click()
         _wait_text(page, "Thành phần hồ sơ đã nhận", timeout=45_000)  # the label was read, pickup opened
         _shot(page, artifacts / "courier-03-pickup.png")
-        page.get_by_role("button", name="Hoàn tất nhận").click()
+        _tap_below(page, "Hoàn tất nhận")
         _wait_text(page, "Đánh dấu các giấy tờ đã nhận")  # the flow says what is missing first
-        page.get_by_role("checkbox", name="Tờ khai đăng ký khai sinh").click()
-        page.get_by_role("checkbox", name="Giấy chứng sinh (bản chính)").click()
+        page.get_by_role("button", name="Tờ khai đăng ký khai sinh").click()
+        page.get_by_role("button", name="Giấy chứng sinh (bản chính)").click()
         page.wait_for_timeout(300)
         _type_into(page, "4 số cuối CCCD", "4821")
-        page.get_by_role("button", name="Hoàn tất nhận").click()
+        _tap_below(page, "Hoàn tất nhận")
         _wait_text(page, "Chưa có chữ ký")  # refused without a signature
         _sign(page)
         _shot(page, artifacts / "courier-04-pickup-signed.png")
-        page.get_by_role("button", name="Hoàn tất nhận").click()
+        _tap_below(page, "Hoàn tất nhận")
         _wait_text(page, "Hôm nay")
         _shot(page, artifacts / "courier-05-today-after.png")
 
@@ -374,10 +391,10 @@ def test_typed_code_and_a_rejected_record_shown_with_its_reason(server, app, art
         page.get_by_role("button", name="Tem rách/mờ").click()
         page.get_by_role("button", name="Tìm theo mã").click()
         _wait_text(page, "Thành phần hồ sơ đã nhận")
-        page.get_by_role("checkbox", name="Tờ khai đăng ký khai sinh").click()
+        page.get_by_role("button", name="Tờ khai đăng ký khai sinh").click()
         _type_into(page, "4 số cuối CCCD", "4821")
         _sign(page)
-        page.get_by_role("button", name="Hoàn tất nhận").click()
+        _tap_below(page, "Hoàn tất nhận")
         _wait_text(page, "bị máy chủ từ chối", timeout=60_000)
         _shot(page, artifacts / "courier-10-rejected-banner.png")
         page.get_by_text("bị máy chủ từ chối").first.click()
