@@ -224,9 +224,9 @@ VI: dict[str, str] = {
     "money.code": "Mã bưu gửi",
     "shipment.no_fix.server": "máy chủ tự ghi nhận sự kiện này (không có vị trí)",
     "shipment.no_fix.device": "thiết bị không bắt được tín hiệu GPS",
-    "identity.id_last4": "4 số cuối CCCD",
-    "identity.pin": "mã PIN",
-    "identity.proxy": "người nhận thay (có giấy ủy quyền)",
+    "shipment.identity.id_last4": "4 số cuối CCCD",
+    "shipment.identity.pin": "mã PIN",
+    "shipment.identity.proxy": "người nhận thay (có giấy ủy quyền)",
 }
 
 EN: dict[str, str] = {
@@ -450,7 +450,7 @@ EN: dict[str, str] = {
     "money.code": "Shipment code",
     "shipment.no_fix.server": "recorded by the server itself (no position)",
     "shipment.no_fix.device": "the device had no GPS fix",
-    "identity.id_last4": "last 4 digits of the ID card",
-    "identity.pin": "PIN",
-    "identity.proxy": "an authorised person (with a written authorisation)",
+    "shipment.identity.id_last4": "last 4 digits of the ID card",
+    "shipment.identity.pin": "PIN",
+    "shipment.identity.proxy": "an authorised person (with a written authorisation)",
 }
