@@ -12,6 +12,7 @@ from litestar.params import Parameter, QueryParameter
 from litestar.response import Redirect, Template
 from msgspec import Meta, Struct
 
+from shared import codes
 from shared.i18n import t
 
 from ..auth.security import roles
@@ -20,7 +21,7 @@ from ..console import clerk
 from ..console.pages import error_page, lang_of, page
 from ..custody import attachments as attachment_store
 from ..deps import DB, Cfg
-from ..errors import BadRequest, Conflict, NotFoundException, Unprocessable
+from ..errors import BadRequest, Conflict, NotFoundException, TooManyRequests, Unprocessable
 from ..labels.documents import in_thread
 from . import service
 from .documents import statement_pdf, statement_xlsx
@@ -69,7 +70,7 @@ class MoneyController(Controller):
         operation_id="createRemittance",
         opt=roles(*CASHIERS),
         status_code=201,
-        raises=[BadRequest, NotFoundException, Conflict, Unprocessable],
+        raises=[NotFoundException, Conflict, Unprocessable, TooManyRequests],
     )
     async def create(self, request: Req, db: DB, settings: Cfg, data: RemittanceCreate) -> RemittanceOut:
         """Record a signed remittance: the fees of `codes`, collected by the courier at pickup and
@@ -116,7 +117,7 @@ class MoneyConsoleController(Controller):
     path = "/console/money"
     tags = ["console"]
     include_in_schema = False
-    exception_handlers = {HTTPException: error_page}  # type: ignore[dict-item]
+    exception_handlers = {HTTPException: error_page}
 
     @get(["/", ""], operation_id="consoleMoney", opt=roles(*VIEWERS))
     async def sheet(
@@ -185,7 +186,14 @@ class MoneyConsoleController(Controller):
     @get("/remittances/{remittance_id:int}", operation_id="consoleRemittance", opt=roles(*VIEWERS))
     async def remittance(self, request: Req, db: DB, remittance_id: int) -> Template:
         v = await service.remittance(db, request.user, remittance_id)
-        return page(request, "remittance.html", title=t("money.slip", lang_of(request)), r=v, vnd=service.vnd)
+        return page(
+            request,
+            "remittance.html",
+            title=t("money.slip", lang_of(request)),
+            r=v,
+            vnd=service.vnd,
+            group=codes.group,
+        )
 
     @get(
         "/remittances/{remittance_id:int}/signature.png",
@@ -217,5 +225,10 @@ class MoneyConsoleController(Controller):
         if format_:
             raise BadRequest("format is pdf or xlsx (or none for the page).")
         return page(
-            request, "statement.html", title=t("money.statement", lang_of(request)), s=s, vnd=service.vnd
+            request,
+            "statement.html",
+            title=t("money.statement", lang_of(request)),
+            s=s,
+            vnd=service.vnd,
+            group=codes.group,
         )

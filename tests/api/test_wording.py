@@ -49,7 +49,7 @@ async def test_printed_documents_name_each_party_for_what_it_is(api):
 
 
 async def test_the_console_shipment_page_speaks_vietnamese(api):
-    sub, res = await _delivered_result(api)
+    _, res = await _delivered_result(api)
     await console_login(api.client, "admin")
     page = await api.client.get(f"/console/shipments/{res['code']}")
     assert page.status_code == 200
