@@ -88,13 +88,19 @@ def _fees(rows: list[Any]) -> list[Fee]:
     return out
 
 
-async def fees_of_couriers(conn: AsyncConnection, courier_ids: list[int], until: datetime) -> list[Fee]:
-    """Every fee these couriers collected before `until`, with its remittance."""
+async def fees_of_couriers(
+    conn: AsyncConnection, courier_ids: list[int], until: datetime, since: datetime | None = None
+) -> list[Fee]:
+    """The fees these couriers collected before `until`, with their remittance: those
+    collected from `since` on, and older ones still unremitted at `since`."""
     if not courier_ids:
         return []
     actors = [f"courier:{i}" for i in courier_ids]
-    e = custody_events.c
-    query = _fees_query([e.actor.in_(actors), e.occurred_at < until])
+    e, paid = custody_events.c, remittances.c.created_at
+    conds = [e.actor.in_(actors), e.occurred_at < until]
+    if since is not None:
+        conds.append(or_(e.occurred_at >= since, paid.is_(None), paid >= since))
+    query = _fees_query(conds)
     return _fees(list((await conn.execute(query)).all()))
 
 
@@ -137,13 +143,16 @@ async def couriers_of(conn: AsyncConnection, unit_id: int | None) -> list[Any]:
     return list((await conn.execute(query)).all())
 
 
-async def remittances_of(conn: AsyncConnection, courier_ids: list[int], until: datetime) -> list[Any]:
+async def remittances_of(
+    conn: AsyncConnection, courier_ids: list[int], until: datetime, since: datetime
+) -> list[Any]:
+    """The couriers' remittances recorded in [since, until)."""
     if not courier_ids:
         return []
     r = remittances.c
     query = (
         select(remittances)
-        .where(r.courier_id.in_(courier_ids), r.created_at < until)
+        .where(r.courier_id.in_(courier_ids), r.created_at >= since, r.created_at < until)
         .order_by(r.created_at, r.id)
     )
     return list((await conn.execute(query)).all())

@@ -434,8 +434,8 @@ async def day_sheet(
     async with db.read() as conn:
         couriers = await _couriers_seen(conn, user)
         ids = [c.id for c in couriers]
-        fees = await repository.fees_of_couriers(conn, ids, until)
-        remits = await repository.remittances_of(conn, ids, until)
+        fees = await repository.fees_of_couriers(conn, ids, until, since=day_start(start))
+        remits = await repository.remittances_of(conn, ids, until, since=day_start(start))
     return DaySheet(start, end, sheet_rows(couriers, fees, remits, start, end, now), couriers)
 
 
