@@ -17,7 +17,7 @@ from server.money.service import local_day
 from shared.jcs import canonicalize
 from shared.timeutil import to_wire
 from tests.api.conftest import PNG_1PX, table_counts
-from tests.api.test_console import console_login
+from tests.api.test_console import console_login, csrf
 
 SIGNATURE = base64.b64encode(PNG_1PX).decode()
 
@@ -216,6 +216,19 @@ async def test_the_monthly_statement_as_xlsx_and_pdf(api):
     assert (await remit(api, [a], 50_000)).status_code == 201
     month = local_day(now).strftime("%Y-%m")
     await console_login(api.client, "clerk")
+    # the cashier's form: a bad amount or no signature is a 400 page that keeps what was typed
+    form = await api.client.get(f"/console/money/remit?courier={api.user_ids['courier1']}")
+    token = csrf(form.text)
+    sent = {"courier_id": str(api.user_ids["courier1"]), "code": [b], "_csrf_token": token}
+    for change, words in (
+        ({"amount_vnd": "năm mươi", "signature_png": "data:image/png;base64," + SIGNATURE}, "amount_vnd"),
+        ({"amount_vnd": "1.234.000", "signature_png": ""}, "signature is missing"),
+        ({"amount_vnd": "1.000.000", "signature_png": "data:image/png;base64," + SIGNATURE}, "short of"),
+    ):
+        r = await api.client.post("/console/money/remit", data={**sent, **change})
+        assert r.status_code in (400, 422) and words in r.text, (change, r.status_code, r.text[-400:])
+        assert f'value="{change["amount_vnd"]}"' in r.text
+    assert (await api.client.get("/console/money/remit?courier=abc")).status_code == 400
     base = f"/console/money/statement?agency=TTHCC-GL&month={month}"
     page = await api.client.get(base)
     assert page.status_code == 200 and "1.284.000 ₫" in page.text
