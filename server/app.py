@@ -35,6 +35,7 @@ from .errors import exception_handlers
 from .keys import load_keys, load_secret
 from .labels.controllers import DocumentController, LabelController
 from .log.controllers import LogController
+from .money.controllers import MoneyConsoleController, MoneyController
 from .reports.controllers import ReportController
 from .shipments.controllers import ShipmentController
 from .strict import strict_json_body
@@ -99,6 +100,8 @@ def create_app(settings: Cfg) -> Litestar:
             ReportController,
             ConsoleController,
             HandoverController,
+            MoneyController,
+            MoneyConsoleController,
             create_static_files_router(
                 "/console/static",
                 directories=[Path(__file__).with_name("static")],

@@ -43,6 +43,7 @@ class Journey:
     late: bool
     attempts: int
     masked_name: str
+    name_role: str  # whose name that is: the sender of a submission, the recipient of a result
     confirmable_code: str | None  # the delivered result shipment a PIN can confirm
     confirmed: bool
     authentic: bool | None  # None: no signature given
@@ -130,6 +131,7 @@ async def journey(db: Database, keys: ServerKeys, code: str, sig: str | None, la
         late=late,
         attempts=sum(leg.attempts for leg in legs),
         masked_name=mask_name(citizen.get("name", "")),
+        name_role="recipient" if result is not None else "sender",
         confirmable_code=result.code if result is not None and result.state == "delivered" else None,
         confirmed=confirmed,
         authentic=authentic,

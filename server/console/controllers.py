@@ -16,6 +16,7 @@ from litestar.response import Redirect, ServerSentEvent, Template
 from msgspec import Struct
 
 from shared.i18n import t
+from shared.lifecycle import IDENTITY_METHODS
 
 from ..auth import service as auth
 from ..auth.security import PUBLIC, SESSION_COOKIE, roles
@@ -252,6 +253,7 @@ class ConsoleController(Controller):
             "shipment.html",
             title=view.grouped,
             v=view,
+            identity_methods=IDENTITY_METHODS,
             plot=plot(marks, title=t("shipment.map", lang_of(request))),
             can_assign=request.user.role in ASSIGNERS,
             couriers=await service.couriers(db) if request.user.role in ASSIGNERS else [],

@@ -33,6 +33,7 @@ NAV = (
     ("nav.receive", "/console/receive", ("clerk", "admin")),
     ("nav.couriers", "/console/couriers", ("dispatcher", "admin")),
     ("nav.reports", "/console/reports", ("dispatcher", "admin", "auditor")),
+    ("nav.money", "/console/money", ("clerk", "dispatcher", "admin", "auditor")),
 )
 HOME = {"clerk": "/console/register"}
 

@@ -47,6 +47,19 @@ class EventRow:
     prev: str | None
     device: str
 
+    @property
+    def no_fix_key(self) -> str | None:
+        """The i18n key of a no-fix reason the software itself writes; a courier's own words
+        are shown as typed."""
+        return NO_FIX_KEYS.get(str(self.data.get("no_fix_reason", "")))
+
+
+# the reasons written by server/custody/service.py (server_event) and courier_app/flows/custody.py
+NO_FIX_KEYS = {
+    "recorded by the server": "shipment.no_fix.server",
+    "no GPS fix on the device": "shipment.no_fix.device",
+}
+
 
 @dataclass(slots=True)
 class RejectedRow:

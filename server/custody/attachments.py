@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import io
 import os
+import secrets
 import warnings
 from collections.abc import Mapping
 from datetime import timedelta
@@ -37,7 +38,8 @@ UNREFERENCED_WINDOW = timedelta(hours=24)
 
 
 def _write_durably(target: Path, body: bytes) -> None:
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    # unique per write: two requests storing the same attachment at once must not share it
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(8)}.tmp")
     with open(tmp, "wb") as fh:
         fh.write(body)
         fh.flush()

@@ -309,3 +309,47 @@ witnesses = Witness.__table__
 cosignatures = Cosignature.__table__
 attempt_counters = AttemptCounter.__table__
 handovers = Handover.__table__
+
+
+# --- money: fees collected on behalf (thu hộ) and their remittance (issue 15) ---
+
+
+class Remittance(Base):
+    """A cashier's signed record that a courier handed over cash (docs/API.md "Money").
+
+    Append-only: never updated or deleted. `body` is the canonical record (RFC 8785) exactly
+    as hashed; `hash` is its SHA-256. The courier's on-screen signature is an attachment.
+    """
+
+    __tablename__ = "remittances"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    record_id: Mapped[str] = mapped_column(String(36), unique=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    cashier_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    courier_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    expected_vnd: Mapped[int] = mapped_column(BigInteger)  # the fees the shipments recorded
+    amount_vnd: Mapped[int] = mapped_column(BigInteger)  # the cash counted
+    reason: Mapped[str] = mapped_column(Text, default="")  # why amount differs from expected
+    signature: Mapped[str] = mapped_column(String(64))  # sha256 of the courier's PNG
+    strokes: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_remittances_courier_time", "courier_id", "created_at"),)
+
+
+class RemittanceItem(Base):
+    """One shipment's fee in a remittance. The primary key is the shipment: a fee is remitted
+    once, and of two parallel remittances of it the database lets exactly one commit."""
+
+    __tablename__ = "remittance_items"
+    shipment_id: Mapped[int] = mapped_column(
+        ForeignKey("shipments.id"), primary_key=True, autoincrement=False
+    )
+    remittance_id: Mapped[int] = mapped_column(ForeignKey("remittances.id"), index=True)
+    fee_vnd: Mapped[int] = mapped_column(BigInteger)
+
+
+remittances = Remittance.__table__
+remittance_items = RemittanceItem.__table__

@@ -35,7 +35,8 @@ class Handover:
     receiver: str
     receiver_role: str
     signature_png: bytes | None
-    place: str
+    place: str  # where it happened: the receiving agency, or the citizen's address
+    receiver_unit: str = ""  # the unit the receiver works for ("" for a citizen)
 
 
 P = ParamSpec("P")
@@ -181,6 +182,21 @@ class _Doc:
         return self.buf.getvalue()
 
 
+def _address(party: dict[str, Any]) -> str:
+    return ", ".join(x for x in (party.get("address"), party.get("commune"), party.get("province")) if x)
+
+
+# who received an envelope, in the words of PRODUCT.md
+RECEIVER_ROLES = {
+    "citizen": "công dân",
+    "clerk": "cán bộ tiếp nhận",
+    "courier": "bưu tá",
+    "hub": "bưu cục",
+    "proxy": "người được ủy quyền",
+    "business": "doanh nghiệp",
+}
+
+
 def _component_mark(name: str) -> str:
     """Original or copy, said once: the clerk often writes it into the component's name already."""
     low = name.lower()
@@ -208,14 +224,17 @@ def receipt_pdf(
     doc.line(f"Thủ tục: {ship.procedure or '—'}")
     doc.line(f"Lĩnh vực: {ship.field or '—'}")
     doc.y -= 4
-    doc.line("Người gửi", bold=True)
-    doc.line(f"{sender.get('name', '')} — {sender.get('phone') or ''}", indent=8)
-    doc.line(
-        ", ".join(x for x in (sender.get("address"), sender.get("commune"), sender.get("province")) if x),
-        indent=8,
-    )
-    doc.line("Cơ quan tiếp nhận", bold=True)
-    doc.line(recipient.get("name", ""), indent=8)
+    # a submission goes from the citizen to the agency that receives it; a result from the
+    # agency that returns it to the citizen (PRODUCT.md "One dossier, two envelopes")
+    is_result = ship.kind == "result"
+    for heading, party in (
+        ("Cơ quan trả kết quả" if is_result else "Người gửi", sender),
+        ("Người nhận" if is_result else "Cơ quan tiếp nhận", recipient),
+    ):
+        doc.line(heading, bold=True)
+        doc.line(" — ".join(x for x in (party.get("name", ""), party.get("phone")) if x), indent=8)
+        if address := _address(party):
+            doc.line(address, indent=8)
     doc.y -= 4
     doc.line("Thành phần hồ sơ", bold=True)
     for i, comp in enumerate(ship.components or [], start=1):
@@ -249,7 +268,10 @@ def handover_pdf(items: list[Handover], unit_name: str) -> bytes:
     first = items[0]
     doc.line(f"Hôm nay, {_local(first.when)}, tại {first.place or unit_name}, chúng tôi gồm:")
     doc.line(f"Bên giao: {first.giver}", bold=True, indent=8)
-    doc.line(f"Bên nhận: {first.receiver} ({first.receiver_role}) — {unit_name}", bold=True, indent=8)
+    role = RECEIVER_ROLES.get(first.receiver_role, first.receiver_role)
+    # a unit follows only a receiver who works for one (a clerk, a hub), never a citizen
+    unit = f" — {first.receiver_unit}" if first.receiver_unit else ""
+    doc.line(f"Bên nhận: {first.receiver}{f' ({role})' if role else ''}{unit}", bold=True, indent=8)
     doc.line(f"Đã giao nhận {len(items)} bưu gửi dưới đây, niêm phong nguyên vẹn:")
     doc.y -= 4
     for n, item in enumerate(items, start=1):
@@ -321,3 +343,6 @@ def delivery_pdf(
     else:
         doc.line("(chữ ký chưa được đồng bộ)", 10)
     return doc.done()
+
+
+Document = _Doc  # the A4 page builder (national heading, title, wrapped lines), for other areas' papers

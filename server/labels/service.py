@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from msgspec import Struct
 
@@ -158,10 +159,36 @@ async def handover_record(
                 receiver=cp.name if cp else "",
                 receiver_role=cp.role if cp else "",
                 signature_png=await _signature(db, root, ev),
-                place=(ship.recipient or {}).get("name", ""),
+                place=_place(ship, cp.role if cp else ""),
+                receiver_unit=await _receiver_unit(db, ship, cp.role if cp else ""),
             )
         )
     return _pdf(await in_thread(handover_pdf, items, user.unit_code or ""), "bien-ban-giao-nhan.pdf")
+
+
+PRIVATE_RECEIVERS = ("citizen", "proxy", "business")
+
+
+def _place(ship: Any, receiver_role: str) -> str:
+    """Where the handover happened: the citizen's address for a delivery to a person, else
+    the receiving agency (the recipient's name is a place only when it is an agency)."""
+    to = ship.recipient or {}
+    if receiver_role in PRIVATE_RECEIVERS:
+        address = ", ".join(x for x in (to.get("address"), to.get("commune"), to.get("province")) if x)
+        return f"địa chỉ người nhận: {address}" if address else "nơi ở của người nhận"
+    return str(to.get("name", ""))
+
+
+async def _receiver_unit(db: Database, ship: Any, receiver_role: str) -> str:
+    """The unit a receiving clerk or hub works for: the shipment's destination (or, for an
+    envelope coming back, the unit that registered it); none for a citizen."""
+    if receiver_role in PRIVATE_RECEIVERS or not receiver_role:
+        return ""
+    unit_id = ship.dest_unit_id if ship.state != "returned" else ship.unit_id
+    if unit_id is None:
+        return ""
+    async with db.read() as conn:
+        return await repository.unit_name(conn, unit_id)
 
 
 async def delivery_notice(

@@ -226,6 +226,11 @@ async def unit_id(conn: AsyncConnection, code: str) -> int | None:
     return await conn.scalar(select(units.c.id).where(units.c.code == code))
 
 
+async def unit_name(conn: AsyncConnection, unit_id: int) -> str:
+    row = (await conn.execute(select(units.c.code, units.c.name).where(units.c.id == unit_id))).first()
+    return f"{row.name} ({row.code})" if row else ""
+
+
 async def unit_codes(conn: AsyncConnection) -> dict[int, str]:
     return dict((await conn.execute(select(units.c.id, units.c.code))).all())  # type: ignore[arg-type]
 

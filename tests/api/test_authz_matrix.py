@@ -16,6 +16,7 @@ handover the caller may not see is answered).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import re
@@ -127,6 +128,16 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/console/couriers"):                          "login 403 403 403 403 ok ok 403 ok",
     ("GET", "/console/reports"):                           "login 403 403 403 403 ok ok ok ok",
     ("POST", "/console/logout"):                           "login 403 403 ok ok ok ok ok ok",
+    # money: the cashier is a clerk of the courier's post office (BC-PLEIKU)
+    ("POST", "/api/v1/remittances"):                       "401 403 403 ok 404 403 403 403 ok",
+    ("GET", "/api/v1/remittances/{remittance_id:int}"):    "401 403 403 ok 404 ok 404 ok ok",
+    ("GET", "/console/money"):                             "login 403 403 ok ok ok ok ok ok",
+    ("GET", "/console/money/remit"):                       "login 403 403 ok 404 403 403 403 ok",
+    ("POST", "/console/money/remit"):                      "login 403 403 ok 404 403 403 403 ok",
+    ("GET", "/console/money/remittances/{remittance_id:int}"): "login 403 403 ok 404 ok 404 ok ok",
+    ("GET", "/console/money/remittances/{remittance_id:int}/signature.png"):
+                                                           "login 403 403 ok 404 ok 404 ok ok",
+    ("GET", "/console/money/statement"):                   "login 403 403 ok ok ok ok ok ok",
 }
 # fmt: on
 LAST = ("POST", "/console/logout")  # it ends the caller's session: asked last
@@ -138,6 +149,7 @@ class Seeded:
     handover_id: int
     courier_id: int
     tokens: dict[str, str] = field(default_factory=dict)
+    remittance_id: int = 0
 
 
 def _request(method: str, path: str, s: Seeded, caller: str, n: int) -> dict[str, Any]:
@@ -146,6 +158,7 @@ def _request(method: str, path: str, s: Seeded, caller: str, n: int) -> dict[str
         path.replace("{code:str}", s.code)
         .replace("{sha256:str}", SIG)
         .replace("{handover_id:int}", str(s.handover_id))
+        .replace("{remittance_id:int}", str(s.remittance_id))
         .replace("{lang:str}", "en")
         .replace("{file_path:path}", "console.css")
         .replace("{path:str}", "nothing-here")
@@ -171,6 +184,12 @@ def _request(method: str, path: str, s: Seeded, caller: str, n: int) -> dict[str
         ("POST", "/api/v1/shipments/{code:str}/receipt.pdf"): {},
         ("POST", "/api/v1/handovers.pdf"): {"codes": [s.code]},
         ("POST", "/api/v1/shipments"): {"kind": "submission"},  # incomplete: a 400 after the guard
+        ("POST", "/api/v1/remittances"): {  # the first one records it, the later ones get 409
+            "courier_id": s.courier_id,
+            "codes": [s.code],
+            "amount_vnd": 50000,
+            "signature_png": base64.b64encode(PNG_1PX).decode(),
+        },
     }
     body = bodies.get((method, path))
     if body is not None:
@@ -186,10 +205,21 @@ def _request(method: str, path: str, s: Seeded, caller: str, n: int) -> dict[str
         form = {"code": s.code}
     elif path in ("/console/register", "/console/receive") and method == "POST":
         form = {}  # refused as incomplete, after the guard
+    elif path == "/console/money/remit" and method == "POST":
+        form = {
+            "courier_id": str(s.courier_id),
+            "code": s.code,
+            "amount_vnd": "50000",
+            "signature_png": "data:image/png;base64," + base64.b64encode(PNG_1PX).decode(),
+        }
     elif path == "/t/{code:str}/confirm":
         form = {"rating": "9"}
     if form is not None or (method == "POST" and not url.startswith("/api/")):
         kw["data"] = {**(form or {}), "_csrf_token": s.tokens["csrf"]}
+    if path == "/console/money/remit" and method == "GET":
+        url += f"?courier={s.courier_id}"
+    if path == "/console/money/statement":
+        url += "?agency=TTHCC-GL"
     headers = kw.setdefault("headers", {})
     cookies = {"csrftoken": s.tokens["csrf cookie"]}
     account = ACCOUNTS.get(caller)
@@ -251,7 +281,26 @@ async def _seed(api) -> Seeded:
     )
     assert r.status_code == 303, r.text
     handover_id = int(r.headers["location"].rsplit("/", 1)[1])
-    return Seeded(code=code, handover_id=handover_id, courier_id=api.user_ids["courier1"], tokens=tokens)
+    # the fee courier1 collected for the other envelope, remitted at BC-PLEIKU: the slip to look at
+    r = await api.call(
+        "POST",
+        "/api/v1/remittances",
+        "clerk",
+        json={
+            "courier_id": api.user_ids["courier1"],
+            "codes": [other["code"]],
+            "amount_vnd": 50000,
+            "signature_png": base64.b64encode(PNG_1PX).decode(),
+        },
+    )
+    assert r.status_code == 201, r.text
+    return Seeded(
+        code=code,
+        handover_id=handover_id,
+        courier_id=api.user_ids["courier1"],
+        tokens=tokens,
+        remittance_id=r.json()["id"],
+    )
 
 
 def _routes(app) -> list[tuple[str, str]]:

@@ -65,6 +65,7 @@ def test_track_confirm_switch_language_and_lockout(browser, server, artifacts):
     wrong = "000000" if other_pin != "000000" else "111111"
     for attempt in range(5):
         page.fill("#pin", wrong)
+        page.locator("input[name=rating][value='3']").check()  # no star is preselected
         page.get_by_role("button", name="Xác nhận").click()
         message = page.locator("#message").inner_text()
         if attempt < 4:
