@@ -113,7 +113,7 @@ async def test_counter_upload_makes_a_signed_pdf_that_verifies(api, tmp_path):
     assert r.status_code == 413 and "at most 40 pages" in r.text
 
     r = await _upload(client, code, [("p1.jpg", p1, "image/jpeg"), ("p2.jpg", p2, "image/jpeg")])
-    assert r.status_code == 303, r.text[-800:]
+    assert r.status_code == 303 and r.headers["location"] == f"/console/shipments/{code}#pages", r.text[-800:]
     events = await _events(api, code)
     assert [e["type"] for e in events] == ["registered", "digitised"]
     ev = events[-1]
