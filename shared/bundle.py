@@ -389,6 +389,8 @@ def _check_pages(events: list[CustodyEvent], files: dict[str, Any], paged: Check
     for sha in files:
         if sha not in named:
             paged.fail(f"the bundle carries a file {str(sha)[:12]}… that no event names")
+    if not named:
+        paged.notes.append("no event carries digitised pages (data.pages)")
 
 
 def _wire_ms(ms: int) -> str:

@@ -204,7 +204,8 @@ def ocr_images(parts: list[bytes], pdf: bytes, *, jobs: int | None = None) -> tu
             listing = Path(tmp, f"list{k}.txt")
             listing.write_text("\n".join(chunk) + "\n")
             cmd = ["tesseract", str(listing), str(Path(tmp, f"text{k}")), "-l", "vie"]
-            cmd += ["-c", "textonly_pdf=1", "pdf"]
+            # no second pass for white-on-black text (a form's shaded header may go unread): ~20 % faster
+            cmd += ["-c", "textonly_pdf=1", "-c", "tessedit_do_invert=0", "pdf"]
             procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env))
         failed = ""
         for proc in procs:
