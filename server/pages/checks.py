@@ -120,6 +120,14 @@ def skew_angle(grey: np.ndarray) -> float:
     return best
 
 
+class PageUnreadable(ValueError):
+    """A page that cannot be judged at all (not an image, damaged): the sentence says which."""
+
+
+class PageTooLarge(PageUnreadable):
+    """A page image with more pixels than allowed (its header says so, nothing is decoded)."""
+
+
 def open_page(body: bytes, max_pixels: int) -> Image.Image:
     """The decoded header of a page image (no pixels yet); ValueError with a sentence when it is
     not a JPEG or PNG or has more pixels than allowed."""
@@ -129,12 +137,16 @@ def open_page(body: bytes, max_pixels: int) -> Image.Image:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(body))
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError) as exc:
-        raise ValueError(f"không đọc được ảnh / the image cannot be decoded ({exc})") from None
+    except Image.DecompressionBombError:
+        raise PageTooLarge(
+            f"ảnh quá lớn (tối đa {max_pixels:,} điểm ảnh) / at most {max_pixels:,} pixels are taken"
+        ) from None
+    except (UnidentifiedImageError, OSError) as exc:
+        raise PageUnreadable(f"không đọc được ảnh / the image cannot be decoded ({exc})") from None
     if img.format not in ("JPEG", "PNG"):
-        raise ValueError(f"chỉ nhận JPEG hoặc PNG / only JPEG or PNG pages are taken, not {img.format}")
+        raise PageUnreadable(f"chỉ nhận JPEG hoặc PNG / only JPEG or PNG pages are taken, not {img.format}")
     if img.width * img.height > max_pixels:
-        raise ValueError(
+        raise PageTooLarge(
             f"ảnh {img.width}×{img.height} quá lớn (tối đa {max_pixels:,} điểm ảnh) / "
             f"the image has {img.width * img.height:,} pixels, at most {max_pixels:,} are taken"
         )
@@ -142,7 +154,7 @@ def open_page(body: bytes, max_pixels: int) -> Image.Image:
 
 
 def check_page(number: int, body: bytes, max_pixels: int) -> PageReport:
-    """Read and judge one page. A page that cannot be read at all raises ValueError."""
+    """Read and judge one page. A page that cannot be read at all raises PageUnreadable."""
     img = open_page(body, max_pixels)
     width, height = img.size
     if img.format == "JPEG":
@@ -151,7 +163,7 @@ def check_page(number: int, body: bytes, max_pixels: int) -> PageReport:
         img = ImageOps.exif_transpose(img)
         grey = _grey(img, SHARPNESS_SIDE)
     except (OSError, SyntaxError, ValueError) as exc:
-        raise ValueError(f"ảnh bị hỏng / the image is damaged ({exc})") from None
+        raise PageUnreadable(f"ảnh bị hỏng / the image is damaged ({exc})") from None
     luminance = int(grey.mean())
     sharpness = int(laplacian_variance(grey))
     small = np.asarray(
@@ -186,11 +198,15 @@ def check_page(number: int, body: bytes, max_pixels: int) -> PageReport:
 
 
 def straightened(body: bytes, skew_deg: float) -> bytes | None:
-    """The page turned level as a JPEG (quality 92), or None when it is level enough to keep
-    its own bytes (then the PDF embeds them losslessly)."""
-    if abs(skew_deg) < DESKEW_MIN_DEG:
-        return None
+    """The page turned upright (a phone's EXIF orientation) and level as a JPEG (quality 92),
+    or None when it is upright and level enough to keep its own bytes (then the PDF embeds
+    them losslessly, and tesseract reads the very pixels the PDF shows)."""
     with Image.open(io.BytesIO(body)) as img:
+        upright = img.getexif().get(0x0112, 1) in (0, 1)
+        if upright and abs(skew_deg) < DESKEW_MIN_DEG:
+            return None
+        if abs(skew_deg) < DESKEW_MIN_DEG:
+            skew_deg = 0.0
         img = ImageOps.exif_transpose(img).convert("RGB")
         turned = img.rotate(skew_deg, resample=Image.Resampling.BICUBIC, expand=False, fillcolor="white")
         out = io.BytesIO()

@@ -247,11 +247,20 @@ def _rgb_png(body: bytes) -> bytes:
         return out.getvalue()
 
 
+def _checked(number: int, body: bytes) -> checks.PageReport:
+    try:
+        return checks.check_page(number, body, MAX_PAGE_PIXELS)
+    except checks.PageTooLarge as exc:
+        raise TooLarge(f"Trang {number} / Page {number}: {exc}. Take it at 1600×1200 or so.") from None
+    except checks.PageUnreadable as exc:
+        raise BadRequest(f"Trang {number} / Page {number}: {exc}. Choose or take it again.") from None
+
+
 def bind_images(pages: list[tuple[bytes, str]], *, ocr: bool = True) -> Bound:
     """Check every page, then bind them into one PDF: CPU work, run it off the event loop."""
     import img2pdf
 
-    reports = [checks.check_page(n, body, MAX_PAGE_PIXELS) for n, (body, _) in enumerate(pages, start=1)]
+    reports = [_checked(n, body) for n, (body, _) in enumerate(pages, start=1)]
     problems = [p for r in reports for p in r.problems]
     if problems:
         raise PagesRefused(problems)
@@ -259,9 +268,16 @@ def bind_images(pages: list[tuple[bytes, str]], *, ocr: bool = True) -> Bound:
     parts: list[bytes] = []
     for (body, ctype), report in zip(pages, reports, strict=True):
         turned = checks.straightened(body, report.skew_deg)
-        bound.append((body, ctype, report, report.skew_deg if turned else None))
+        level = turned is not None and abs(report.skew_deg) >= checks.DESKEW_MIN_DEG
+        bound.append((body, ctype, report, report.skew_deg if level else None))
         parts.append(turned or (_rgb_png(body) if ctype == "image/png" else body))
-    pdf = img2pdf.convert(parts, nodate=True)
+    try:
+        pdf = img2pdf.convert(parts, nodate=True)
+    except (img2pdf.ImageOpenError, img2pdf.AlphaChannelError, ValueError, OSError) as exc:
+        raise Unprocessable(
+            f"Không ghép được các trang thành PDF / The pages cannot be bound into a PDF ({exc}): "
+            "save them again as ordinary JPEG photos."
+        ) from None
     if ocr:
         pdf, state, note = ocr_images(parts, pdf)
     else:
@@ -306,7 +322,7 @@ def bind_scanner_pdf(pdf: bytes, *, ocr: bool = True) -> Bound:
                 "Không đọc được các trang của PDF / The PDF's pages cannot be rendered: scan again."
             )
         renders = [p.read_bytes() for p in sorted(Path(tmp).glob("p-*.jpg"))]
-    reports = [checks.check_page(n, body, MAX_PAGE_PIXELS) for n, body in enumerate(renders, start=1)]
+    reports = [_checked(n, body) for n, body in enumerate(renders, start=1)]
     problems = [p for r in reports for p in r.problems]
     if problems:
         raise PagesRefused(problems)

@@ -50,8 +50,49 @@ def test_a_dark_page_and_a_cut_off_page_are_refused():
 def test_a_tilted_page_is_measured_and_turned_level():
     r = checks.check_page(1, jpeg(page_image(1, tilt=3)), MAX_PX)
     assert r.ok and r.skew_deg == -3.0
-    assert checks.straightened(b"unused", 0.5) is None  # under 1°: the page's own bytes are kept
+    assert checks.straightened(jpeg(page_image(1)), 0.5) is None  # under 1°: the page's own bytes are kept
     assert checks.check_page(1, jpeg(page_image(1)), MAX_PX).skew_deg == 0.0
+
+
+def _png_header(w: int, h: int) -> bytes:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_unreadable_huge_transparent_and_turned_pages():
+    import io
+
+    from PIL import Image
+
+    from server.errors import BadRequest, TooLarge
+
+    with pytest.raises(TooLarge, match=r"Page 2: .*at most 12,000,000 pixels"):
+        service.bind_images([(jpeg(page_image(1)), "image/jpeg"), (_png_header(20000, 20000), "image/png")])
+    cut = jpeg(page_image(1))
+    with pytest.raises(BadRequest, match=r"Page 1: .*damaged"):
+        service.bind_images([(cut[: len(cut) // 3], "image/jpeg")], ocr=False)
+    rgba = io.BytesIO()
+    page_image(1).convert("RGBA").save(rgba, "PNG")
+    bound = service.bind_images([(rgba.getvalue(), "image/png")], ocr=False)
+    assert bound.pdf.startswith(b"%PDF-") and bound.pages[0][0] == rgba.getvalue()  # hashed as sent
+    # a phone photo held sideways: stored as sent, turned upright for the PDF and the OCR
+    sideways = io.BytesIO()
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise to view
+    page_image(1).rotate(90, expand=True).save(sideways, "JPEG", quality=85, exif=exif)
+    report = checks.check_page(1, sideways.getvalue(), MAX_PX)
+    assert report.ok, report.problems
+    upright = checks.straightened(sideways.getvalue(), report.skew_deg)
+    assert upright is not None and Image.open(io.BytesIO(upright)).size == (1600, 1200)
 
 
 def test_data_pages_shape():
