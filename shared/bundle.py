@@ -25,6 +25,7 @@ from .crypto import BadSignature, verify
 from .enrolment import EnrolmentError, check_enrolment
 from .events import CustodyEvent, EventIntegrityError, verify_event
 from .jcs import canonicalize
+from .pages import file_problem, files_named, pages_problem
 from .timeutil import to_wire
 
 BUNDLE_VERSIONS = (1, 2)  # 2 adds `enrolments` and `received_at_status`
@@ -153,14 +154,15 @@ def verify_bundle(bundle: dict[str, Any], trust: Trust | None = None) -> list[Ch
         Check("chain links"),
         Check("lifecycle"),
     )
-    inclusion, head_sig, wit, auth, receipts = (
+    inclusion, head_sig, wit, auth, receipts, paged = (
         Check("inclusion proofs"),
         Check("tree head signature"),
         Check("witness cosignatures"),
         Check("authenticity"),
         Check("receipt times"),
+        Check("digitised pages"),
     )
-    checks = [structure, hashes, sigs, enrol, chain, life, inclusion, head_sig, wit, receipts, auth]
+    checks = [structure, hashes, sigs, enrol, chain, life, inclusion, head_sig, wit, receipts, paged, auth]
     version = bundle.get("v")
     if version not in BUNDLE_VERSIONS:
         structure.fail(f"unknown bundle version {version!r} (this verifier reads {BUNDLE_VERSIONS})")
@@ -179,6 +181,9 @@ def verify_bundle(bundle: dict[str, Any], trust: Trust | None = None) -> list[Ch
     received = bundle.get("received_at") or {}
     if not isinstance(received, dict):
         structure.fail("received_at maps event ids to times")
+    files = bundle.get("files") or {}
+    if not isinstance(files, dict):
+        structure.fail("files maps SHA-256 hex to base64url file contents")
     if not structure.ok:
         return checks
     if not events:
@@ -319,6 +324,8 @@ def verify_bundle(bundle: dict[str, Any], trust: Trust | None = None) -> list[Ch
     if not bundle.get("witnesses") and not trust.witness_keys:
         wit.failures.append("none (no one-stop shop has co-signed this tree head yet)")
 
+    _check_pages(events, files, paged)
+
     # received_at: the server's clock, neither signed nor in the log (docs/CUSTODY.md)
     late = [eid for eid, at in received.items() if isinstance(at, str) and at > _wire_ms(ts)]
     if late:
@@ -354,6 +361,36 @@ def verify_bundle(bundle: dict[str, Any], trust: Trust | None = None) -> list[Ch
             auth.notes.append(f"co-signed by the pinned witness {_short(key)}")
 
     return checks
+
+
+def _check_pages(events: list[CustodyEvent], files: dict[str, Any], paged: Check) -> None:
+    """Every file an event's `data.pages` names and the bundle carries has that hash (§4.1)."""
+    named: set[str] = set()
+    for n, ev in enumerate(events, start=1):
+        if "pages" not in ev.data:
+            continue
+        label = f"event #{n} {ev.type} {ev.id}"
+        if problem := pages_problem(ev.data["pages"]):
+            paged.fail(f"{label}: {problem}")
+            continue
+        checked = absent = 0
+        for what, sha in files_named(ev.data["pages"]):
+            named.add(sha)
+            if sha not in files:
+                absent += 1
+            elif problem := file_problem(sha, files[sha]):
+                paged.fail(f"{label}: {what} {problem}")
+            else:
+                checked += 1
+        paged.notes.append(
+            f"{label}: {checked} file(s) match their hashes"
+            + (f", {absent} not in the bundle (not checked)" if absent else "")
+        )
+    for sha in files:
+        if sha not in named:
+            paged.fail(f"the bundle carries a file {str(sha)[:12]}… that no event names")
+    if not named:
+        paged.notes.append("no event carries digitised pages (data.pages)")
 
 
 def _wire_ms(ms: int) -> str:

@@ -28,6 +28,7 @@ class EventType(StrEnum):
     RETURNED = "returned"
     CANCELLED = "cancelled"
     CONFIRMED = "confirmed"
+    DIGITISED = "digitised"  # the dossier's pages were captured and bound into one PDF (data.pages)
 
 
 class Role(StrEnum):
@@ -49,7 +50,7 @@ IDENTITY_METHODS = ("id_last4", "pin", "proxy")
 class Transition:
     type: EventType
     from_states: frozenset[State | None]  # None: the shipment does not exist yet
-    to_state: State
+    to_state: State | None  # None: the state does not change (an open shipment stays open)
     roles: frozenset[Role]
     counterparty_signature: bool  # the other party must sign (CUSTODY.md §3)
     server_signed: bool  # recorded by the server with its event key, not by a device
@@ -58,7 +59,7 @@ class Transition:
 def _t(
     type_: EventType,
     from_: set[State | None],
-    to: State,
+    to: State | None,
     roles: set[Role],
     signature: bool,
     server: bool,
@@ -80,6 +81,8 @@ TRANSITIONS: dict[EventType, Transition] = {
         _t(E.RETURNED, {S.IN_CUSTODY}, S.RETURNED, {R.COURIER, R.CLERK}, True, False),
         _t(E.CANCELLED, {S.REGISTERED}, S.CANCELLED, {R.CLERK, R.DISPATCHER}, False, True),
         _t(E.CONFIRMED, {S.DELIVERED}, S.DELIVERED, {R.CITIZEN}, False, True),
+        # pages scanned or uploaded at the counter, bound into a PDF by the server (CUSTODY.md §4.1)
+        _t(E.DIGITISED, {S.REGISTERED, S.IN_CUSTODY}, None, {R.CLERK, R.DISPATCHER}, False, True),
     )
 }
 del S, E, R
@@ -124,6 +127,9 @@ def _check(role: str, event_type: str, state: str | None) -> State:
             raise IllegalTransition(f"the shipment is {current}, a final state: nothing moves out of it")
         allowed = ", ".join(sorted(s or "new" for s in t.from_states))
         raise IllegalTransition(f"{t.type} is not allowed in state {current} (only in: {allowed})")
+    if t.to_state is None:
+        assert current is not None  # from_states of a state-keeping type never include "new"
+        return current
     return t.to_state
 
 

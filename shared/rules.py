@@ -10,6 +10,7 @@ import msgspec
 from .events import CustodyEvent
 from .jcs import i_json_problem
 from .lifecycle import FAILURE_REASONS, IDENTITY_METHODS, TRANSITIONS, EventType
+from .pages import pages_problem
 
 # Limits of one event (README, "Limits"): beyond them an event is rejected with a sentence.
 SERVICE_EPOCH = "2020-01-01T00:00:00.000Z"  # no custody event of this service happened before
@@ -95,6 +96,10 @@ def content_problem(event: CustodyEvent, shipment_kind: str) -> str | None:
         note = identity.get("note") if isinstance(identity, dict) else None
         if method == "proxy" and not (isinstance(note, str) and note.strip()):
             return "delivery to a proxy needs data.identity.note (whose authorisation letter)"
+    if event.type is EventType.DIGITISED and "pages" not in data:
+        return "digitised needs data.pages: the PDF's and each page's SHA-256"
+    if "pages" in data and (problem := pages_problem(data["pages"])):
+        return problem
     if event.type is EventType.TRANSFERRED and cp is not None and cp.role not in ("courier", "hub", "clerk"):
         return "a transfer goes to a courier, a post-office hub or a clerk (counterparty.role)"
     return None

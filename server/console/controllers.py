@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
+import anyio.to_thread
 from litestar import Controller, Request, Response, get, post
 from litestar.channels import ChannelsPlugin
-from litestar.datastructures import Cookie
+from litestar.datastructures import Cookie, UploadFile
 from litestar.di import Provide
 from litestar.enums import RequestEncodingType
-from litestar.exceptions import HTTPException
+from litestar.exceptions import HTTPException, NotFoundException
 from litestar.params import Body, Parameter, QueryParameter
 from litestar.response import Redirect, ServerSentEvent, Template
 from msgspec import Struct
@@ -28,6 +29,7 @@ from ..deps import DB, Cfg, KeysDep
 from ..errors import BadRequest
 from ..labels import service as labels
 from ..labels.controllers import file_response
+from ..pages import service as pages
 from ..reports import service as reports
 from ..reports.charts import bar_chart, gauge
 from ..reports.controllers import REPORT_READERS, csv_response
@@ -46,6 +48,7 @@ ASSIGNERS = ("dispatcher", "admin")
 READERS = ("clerk", "dispatcher", "admin", "auditor")
 REGISTRARS = ("clerk", "dispatcher", "admin")
 RECEIVERS = ("clerk", "admin")
+DIGITISERS = ("clerk", "dispatcher")  # shared/lifecycle.py: who may record `digitised`
 CONSOLE_SHEET = 200
 
 
@@ -244,6 +247,11 @@ class ConsoleController(Controller):
 
     @get("/shipments/{code:str}", operation_id="consoleShipment", opt=roles(*READERS))
     async def shipment(self, request: Req, db: DB, keys: KeysDep, settings: Cfg, code: str) -> Template:
+        return await self._shipment(request, db, keys, settings, code)
+
+    async def _shipment(
+        self, request: Req, db: DB, keys: KeysDep, settings: Cfg, code: str, status: int = 200, **ctx: Any
+    ) -> Template:
         view = await shipment_page(db, keys, settings.base_url, request.user, code)
         marks = [Mark(lat, lon, f"#{label}") for lat, lon, label in view.points]
         if view.destination:
@@ -255,13 +263,73 @@ class ConsoleController(Controller):
             v=view,
             identity_methods=IDENTITY_METHODS,
             plot=plot(marks, title=t("shipment.map", lang_of(request))),
+            status=status,
             can_assign=request.user.role in ASSIGNERS,
+            can_digitise=request.user.role in DIGITISERS,
             couriers=await service.couriers(db) if request.user.role in ASSIGNERS else [],
+            **ctx,
         )
 
+    @post(
+        "/shipments/{code:str}/pages", operation_id="consoleDigitise", opt=roles(*DIGITISERS), status_code=303
+    )
+    async def digitise(
+        self, request: Req, db: DB, keys: KeysDep, settings: Cfg, code: str
+    ) -> Redirect | Template:
+        """Pages uploaded or scanned at the counter: checked, bound into one PDF, signed (issue 18)."""
+        form = await request.form()
+        uploads = [
+            pages.Upload(f.filename or "", await f.read())
+            for f in form.getall("page", [])
+            if isinstance(f, UploadFile) and (f.filename or f.file)
+        ]
+        uploads = [u for u in uploads if u.body or u.filename]
+        try:
+            await pages.digitise(
+                db,
+                keys,
+                settings.attachments_dir,
+                request.user,
+                code,
+                uploads,
+                max_unreferenced=settings.max_unreferenced_bytes,
+            )
+        except HTTPException as exc:
+            if exc.status_code in (403, 404):
+                raise
+            problems = exc.problems if isinstance(exc, pages.PagesRefused) else []
+            return await self._shipment(
+                request,
+                db,
+                keys,
+                settings,
+                code,
+                status=exc.status_code,
+                pages_error=exc.detail if not problems else t("pages.retake", lang_of(request)),
+                pages_problems=problems,
+            )
+        return Redirect(f"/console/shipments/{code}#pages", status_code=303)
+
+    @get("/attachments/{sha256:str}/thumb", operation_id="consoleThumbnail", opt=roles(*READERS))
+    async def thumbnail(self, request: Req, sha256: Sha256Path, db: DB, settings: Cfg) -> Response[bytes]:
+        """A page image scaled to 240 px, for the shipment page (same unit scope as the image)."""
+        content_type, body = await attachment_store.load_visible(
+            db, settings.attachments_dir, request.user, sha256
+        )
+        if content_type not in ("image/jpeg", "image/png"):
+            raise NotFoundException(f"Attachment {sha256} is not an image and has no thumbnail.")
+        small = await anyio.to_thread.run_sync(pages.thumbnail, body)
+        headers = attachment_store.served_headers(sha256, "image/jpeg")
+        headers["Content-Disposition"] = "inline"
+        return Response(small, media_type="image/jpeg", headers=headers)
+
     @get("/shipments/{code:str}/custody.json", operation_id="consoleExport", opt=roles(*READERS))
-    async def export_bundle(self, request: Req, db: DB, keys: KeysDep, code: str) -> Response[Any]:
-        body = await export.bundle(db, keys, request.user, code)
+    async def export_bundle(
+        self, request: Req, db: DB, keys: KeysDep, settings: Cfg, code: str, pages: bool = False
+    ) -> Response[Any]:
+        """With ?pages=true the bundle carries the digitised pages' files (CUSTODY.md §4.1)."""
+        root = settings.attachments_dir if pages else None
+        body = await export.bundle(db, keys, request.user, code, files_root=root)
         name = f"hoso-{body['shipment']['code']}-custody.json"
         return Response(body, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 

@@ -9,6 +9,7 @@ from typing import Any
 from shared import codes
 from shared.bundle import verify_bundle
 from shared.geo import distance_m
+from shared.pages import files_named, pages_problem
 from shared.timeutil import as_utc, from_wire
 
 from ..auth.service import CurrentUser
@@ -72,6 +73,22 @@ class RejectedRow:
 
 
 @dataclass(slots=True)
+class PageSet:
+    """One `digitised` event's pages (CUSTODY.md §4.1): who captured them, when, the PDF."""
+
+    seq: int
+    actor: str
+    actor_name: str
+    at: str
+    pdf: str
+    pdf_kib: int
+    ocr: str
+    source: str
+    pages: list[dict[str, Any]]
+    missing: list[str]
+
+
+@dataclass(slots=True)
 class Verification:
     ok: bool
     events: int
@@ -91,6 +108,7 @@ class ShipmentPage:
     verification: Verification
     points: list[tuple[float, float, str]]  # (lat, lon, label) for the little map
     destination: tuple[float, float] | None
+    page_sets: list[PageSet] = field(default_factory=list)
 
 
 def _point(party: dict[str, Any]) -> tuple[float, float] | None:
@@ -173,6 +191,7 @@ async def shipment_page(
                 device=ev.get("device", ""),
             )
         )
+    page_sets = await _page_sets(db, rows)
     rejected = [
         RejectedRow(
             type=x.type,
@@ -194,7 +213,36 @@ async def shipment_page(
         verification=verify(bundle, detail.head),
         points=points,
         destination=recipient_pt,
+        page_sets=page_sets,
     )
+
+
+async def _page_sets(db: Database, rows: list[EventRow]) -> list[PageSet]:
+    from ..custody import attachments
+
+    sets = [
+        r for r in rows if isinstance(r.data.get("pages"), dict) and pages_problem(r.data["pages"]) is None
+    ]
+    wanted = {sha for r in sets for _, sha in files_named(r.data["pages"])}
+    present = await attachments.present(db, wanted)
+    out = []
+    for r in sets:
+        p = r.data["pages"]
+        out.append(
+            PageSet(
+                seq=r.seq,
+                actor=r.actor,
+                actor_name=r.actor_name,
+                at=r.device_time,
+                pdf=p["pdf"],
+                pdf_kib=max(1, p["pdf_bytes"] // 1024),
+                ocr=p["ocr"],
+                source=p["source"],
+                pages=list(p["pages"]),
+                missing=[sha for _, sha in files_named(p) if sha not in present],
+            )
+        )
+    return out
 
 
 def as_local(dt: datetime) -> str:

@@ -224,7 +224,7 @@ async def store(
     return bool(result.rowcount)
 
 
-_EXTENSION = {"image/png": "png", "image/jpeg": "jpg", "application/json": "json"}
+_EXTENSION = {"image/png": "png", "image/jpeg": "jpg", "application/json": "json", "application/pdf": "pdf"}
 
 
 def served_headers(sha256: str, content_type: str) -> dict[str, str]:

@@ -41,7 +41,14 @@
 
   function shipmentPage() {
     const code = document.body.dataset.code;
-    connectLive((msg) => { if (msg.codes.includes(code)) { window.location.reload(); } });
+    const here = "/console/shipments/" + code;
+    // a refused upload answers at .../pages: reloading that would send the form again
+    if (window.location.pathname !== here) { window.history.replaceState(null, "", here + "#pages"); }
+    let sending = false;  // an upload in flight: its own answer will show the change
+    document.addEventListener("submit", () => { sending = true; });
+    connectLive((msg) => {
+      if (msg.codes.includes(code) && !sending) { window.location.reload(); }
+    });
   }
 
   function handoverPage() {

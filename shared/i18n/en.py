@@ -17,6 +17,7 @@ STRINGS: dict[str, str] = {
     "step.returned": "Returned to sender",
     "step.cancelled": "Cancelled",
     "step.confirmed": "Receipt confirmed by the citizen",
+    "step.digitised": "The dossier was digitised",
     "reason.not_home": "nobody at home",
     "reason.refused": "refused",
     "reason.wrong_address": "wrong address",

@@ -17,6 +17,7 @@ STRINGS: dict[str, str] = {
     "step.returned": "Đã hoàn về nơi gửi",
     "step.cancelled": "Đã hủy",
     "step.confirmed": "Công dân đã xác nhận nhận hồ sơ",
+    "step.digitised": "Hồ sơ đã được số hóa",
     "reason.not_home": "không có người nhận",
     "reason.refused": "người nhận từ chối",
     "reason.wrong_address": "sai địa chỉ",

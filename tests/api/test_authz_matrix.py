@@ -115,6 +115,8 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/console/shipments/{code:str}"):              "login 403 403 ok 403 ok 403 ok ok",
     ("GET", "/console/shipments/{code:str}/custody.json"): "login 403 403 ok 403 ok 403 ok ok",
     ("GET", "/console/attachments/{sha256:str}"):          "login 403 403 ok 404 ok 404 ok ok",
+    ("GET", "/console/attachments/{sha256:str}/thumb"):    "login 403 403 ok 404 ok 404 ok ok",
+    ("POST", "/console/shipments/{code:str}/pages"):       "login 403 403 ok 403 ok 403 403 403",
     ("GET", "/console/provinces.json"):                    "login 403 403 ok ok ok ok ok ok",
     ("GET", "/console/register"):                          "login 403 403 ok ok ok ok 403 ok",
     ("POST", "/console/register"):                         "login 403 403 ok ok ok ok 403 ok",

@@ -58,6 +58,7 @@ async def test_register_from_the_form_then_print(api, db):
     assert r.status_code == 200, r.text[-800:]
     code = re.search(r'href="/console/shipments/(\d{13})/label.pdf"', r.text).group(1)
     pin = re.search(r'id="pin">(\d{6})<', r.text).group(1)
+    assert f'href="/console/shipments/{code}#pages" id="digitise-link"' in r.text  # its pages next
     detail = await api.shipment(code)
     assert detail["fee_vnd"] == 50000 and detail["dest_unit"] == "TTHCC-GL" and detail["unit"] == "BC-PLEIKU"
     assert detail["components"] == ["Tờ khai đăng ký khai sinh", "Giấy chứng sinh (bản chính)"]

@@ -46,7 +46,7 @@ def test_signature_rules_match_custody_md():
     needs = {t for t, tr in lc.TRANSITIONS.items() if tr.counterparty_signature}
     assert needs == {"picked_up", "transferred", "delivered", "returned"}
     server = {t for t, tr in lc.TRANSITIONS.items() if tr.server_signed}
-    assert server == {"registered", "cancelled", "confirmed"}
+    assert server == {"registered", "cancelled", "confirmed", "digitised"}
 
 
 def test_allowed_types_for_the_app():

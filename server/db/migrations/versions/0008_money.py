@@ -1,7 +1,7 @@
 """money: remittances of fees collected on behalf (thu hộ), append-only, one per shipment fee
 
 Revision ID: 0008_money
-Revises: 0006_door
+Revises: 0007_flags
 Create Date: 2026-12-02 14:00:00
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008_money"
-down_revision = "0006_door"
+down_revision = "0007_flags"
 branch_labels = None
 depends_on = None
 
