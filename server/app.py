@@ -37,6 +37,8 @@ from .labels.controllers import DocumentController, LabelController
 from .log.controllers import LogController
 from .reports.controllers import ReportController
 from .shipments.controllers import ShipmentController
+from .shop.console import ShopConsole
+from .shop.controllers import ShopController
 from .strict import strict_json_body
 
 
@@ -97,6 +99,8 @@ def create_app(settings: Cfg) -> Litestar:
             DocumentController,
             CitizenController,
             ReportController,
+            ShopController,
+            ShopConsole,
             ConsoleController,
             HandoverController,
             create_static_files_router(

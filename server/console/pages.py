@@ -32,7 +32,9 @@ NAV = (
     ("nav.labels", "/console/labels", ("clerk", "dispatcher", "admin")),
     ("nav.receive", "/console/receive", ("clerk", "admin")),
     ("nav.couriers", "/console/couriers", ("dispatcher", "admin")),
-    ("nav.reports", "/console/reports", ("dispatcher", "admin", "auditor")),
+    ("nav.reports", "/console/reports", ("dispatcher", "admin", "auditor", "clerk")),
+    ("nav.shop", "/console/shop", ("clerk", "dispatcher", "admin", "auditor")),
+    ("nav.scoring", "/console/scoring", ("admin",)),
 )
 HOME = {"clerk": "/console/register"}
 
