@@ -119,6 +119,7 @@ class ShopConsole(Controller):
         lang = lang_of(request)
 
         async def act() -> Any:
+            await service.editable_unit(db, request.user, unit)
             body, _ = await _file(form)
             return await service.import_catalogue(db, request.user, unit, body)
 
@@ -138,6 +139,7 @@ class ShopConsole(Controller):
         lang = lang_of(request)
 
         async def act() -> Any:
+            await service.editable_unit(db, request.user, unit)
             start, end = service.period(str(form.get("from", "")), str(form.get("to", "")))
             body, name = await _file(form)
             return await service.import_register(db, request.user, unit, start, end, body, name)
@@ -165,6 +167,7 @@ class ShopConsole(Controller):
         code = form.get("code", "").strip()
 
         async def act() -> Any:
+            await service.editable_unit(db, request.user, unit)
             fee = form.get("fee_vnd", "").replace(".", "").replace(",", "").replace(" ", "") or "0"
             if not fee.isdigit() or int(fee) > 10**12:
                 raise BadRequest("Phí: số đồng nguyên, ví dụ 50000. (The fee is whole đồng, e.g. 50000.)")

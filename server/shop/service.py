@@ -539,17 +539,9 @@ def report_scope(user: CurrentUser | None, unit_code: str | None) -> ReportScope
     """Which unit's report this user may read: a one-stop shop's clerk its own unit's only."""
     if user is None or user.role != "clerk":
         return ReportScope(unit_code)
-    if user.unit_code is None or (unit_code and unit_code != user.unit_code):
+    if user.unit_kind != "one_stop_shop" or (unit_code and unit_code != user.unit_code):
         raise PermissionDeniedException(
             "Cán bộ Một cửa chỉ xem báo cáo của đơn vị mình. (A clerk sees only their own unit's report.)"
         )
     return ReportScope(user.unit_code)
 
-
-def clerk_may_read(unit: Any) -> None:
-    """A clerk reads the report of a one-stop shop (their own, per `report_scope`), not a post office's."""
-    if unit is None or unit.kind != "one_stop_shop":
-        raise PermissionDeniedException(
-            "Chỉ cán bộ Một cửa xem được báo cáo của đơn vị mình. "
-            "(Only a one-stop shop's clerk may read their unit's report.)"
-        )
