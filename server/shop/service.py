@@ -544,4 +544,3 @@ def report_scope(user: CurrentUser | None, unit_code: str | None) -> ReportScope
             "Cán bộ Một cửa chỉ xem báo cáo của đơn vị mình. (A clerk sees only their own unit's report.)"
         )
     return ReportScope(user.unit_code)
-

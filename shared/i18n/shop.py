@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (one string per line reads better than split sentences)
 """The one-stop shop's strings (issue 15): catalogue, register, the three criteria and their points."""
 
 from __future__ import annotations

@@ -251,18 +251,18 @@ async def test_bad_row_keeps_nothing_and_reimport_replaces(api, db):
     await api.login("clerk")
     before = await table_counts(db)
     cases = [
-        (good[:3] + [["HS-9", "P1", "", "31/02/2026", "Trực tiếp", "", ""]], 4, "Ngày tiếp nhận"),
-        (good + [["HS-9", "P1", "", "05/10/2026", "bồ câu", "", ""]], 5, "Hình thức tiếp nhận"),
-        (good + [["HS-9", "NOPE", "", "05/10/2026", "Trực tiếp", "", ""]], 5, "Mã thủ tục"),
-        (good + [["HS-1", "P1", "", "05/10/2026", "Trực tiếp", "", ""]], 5, "Mã hồ sơ"),
-        (good + [["HS-9", "P1", "", "05/11/2026", "Trực tiếp", "", ""]], 5, "Ngày tiếp nhận"),
+        ([*good[:3], ["HS-9", "P1", "", "31/02/2026", "Trực tiếp", "", ""]], 4, "Ngày tiếp nhận"),
+        ([*good, ["HS-9", "P1", "", "05/10/2026", "bồ câu", "", ""]], 5, "Hình thức tiếp nhận"),
+        ([*good, ["HS-9", "NOPE", "", "05/10/2026", "Trực tiếp", "", ""]], 5, "Mã thủ tục"),
+        ([*good, ["HS-1", "P1", "", "05/10/2026", "Trực tiếp", "", ""]], 5, "Mã hồ sơ"),
+        ([*good, ["HS-9", "P1", "", "05/11/2026", "Trực tiếp", "", ""]], 5, "Ngày tiếp nhận"),
         (
-            good + [["HS-9", "P1", "", "05/10/2026", "Trực tiếp", "01/10/2026", "Bưu chính"]],
+            [*good, ["HS-9", "P1", "", "05/10/2026", "Trực tiếp", "01/10/2026", "Bưu chính"]],
             5,
             "Ngày trả kết quả",
         ),
         (
-            good + [["HS-9", "P1", "", "05/10/2026", "Trực tiếp", "06/10/2026", ""]],
+            [*good, ["HS-9", "P1", "", "05/10/2026", "Trực tiếp", "06/10/2026", ""]],
             5,
             "Hình thức trả kết quả",
         ),
@@ -365,8 +365,9 @@ async def test_catalogue_edit_and_registration_from_it(api):
     r = await client.post("/console/shop/catalogue", data={"_csrf_token": token, "unit": "TTHCC-GL"},
                           files={"file": ("dm.csv", bad, "text/csv")})  # fmt: skip
     assert r.status_code == 422 and "Dòng 2" in r.text and "Phí, lệ phí (đồng)" in r.text
-    r = await client.post("/console/shop/procedure", data={"_csrf_token": token, "unit": "TTHCC-GL", "code": "P10",
-                          "name": "Mười", "field": "Cư trú", "fee_vnd": "10.000", "components": "A\nB", "by_post": "1"})  # fmt: skip
+    edit_form = {"_csrf_token": token, "unit": "TTHCC-GL", "code": "P10", "name": "Mười", "field": "Cư trú",
+                 "fee_vnd": "10.000", "components": "A\nB", "by_post": "1"}  # fmt: skip
+    r = await client.post("/console/shop/procedure", data=edit_form)
     assert r.status_code == 200 and 'data-procedure="P10"' in r.text
     r = await api.call("GET", "/api/v1/units/TTHCC-GL/procedures", "auditor")
     assert {p["code"]: p["fee_vnd"] for p in r.json()["procedures"]} == {"P9": 20_000, "P10": 10_000}
@@ -392,6 +393,6 @@ async def test_csv_content_type_written_once_and_scoring_refusals(api):
         ),
         ("Tỉnh Quảng Ninh", {**ok, "rules": [{"criterion": "a", "at_least_pct": "101", "points": "1"}]}, 422),
     ):
-        r = await api.call("PUT", f"/api/v1/provinces/{province}/scoring", "dispatcher" if status == 403 else "admin",
-                           json=body)  # fmt: skip
+        who = "dispatcher" if status == 403 else "admin"
+        r = await api.call("PUT", f"/api/v1/provinces/{province}/scoring", who, json=body)
         assert r.status_code == status, (province, body, r.text)
