@@ -460,7 +460,7 @@ def _points(rules: list[Any], key: str, num: int, den: int) -> tuple[float | Non
     else:
         if not den and mine[-1].threshold_bp == 0:
             earned = mine[-1].points_x100
-    return earned / 100, f"{words}; còn lại (otherwise) → 0"
+    return earned / 100, f"{words}; < {_shown(mine[-1].threshold_bp)} % → 0"
 
 
 def _pct2(num: int, den: int) -> float | None:
