@@ -157,6 +157,18 @@ def summary_csv(s: Summary, lang: str = "vi") -> bytes:
 def summary_xlsx(s: Summary, lang: str = "vi") -> bytes:
     """The same rows as the CSV, on three sheets; numbers stay numbers."""
     from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    def cell(value: Any, sheet: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        text = ILLEGAL_CHARACTERS_RE.sub("", value)  # control characters XML cannot hold
+        if not text.startswith("="):
+            return text
+        out = WriteOnlyCell(sheet, value=text)
+        out.data_type = "s"  # text someone typed, never a formula Excel would run
+        return out
 
     book = Workbook(write_only=True)
     sheets = (
@@ -170,7 +182,7 @@ def summary_xlsx(s: Summary, lang: str = "vi") -> bytes:
             if i:
                 sheet.append([])
             for row in section(s, lang):
-                sheet.append(row)
+                sheet.append([cell(v, sheet) for v in row])
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

@@ -377,10 +377,14 @@ async def test_csv_content_type_written_once_and_scoring_refusals(api):
     r = await api.call("GET", "/api/v1/reports/summary?format=csv", "dispatcher")
     assert r.headers["content-type"] == "text/csv; charset=utf-8"
     assert r.content.startswith(b"\xef\xbb\xbf") and b"\r\n" in r.content
+    # a field typed with a control character and one that looks like a formula: text in the sheet
+    await api.create_shipment(field="Đất\x0bđai", procedure="x")
+    await api.create_shipment(field='=HYPERLINK("http://x","y")')
     r = await api.call("GET", "/api/v1/reports/summary?format=xlsx", "dispatcher")
-    assert (
-        r.headers["content-type"] == XLSX and load_workbook(io.BytesIO(r.content)).sheetnames[0] == "Báo cáo"
-    )
+    assert r.status_code == 200 and r.headers["content-type"] == XLSX
+    sheet = load_workbook(io.BytesIO(r.content))["Báo cáo"]
+    cells = {c.value: c.data_type for row in sheet.iter_rows() for c in row if isinstance(c.value, str)}
+    assert "Đấtđai" in cells and cells['=HYPERLINK("http://x","y")'] == "s"
     ok = {"effective_from": "2026-01-01", "rules": [{"criterion": "a", "at_least_pct": "10", "points": "1"}]}
     for province, body, status in (
         ("Tỉnh Quảng Ninh", ok, 403),
