@@ -364,9 +364,7 @@ class RegisterRow(Base):
     returned_on: Mapped[date | None] = mapped_column(Date)
     returned_channel: Mapped[str | None] = mapped_column(String(10))
 
-    __table_args__ = (
-        Index("ix_register_rows_import", "import_id", "dossier_code"),
-    )
+    __table_args__ = (Index("ix_register_rows_import", "import_id", "dossier_code"),)
 
 
 class UnitProvince(Base):
