@@ -38,6 +38,8 @@ from .log.controllers import LogController
 from .money.controllers import MoneyConsoleController, MoneyController
 from .reports.controllers import ReportController
 from .shipments.controllers import ShipmentController
+from .shop.console import ShopConsole
+from .shop.controllers import ShopController
 from .strict import strict_json_body
 
 
@@ -98,6 +100,8 @@ def create_app(settings: Cfg) -> Litestar:
             DocumentController,
             CitizenController,
             ReportController,
+            ShopController,
+            ShopConsole,
             ConsoleController,
             HandoverController,
             MoneyController,

@@ -28,6 +28,7 @@ _USER_COLUMNS = (
     users.c.unit_id,
     users.c.full_name,
     units.c.code.label("unit_code"),
+    units.c.kind.label("unit_kind"),
 )
 
 

@@ -34,6 +34,7 @@ class CurrentUser:
     unit_id: int | None
     unit_code: str | None
     full_name: str = ""
+    unit_kind: str = ""  # post_office | one_stop_shop ("" without a unit)
 
     @property
     def actor(self) -> str:
@@ -101,6 +102,7 @@ def _user_from_row(row: Any) -> CurrentUser:
         unit_id=row.unit_id,
         unit_code=row.unit_code,
         full_name=row.full_name,
+        unit_kind=row.unit_kind or "",
     )
 
 

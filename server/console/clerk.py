@@ -76,6 +76,26 @@ def shipment_from_form(form: dict[str, str]) -> ShipmentCreate:
         raise BadRequest(f"The form is not complete: {exc}.") from None
 
 
+async def with_catalogue(db: Database, user: CurrentUser, form: dict[str, str]) -> dict[str, str]:
+    """A procedure picked from the catalogue (`procedure_code`) brings its name, field,
+    components and fee from there; without one (“other”) the typed ones stay.
+    The catalogue is the destination shop's for a submission sent to one, else the clerk's unit's."""
+    code = form.get("procedure_code", "").strip()
+    if not code:
+        return form
+    unit = form.get("dest_unit", "").strip() or user.unit_code or ""
+    from ..shop import service as shop
+
+    p = await shop.procedure_for_registration(db, unit, code)
+    return {
+        **form,
+        "procedure": p.name,
+        "field": p.field,
+        "components": "\n".join(p.components),
+        "fee_vnd": str(p.fee_vnd),
+    }
+
+
 def parse_codes(text: str) -> list[str]:
     found: list[str] = []
     for line in text.replace(",", "\n").splitlines():

@@ -32,7 +32,7 @@ from ..labels.controllers import file_response
 from ..pages import service as pages
 from ..reports import service as reports
 from ..reports.charts import bar_chart, gauge
-from ..reports.controllers import REPORT_READERS, csv_response
+from ..reports.controllers import REPORT_READERS, export_response
 from ..shipments import service as shipments
 from . import catalog, clerk, flagged, live, service
 from .couriers import tile_map, workload
@@ -373,6 +373,7 @@ class ConsoleController(Controller):
         form = {k: str(v) for k, v in (await request.form()).items()}
         units = await service.all_units(db)
         try:
+            form = await clerk.with_catalogue(db, request.user, form)
             data = clerk.shipment_from_form(form)
             created = await shipments.create(db, keys, settings.base_url, request.user, data)
         except HTTPException as exc:
@@ -495,9 +496,9 @@ class ConsoleController(Controller):
         format_: Annotated[str | None, QueryParameter(name="format", max_length=10)] = None,
     ) -> Template | Response[bytes]:
         lang = lang_of(request)
-        s = await reports.summary(db, reports.window(start, end), unit or None)
-        if format_ == "csv":
-            return csv_response(s, lang)
+        s = await reports.summary(db, reports.window(start, end), unit or None, request.user)
+        if (download := export_response(s, format_, lang)) is not None:
+            return download
         charts = {
             "state": bar_chart(
                 t("report.by_state", lang), [(t(f"state.{k}", lang), v) for k, v in s.by_state.items()]
@@ -522,4 +523,10 @@ class ConsoleController(Controller):
             start_day=reports.local_day(s.start),
             end_day=reports.local_day(s.end, inclusive_end=True),
             csv_query=urlencode({**query, "format": "csv"}),
+            xlsx_query=urlencode({**query, "format": "xlsx"}),
+            units_shown=[
+                u
+                for u in await service.all_units(db)
+                if request.user.role != "clerk" or u.code == request.user.unit_code
+            ],
         )

@@ -32,8 +32,10 @@ NAV = (
     ("nav.labels", "/console/labels", ("clerk", "dispatcher", "admin")),
     ("nav.receive", "/console/receive", ("clerk", "admin")),
     ("nav.couriers", "/console/couriers", ("dispatcher", "admin")),
-    ("nav.reports", "/console/reports", ("dispatcher", "admin", "auditor")),
+    ("nav.reports", "/console/reports", ("dispatcher", "admin", "auditor", "shop_clerk")),
     ("nav.money", "/console/money", ("clerk", "dispatcher", "admin", "auditor")),
+    ("nav.shop", "/console/shop", ("shop_clerk", "dispatcher", "admin", "auditor")),
+    ("nav.scoring", "/console/scoring", ("admin",)),
 )
 HOME = {"clerk": "/console/register"}
 
@@ -62,8 +64,10 @@ def page(
     nav = []
     if user is not None:
         path = request.url.path
+        # a one-stop shop's clerk also sees its unit's report and catalogue
+        shop_clerk = user.role == "clerk" and getattr(user, "unit_kind", "") == "one_stop_shop"
         for key, href, allowed in NAV:
-            if user.role in allowed:
+            if user.role in allowed or (shop_clerk and "shop_clerk" in allowed):
                 active = path == href or (href != "/console/" and path.startswith(href))
                 nav.append({"label": t(key, lang), "href": href, "active": active})
     headers = dict(HEADERS)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     Float,
     ForeignKey,
     Index,
@@ -353,3 +354,95 @@ class RemittanceItem(Base):
 
 remittances = Remittance.__table__
 remittance_items = RemittanceItem.__table__
+# --- one-stop shop: procedure catalogue, dossier register, scoring rules (issue 15) ---
+
+
+class Procedure(Base):
+    """One administrative procedure in a unit's catalogue (imported or edited in the console)."""
+
+    __tablename__ = "procedures"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    code: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(500))
+    field: Mapped[str] = mapped_column(String(200), default="")
+    by_post: Mapped[bool] = mapped_column(Boolean, default=True)
+    components: Mapped[list[Any]]
+    fee_vnd: Mapped[int] = mapped_column(BigInteger, default=0)  # đồng; never a float
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (UniqueConstraint("unit_id", "code", name="uq_procedures_unit_code"),)
+
+
+class RegisterImport(Base):
+    """One imported dossier register of a unit for a period [period_start, period_end] (days)."""
+
+    __tablename__ = "register_imports"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    period_start: Mapped[date] = mapped_column(Date)
+    period_end: Mapped[date] = mapped_column(Date)
+    filename: Mapped[str] = mapped_column(String(200), default="")
+    rows: Mapped[int] = mapped_column(Integer)
+    imported_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    imported_at: Mapped[datetime]
+
+    __table_args__ = (
+        UniqueConstraint("unit_id", "period_start", "period_end", name="uq_register_imports_period"),
+    )
+
+
+class RegisterRow(Base):
+    """One dossier of an imported register, as the one-stop shop's own system lists it."""
+
+    __tablename__ = "register_rows"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    import_id: Mapped[int] = mapped_column(ForeignKey("register_imports.id"))
+    line: Mapped[int] = mapped_column(Integer)  # its line in the imported file
+    dossier_code: Mapped[str] = mapped_column(String(100))
+    procedure_code: Mapped[str] = mapped_column(String(100))
+    field: Mapped[str] = mapped_column(String(200), default="")
+    received_on: Mapped[date] = mapped_column(Date)
+    received_channel: Mapped[str] = mapped_column(String(10))  # counter | online | post
+    returned_on: Mapped[date | None] = mapped_column(Date)
+    returned_channel: Mapped[str | None] = mapped_column(String(10))
+
+    __table_args__ = (Index("ix_register_rows_import", "import_id", "dossier_code"),)
+
+
+class UnitProvince(Base):
+    """Which province's scoring rules a unit is judged by."""
+
+    __tablename__ = "unit_provinces"
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), primary_key=True, autoincrement=False)
+    province: Mapped[str] = mapped_column(String(100))
+
+
+class ScoringRule(Base):
+    """A province's rule for one criterion (a, b, c): a share at or above `threshold_bp`
+    (basis points: 1/100 of a per cent) earns `points_x100` / 100 points. The rule in force
+    for a period is the set with the latest `effective_from` on or before the period's end."""
+
+    __tablename__ = "scoring_rules"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    province: Mapped[str] = mapped_column(String(100))
+    effective_from: Mapped[date] = mapped_column(Date)
+    criterion: Mapped[str] = mapped_column(String(1))
+    threshold_bp: Mapped[int] = mapped_column(Integer)
+    points_x100: Mapped[int] = mapped_column(Integer)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_scoring_rules_province", "province", "effective_from"),)
+
+
+# the register's rows are matched to shipments by dossier code: results by the unit that
+# registered them, submissions by the unit they are addressed to
+Index("ix_shipments_unit_dossier", Shipment.__table__.c.unit_id, Shipment.__table__.c.dossier_ref)
+Index("ix_shipments_dest_dossier", Shipment.__table__.c.dest_unit_id, Shipment.__table__.c.dossier_ref)
+
+procedures = Procedure.__table__
+register_imports = RegisterImport.__table__
+register_rows = RegisterRow.__table__
+unit_provinces = UnitProvince.__table__
+scoring_rules = ScoringRule.__table__

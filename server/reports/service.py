@@ -10,13 +10,17 @@ about that set; the SQL groups and counts, Python only adds up a few hundred row
 - door-to-desk: a submission's `picked_up` (at the citizen's door) to its
   `delivered` (signed for at the one-stop shop's desk); desk-to-door: a result's
   `picked_up` at the desk to its `delivered` at the door. Device times (`occurred_at`).
-- the three administrative-reform criteria, per unit:
+- HoSo's own postal figures, per unit (operational, not the province's criteria):
   1. has postal traffic: at least one shipment registered by it or addressed to it;
   2. dossiers received by post: submissions delivered to it, and their share of the
      dossiers it received that HoSo knows of (those plus results it sent home for
      dossiers handed in at its counter, i.e. results without a parent submission);
   3. results returned by post: its result shipments delivered, and their share of
      all the results it registered.
+- the three administrative-reform criteria of a one-stop shop (`reform`), as provinces
+  score them, come from the shop's own catalogue and dossier register (server/shop/):
+  without a register imported for the window, `reform.register` is false and no share
+  is shown.
 """
 
 from __future__ import annotations
@@ -30,8 +34,11 @@ from msgspec import Struct
 from shared.lifecycle import State
 from shared.timeutil import utcnow
 
+from ..auth.service import CurrentUser
 from ..db.engine import Database
 from ..errors import BadRequest
+from ..shop import service as shop
+from ..shop.service import Reform
 from . import repository
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -56,6 +63,7 @@ class UnitCriteria(Struct):
     results_returned_by_post: int
     results_total: int
     results_returned_by_post_pct: float | None
+    reform: Reform | None = None  # a one-stop shop's three criteria from its register (None: a post office)
 
 
 class Ratings(Struct):
@@ -125,7 +133,11 @@ def _pct(part: int, whole: int) -> float | None:
     return round(100.0 * part / whole, 1) if whole else None
 
 
-async def summary(db: Database, win: Window, unit_code: str | None) -> Summary:
+async def summary(
+    db: Database, win: Window, unit_code: str | None, viewer: CurrentUser | None = None
+) -> Summary:
+    """The report; a one-stop shop's clerk (`viewer`) gets its own unit's only."""
+    unit_code = shop.report_scope(viewer, unit_code).unit_code
     unit_row = None
     now = utcnow()
     async with db.read() as conn:
@@ -212,6 +224,7 @@ async def summary(db: Database, win: Window, unit_code: str | None) -> Summary:
                 results_returned_by_post=returned,
                 results_total=results_total,
                 results_returned_by_post_pct=_pct(returned, results_total),
+                reform=await shop.reform(db, u, win.start, win.end),
             )
         )
     return Summary(

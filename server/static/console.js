@@ -144,7 +144,41 @@
     }
   }
 
+  // ---- the unit's procedure catalogue: picking one fills name, field, components and fee ------
+  function cataloguePicker() {
+    const pick = document.getElementById("procedure_code");
+    const form = document.getElementById("register");
+    if (!pick || !form) { return; }
+    const dest = document.getElementById("dest_unit");
+    let procedures = [];
+    const load = () => {
+      const unit = (dest && dest.value) || form.dataset.unit;
+      const keep = pick.value || pick.dataset.selected;
+      if (!unit) { return; }
+      fetch("/console/shop/procedures.json?unit=" + encodeURIComponent(unit), { credentials: "same-origin" })
+        .then((r) => r.json())
+        .then((cat) => {
+          procedures = cat.procedures || [];
+          pick.length = 1;
+          procedures.forEach((p) => pick.append(new Option(p.code + " · " + p.name, p.code, false, p.code === keep)));
+        });
+    };
+    pick.addEventListener("change", () => {
+      const p = procedures.find((x) => x.code === pick.value);
+      if (!p) { return; }
+      form.elements.procedure.value = p.name;
+      const field = form.elements.field;
+      if (![...field.options].some((o) => o.value === p.field)) { field.append(new Option(p.field, p.field)); }
+      field.value = p.field;
+      form.elements.components.value = p.components.join("\n");
+      form.elements.fee_vnd.value = String(p.fee_vnd);
+    });
+    if (dest) { dest.addEventListener("change", load); }
+    load();
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
+    cataloguePicker();
     const page = document.body.dataset.page;
     if (page === "board") { boardPage(); }
     if (page === "shipment") { shipmentPage(); }

@@ -6,10 +6,13 @@ key missing everywhere is shown as itself so a gap is visible, never a crash.
 
 from __future__ import annotations
 
-from . import console, en, vi
+from . import console, en, shop, vi
 
 DEFAULT = "vi"
-LANGUAGES = {"vi": {**vi.STRINGS, **console.VI}, "en": {**en.STRINGS, **console.EN}}
+LANGUAGES = {
+    "vi": {**vi.STRINGS, **console.VI, **shop.VI},
+    "en": {**en.STRINGS, **console.EN, **shop.EN},
+}
 
 
 def lang_or_default(lang: str | None) -> str:

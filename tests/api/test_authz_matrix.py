@@ -106,7 +106,17 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/handovers.pdf"):                     "401 403 403 ok 403 ok 403 ok ok",
     ("GET", "/api/v1/shipments/{code:str}/delivery.pdf"):  "401 403 403 ok 403 ok 403 ok ok",
     # reports
-    ("GET", "/api/v1/reports/summary"):                    "401 403 403 403 403 ok ok ok ok",
+    ("GET", "/api/v1/reports/summary"):                    "401 403 403 403 ok ok ok ok ok",
+    # the one-stop shop (its unit is TTHCC-GL, the "other unit" here)
+    ("GET", "/api/v1/units/{unit:str}/procedures"):        "401 403 403 ok ok ok ok ok ok",
+    ("PUT", "/api/v1/units/{unit:str}/procedures"):        "401 403 403 403 ok 403 ok 403 ok",
+    ("PUT", "/api/v1/units/{unit:str}/procedures/{code:str}"): "401 403 403 403 ok 403 ok 403 ok",
+    ("DELETE", "/api/v1/units/{unit:str}/procedures/{code:str}"): "401 403 403 403 404 403 404 403 404",
+    ("GET", "/api/v1/units/{unit:str}/registers"):         "401 403 403 ok ok ok ok ok ok",
+    ("PUT", "/api/v1/units/{unit:str}/register"):          "401 403 403 403 ok 403 ok 403 ok",
+    ("PUT", "/api/v1/units/{unit:str}/province"):          "401 403 403 403 403 403 403 403 ok",
+    ("PUT", "/api/v1/provinces/{province:str}/scoring"):   "401 403 403 403 403 403 403 403 ok",
+    ("GET", "/api/v1/scoring"):                            "401 403 403 ok ok ok ok ok ok",
     # console
     ("GET", "/console"):                                   "login 403 403 ok ok ok ok ok ok",
     ("GET", "/console/board/rows"):                        "login 403 403 ok ok ok ok ok ok",
@@ -128,7 +138,16 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/console/receive"):                          "login 403 403 ok ok 403 403 403 ok",
     ("GET", "/console/handovers/{handover_id:int}"):       "login 403 403 ok 404 403 403 403 ok",
     ("GET", "/console/couriers"):                          "login 403 403 403 403 ok ok 403 ok",
-    ("GET", "/console/reports"):                           "login 403 403 403 403 ok ok ok ok",
+    ("GET", "/console/reports"):                           "login 403 403 403 ok ok ok ok ok",
+    ("GET", "/console/shop"):                              "login 403 403 ok ok ok ok ok ok",
+    ("GET", "/console/shop/procedures.json"):              "login 403 403 ok ok ok ok ok ok",
+    ("POST", "/console/shop/catalogue"):                   "login 403 403 403 ok 403 ok 403 ok",
+    ("POST", "/console/shop/register"):                    "login 403 403 403 ok 403 ok 403 ok",
+    ("POST", "/console/shop/procedure"):                   "login 403 403 403 ok 403 ok 403 ok",
+    ("POST", "/console/shop/procedure/delete"):            "login 403 403 403 404 403 404 403 404",
+    ("GET", "/console/scoring"):                           "login 403 403 403 403 403 403 403 ok",
+    ("POST", "/console/scoring"):                          "login 403 403 403 403 403 403 403 ok",
+    ("POST", "/console/scoring/province"):                 "login 403 403 403 403 403 403 403 ok",
     ("POST", "/console/logout"):                           "login 403 403 ok ok ok ok ok ok",
     # money: the cashier is a clerk of the courier's post office (BC-PLEIKU)
     ("POST", "/api/v1/remittances"):                       "401 403 403 ok 404 403 403 403 ok",
@@ -164,7 +183,11 @@ def _request(method: str, path: str, s: Seeded, caller: str, n: int) -> dict[str
         .replace("{lang:str}", "en")
         .replace("{file_path:path}", "console.css")
         .replace("{path:str}", "nothing-here")
+        .replace("{unit:str}", "TTHCC-GL")
+        .replace("{province:str}", "Tỉnh Gia Lai")
     )
+    if path.endswith("/register") and url.startswith("/api/"):
+        url += "?from=2026-10-01&to=2026-10-31"  # the body (none) is then refused: a 422 after the guard
     kw: dict[str, Any] = {}
     form: dict[str, str] | None = None
     bodies: dict[tuple[str, str], Any] = {
@@ -192,6 +215,9 @@ def _request(method: str, path: str, s: Seeded, caller: str, n: int) -> dict[str
             "amount_vnd": 50000,
             "signature_png": base64.b64encode(PNG_1PX).decode(),
         },
+        ("PUT", "/api/v1/units/{unit:str}/procedures/{code:str}"): {"name": "Thủ tục thử quyền"},
+        ("PUT", "/api/v1/units/{unit:str}/province"): {"province": "Tỉnh Gia Lai"},
+        ("PUT", "/api/v1/provinces/{province:str}/scoring"): {"effective_from": "2026-01-01", "rules": []},
     }
     body = bodies.get((method, path))
     if body is not None:
@@ -214,6 +240,8 @@ def _request(method: str, path: str, s: Seeded, caller: str, n: int) -> dict[str
             "amount_vnd": "50000",
             "signature_png": "data:image/png;base64," + base64.b64encode(PNG_1PX).decode(),
         }
+    elif (path.startswith("/console/shop/") or path == "/console/scoring/province") and method == "POST":
+        form = {"unit": "TTHCC-GL"}  # no file, no fields: refused as incomplete, after the guard
     elif path == "/t/{code:str}/confirm":
         form = {"rating": "9"}
     if form is not None or (method == "POST" and not url.startswith("/api/")):
