@@ -143,30 +143,83 @@ def outcome(checks: list[Check]) -> str:
     return UNPROVEN if any(c.unproven for c in checks) else VERIFIED
 
 
+class _Checks:
+    """The checks of one bundle, in the order they are reported."""
+
+    def __init__(self) -> None:
+        self.structure = Check("structure")
+        self.hashes = Check("event hashes")
+        self.sigs = Check("signatures")
+        self.enrol = Check("device enrolment")
+        self.chain = Check("chain links")
+        self.life = Check("lifecycle")
+        self.inclusion = Check("inclusion proofs")
+        self.head_sig = Check("tree head signature")
+        self.wit = Check("witness cosignatures")
+        self.auth = Check("authenticity")
+        self.receipts = Check("receipt times")
+        self.paged = Check("digitised pages")
+
+    def all(self) -> list[Check]:
+        return [
+            self.structure, self.hashes, self.sigs, self.enrol, self.chain, self.life,
+            self.inclusion, self.head_sig, self.wit, self.receipts, self.paged, self.auth,
+        ]  # fmt: skip
+
+
+@dataclass
+class _Bundle:
+    """A bundle's parts, read and shape-checked, and the keys its checks use."""
+
+    version: int
+    events: list[CustodyEvent]
+    records: list[dict[str, Any]]
+    received: dict[str, Any]
+    files: dict[str, Any]
+    ship: dict[str, Any]
+    carried: dict[str, Any]
+    event_keys: list[str]
+    log_keys: list[str]
+    whose: str  # "a pinned" | "the bundle's": whose keys the messages name
+    size: int
+    root_hex: str
+    root: bytes
+    timestamp: int
+    head_sig: str
+    proofs: dict[Any, dict[str, Any]]
+
+    def leaf_index(self, leaf: str) -> int | None:
+        p = self.proofs.get(leaf)
+        try:
+            return int(p["index"]) if p is not None else None
+        except (KeyError, TypeError, ValueError):
+            return None
+
+
 def verify_bundle(bundle: dict[str, Any], trust: Trust | None = None) -> list[Check]:
     """Every check of the bundle, each with the events or items that failed it."""
     trust = trust or Trust()
-    structure, hashes, sigs, enrol, chain, life = (
-        Check("structure"),
-        Check("event hashes"),
-        Check("signatures"),
-        Check("device enrolment"),
-        Check("chain links"),
-        Check("lifecycle"),
-    )
-    inclusion, head_sig, wit, auth, receipts, paged = (
-        Check("inclusion proofs"),
-        Check("tree head signature"),
-        Check("witness cosignatures"),
-        Check("authenticity"),
-        Check("receipt times"),
-        Check("digitised pages"),
-    )
-    checks = [structure, hashes, sigs, enrol, chain, life, inclusion, head_sig, wit, receipts, paged, auth]
+    c = _Checks()
+    b = _read(bundle, trust, c.structure)
+    if b is None:
+        return c.all()
+    _check_events(b, c)
+    enrolled = _check_enrolments(b, c.enrol)
+    message = head_message(b.size, b.root_hex, b.timestamp)
+    _check_log(b, enrolled, message, c)
+    _check_witnesses(bundle.get("witnesses") or [], trust, message, c.wit)
+    _check_pages(b.events, b.files, c.paged)
+    _check_receipts(b, c.receipts)
+    _check_authenticity(b, trust, c)
+    return c.all()
+
+
+def _read(bundle: dict[str, Any], trust: Trust, structure: Check) -> _Bundle | None:
+    """The bundle's parts, or None (with `structure` failed) when its shape is wrong."""
     version = bundle.get("v")
     if version not in BUNDLE_VERSIONS:
         structure.fail(f"unknown bundle version {version!r} (this verifier reads {BUNDLE_VERSIONS})")
-        return checks
+        return None
     events: list[CustodyEvent] = []
     for i, raw in enumerate(bundle.get("events") or []):
         try:
@@ -185,19 +238,14 @@ def verify_bundle(bundle: dict[str, Any], trust: Trust | None = None) -> list[Ch
     if not isinstance(files, dict):
         structure.fail("files maps SHA-256 hex to base64url file contents")
     if not structure.ok:
-        return checks
+        return None
     if not events:
         structure.fail("the bundle has no events")
-        return checks
-    ship = bundle.get("shipment") or {}
+        return None
     carried = bundle.get("keys") or {}
-    event_keys = list(trust.event_keys) if trust.server_pinned else key_set(carried, "event")
-    log_keys = list(trust.log_keys) if trust.server_pinned else key_set(carried, "log")
-    whose = "a pinned" if trust.server_pinned else "the bundle's"
-
     head = bundle.get("tree_head") or {}
     try:
-        size, root_hex, ts, head_sig_b64 = (
+        size, root_hex, ts, head_sig = (
             int(head["size"]),
             str(head["root"]),
             int(head["timestamp"]),
@@ -206,33 +254,45 @@ def verify_bundle(bundle: dict[str, Any], trust: Trust | None = None) -> list[Ch
         root = bytes.fromhex(root_hex)
     except (KeyError, TypeError, ValueError):
         structure.fail("tree_head needs size, root (hex), timestamp and sig")
-        return checks
-    proofs = {p.get("leaf"): p for p in bundle.get("proofs") or [] if isinstance(p, dict)}
+        return None
+    return _Bundle(
+        version=version,
+        events=events,
+        records=records,
+        received=received,
+        files=files,
+        ship=bundle.get("shipment") or {},
+        carried=carried,
+        event_keys=list(trust.event_keys) if trust.server_pinned else key_set(carried, "event"),
+        log_keys=list(trust.log_keys) if trust.server_pinned else key_set(carried, "log"),
+        whose="a pinned" if trust.server_pinned else "the bundle's",
+        size=size,
+        root_hex=root_hex,
+        root=root,
+        timestamp=ts,
+        head_sig=head_sig,
+        proofs={p.get("leaf"): p for p in bundle.get("proofs") or [] if isinstance(p, dict)},
+    )
 
-    def leaf_index(leaf: str) -> int | None:
-        p = proofs.get(leaf)
-        try:
-            return int(p["index"]) if p is not None else None
-        except (KeyError, TypeError, ValueError):
-            return None
 
-    # events: hashes, signatures, chain, lifecycle
+def _check_events(b: _Bundle, c: _Checks) -> None:
+    """Each event's hash and signature, its link to the one before, and the lifecycle."""
     prev = None
     state: str | None = None
-    for n, ev in enumerate(events, start=1):
+    for n, ev in enumerate(b.events, start=1):
         label = f"event #{n} {ev.type} {ev.id}"
-        if ev.shipment != ship.get("code"):
-            chain.fail(f"{label}: belongs to shipment {ev.shipment}, not {ship.get('code')}")
+        if ev.shipment != b.ship.get("code"):
+            c.chain.fail(f"{label}: belongs to shipment {ev.shipment}, not {b.ship.get('code')}")
         try:
             verify_event(ev, public_key_b64=ev.device)
         except RecursionError:
-            hashes.fail(f"{label}: nested too deeply to hash (see docs/CUSTODY.md, canonical JSON)")
+            c.hashes.fail(f"{label}: nested too deeply to hash (see docs/CUSTODY.md, canonical JSON)")
         except EventIntegrityError as exc:
-            (hashes if "hash" in str(exc).split(":")[0] else sigs).fail(f"{label}: {exc}")
-        if _server_signed(ev) and ev.device not in event_keys:
-            sigs.fail(f"{label}: recorded by the server but not signed with {whose} event key")
+            (c.hashes if "hash" in str(exc).split(":")[0] else c.sigs).fail(f"{label}: {exc}")
+        if _server_signed(ev) and ev.device not in b.event_keys:
+            c.sigs.fail(f"{label}: recorded by the server but not signed with {b.whose} event key")
         if ev.prev != prev:
-            chain.fail(
+            c.chain.fail(
                 f"{label}: prev {str(ev.prev)[:12]}… does not link to the previous event {str(prev)[:12]}…"
             )
         prev = ev.hash
@@ -240,80 +300,83 @@ def verify_bundle(bundle: dict[str, Any], trust: Trust | None = None) -> list[Ch
         try:
             state = lifecycle.check(role, ev.type, state)
         except lifecycle.IllegalTransition as exc:
-            life.fail(f"{label}: {exc}")
-    if ship.get("head") != prev:
-        chain.fail(
-            f"the shipment's head {str(ship.get('head'))[:12]}… is not its last event {str(prev)[:12]}…"
+            c.life.fail(f"{label}: {exc}")
+    if b.ship.get("head") != prev:
+        c.chain.fail(
+            f"the shipment's head {str(b.ship.get('head'))[:12]}… is not its last event {str(prev)[:12]}…"
         )
-    if life.ok and ship.get("state") != state:
-        life.fail(f"the events lead to state {state}, the bundle says {ship.get('state')}")
+    if c.life.ok and b.ship.get("state") != state:
+        c.life.fail(f"the events lead to state {state}, the bundle says {b.ship.get('state')}")
 
-    # device keys: each enrolled to the event's actor, by the server, before the event
-    device_events = [(n, ev) for n, ev in enumerate(events, start=1) if not _server_signed(ev)]
+
+def _check_enrolments(b: _Bundle, enrol: Check) -> dict[str, dict[str, Any]]:
+    """Device keys: each enrolled to the event's actor, by the server, before the event.
+    The valid enrolment records, by device key."""
+    device_events = [(n, ev) for n, ev in enumerate(b.events, start=1) if not _server_signed(ev)]
     enrolled: dict[str, dict[str, Any]] = {}
-    for i, record in enumerate(records, start=1):
+    for i, record in enumerate(b.records, start=1):
         try:
-            check_enrolment(record, event_keys)
+            check_enrolment(record, b.event_keys)
         except EnrolmentError as exc:
-            enrol.fail(f"enrolment record #{i}: {exc} ({whose} event key)")
+            enrol.fail(f"enrolment record #{i}: {exc} ({b.whose} event key)")
             continue
         enrolled[record["device"]] = record
-    if version < 2:
+    if b.version < 2:
         if device_events:
             enrol.leave_unproven(
                 "a version 1 bundle carries no enrolment records: nothing shows the device keys "
                 "were enrolled to the couriers named"
             )
-    else:
-        for n, ev in device_events:
-            label = f"event #{n} {ev.type} {ev.id}"
-            record = enrolled.get(ev.device)
-            if record is None:
-                enrol.fail(f"{label}: device key {_short(ev.device)} has no valid enrolment record")
-                continue
-            if record["actor"] != ev.actor:
-                enrol.fail(
-                    f"{label}: key {_short(ev.device)} is enrolled to {record['actor']}, not {ev.actor}"
-                )
-            at, ev_at = leaf_index(record["hash"]), leaf_index(ev.hash)
-            if at is not None and ev_at is not None and not at < ev_at:
-                enrol.fail(
-                    f"{label}: the device's enrolment entered the log after the event (leaf {at} ≥ {ev_at})"
-                )
-            got = received.get(ev.id)
-            if isinstance(got, str) and record["enrolled_at"] > got:
-                enrol.fail(
-                    f"{label}: received {got}, before the device was enrolled at {record['enrolled_at']}"
-                )
-        if enrol.ok and enrolled:
-            enrol.notes.append(
-                f"{len(enrolled)} device key(s), each enrolled by {whose} event key before its events"
+        return enrolled
+    for n, ev in device_events:
+        label = f"event #{n} {ev.type} {ev.id}"
+        held = enrolled.get(ev.device)
+        if held is None:
+            enrol.fail(f"{label}: device key {_short(ev.device)} has no valid enrolment record")
+            continue
+        if held["actor"] != ev.actor:
+            enrol.fail(f"{label}: key {_short(ev.device)} is enrolled to {held['actor']}, not {ev.actor}")
+        at, ev_at = b.leaf_index(held["hash"]), b.leaf_index(ev.hash)
+        if at is not None and ev_at is not None and not at < ev_at:
+            enrol.fail(
+                f"{label}: the device's enrolment entered the log after the event (leaf {at} ≥ {ev_at})"
             )
+        got = b.received.get(ev.id)
+        if isinstance(got, str) and held["enrolled_at"] > got:
+            enrol.fail(f"{label}: received {got}, before the device was enrolled at {held['enrolled_at']}")
+    if enrol.ok and enrolled:
+        enrol.notes.append(
+            f"{len(enrolled)} device key(s), each enrolled by {b.whose} event key before its events"
+        )
+    return enrolled
 
-    # the log: inclusion of every event and enrolment record in one signed tree head
-    message = head_message(size, root_hex, ts)
-    if not _verifies(log_keys, head_sig_b64, message):
-        head_sig.fail(f"the tree head is not signed by {whose} log key (current or retired)")
-    leaves = [(f"event #{n} {ev.id}", ev.hash) for n, ev in enumerate(events, start=1)]
+
+def _check_log(b: _Bundle, enrolled: dict[str, dict[str, Any]], message: bytes, c: _Checks) -> None:
+    """The log: inclusion of every event and enrolment record in one signed tree head."""
+    if not _verifies(b.log_keys, b.head_sig, message):
+        c.head_sig.fail(f"the tree head is not signed by {b.whose} log key (current or retired)")
+    leaves = [(f"event #{n} {ev.id}", ev.hash) for n, ev in enumerate(b.events, start=1)]
     leaves += [(f"enrolment of {_short(r['device'])}", r["hash"]) for r in enrolled.values()]
     for what, leaf in leaves:
-        p = proofs.get(leaf)
+        p = b.proofs.get(leaf)
         if p is None:
-            inclusion.fail(f"{what}: no inclusion proof")
+            c.inclusion.fail(f"{what}: no inclusion proof")
             continue
         try:
             merkle.verify_inclusion(
                 merkle.leaf_hash(bytes.fromhex(leaf)),
                 int(p["index"]),
-                size,
+                b.size,
                 [bytes.fromhex(x) for x in p["proof"]],
-                root,
+                b.root,
             )
         except (merkle.ProofError, ValueError, KeyError, TypeError) as exc:
-            inclusion.fail(f"{what}: {exc}")
+            c.inclusion.fail(f"{what}: {exc}")
 
+
+def _check_witnesses(witnesses: list[Any], trust: Trust, message: bytes, wit: Check) -> None:
     cosigned: set[str] = set()
-    for w in bundle.get("witnesses") or []:
+    for w in witnesses:
         if _verifies([w.get("public_key", "")], w.get("sig", ""), message):
             cosigned.add(w.get("public_key", ""))
         else:
@@ -321,46 +384,48 @@ def verify_bundle(bundle: dict[str, Any], trust: Trust | None = None) -> list[Ch
     for key in trust.witness_keys:
         if key not in cosigned:
             wit.fail(f"the pinned witness {_short(key)} has not co-signed this tree head")
-    if not bundle.get("witnesses") and not trust.witness_keys:
+    if not witnesses and not trust.witness_keys:
         wit.failures.append("none (no one-stop shop has co-signed this tree head yet)")
 
-    _check_pages(events, files, paged)
 
-    # received_at: the server's clock, neither signed nor in the log (docs/CUSTODY.md)
-    late = [eid for eid, at in received.items() if isinstance(at, str) and at > _wire_ms(ts)]
+def _check_receipts(b: _Bundle, receipts: Check) -> None:
+    """received_at: the server's clock, neither signed nor in the log (docs/CUSTODY.md)."""
+    head_time = _wire_ms(b.timestamp)
+    late = [eid for eid, at in b.received.items() if isinstance(at, str) and at > head_time]
     if late:
         receipts.fail(
             f"{len(late)} receipt time(s) are later than the tree head that includes the events "
-            f"({_wire_ms(ts)}): the stored times were changed"
+            f"({head_time}): the stored times were changed"
         )
     receipts.notes.append(
         "received_at is the server's clock, not signed: UNVERIFIED. Proven: the order in which "
-        f"events entered the log, and that all were in it by {_wire_ms(ts)} (tree head)"
+        f"events entered the log, and that all were in it by {head_time} (tree head)"
     )
-    # what it all rests on
+
+
+def _check_authenticity(b: _Bundle, trust: Trust, c: _Checks) -> None:
+    """What it all rests on: keys pinned beforehand, or nothing."""
+    auth = c.auth
     if not trust.pinned:
         auth.leave_unproven(
             "UNPROVEN: no keys pinned (--trust), so the checks used the keys the bundle carries; "
             "anyone can make a bundle that passes them"
         )
-    elif not all(c.ok for c in checks):
+        return
+    if not all(check.ok for check in c.all()):
         auth.fail("the record does not verify under the pinned keys: see the checks that failed")
+        return
+    if trust.server_pinned:
+        auth.notes.append("the tree head is signed by the pinned log key; server signatures by pinned keys")
+        if key_set(b.carried, "log")[:1] != list(trust.log_keys[:1]):
+            auth.notes.append("the bundle's own `keys` differ from the pinned keys and were not used")
     else:
-        if trust.server_pinned:
-            auth.notes.append(
-                "the tree head is signed by the pinned log key; server signatures by pinned keys"
-            )
-            if key_set(carried, "log")[:1] != list(trust.log_keys[:1]):
-                auth.notes.append("the bundle's own `keys` differ from the pinned keys and were not used")
-        else:
-            auth.notes.append(
-                "server keys not pinned: what proves the record is the pinned witness's co-signature "
-                "of a tree head that includes every event and enrolment record"
-            )
-        for key in trust.witness_keys:
-            auth.notes.append(f"co-signed by the pinned witness {_short(key)}")
-
-    return checks
+        auth.notes.append(
+            "server keys not pinned: what proves the record is the pinned witness's co-signature "
+            "of a tree head that includes every event and enrolment record"
+        )
+    for key in trust.witness_keys:
+        auth.notes.append(f"co-signed by the pinned witness {_short(key)}")
 
 
 def _check_pages(events: list[CustodyEvent], files: dict[str, Any], paged: Check) -> None:
