@@ -7,24 +7,19 @@ with a valid device signature; then a delivery counted in taps.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import subprocess
-import sys
 import time
 from datetime import timedelta
 from pathlib import Path
 
-import httpx
 import msgspec
 import pytest
 
-from bench._harness import PASSWORD, Server, free_port
+from bench._harness import PASSWORD, Server
 from shared.bundle import verify_bundle
 from shared.events import new_event_id, sign_event
 from shared.timeutil import to_wire, utcnow
 from tests.e2e.camera import label_frame, write_y4m
-from tests.e2e.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_chromium
+from tests.e2e.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, courier_app, require_chromium
 
 ROOT = Path(__file__).resolve().parents[2]
 HOME = {"latitude": 13.9833, "longitude": 108.0, "accuracy": 9}  # where the fake GPS puts the courier
@@ -56,40 +51,10 @@ def server():
 
 @pytest.fixture(scope="module")
 def app(server, tmp_path_factory):
-    """The courier app served for the browser, as `hoso app --no-browser` runs it."""
-    port = free_port()
+    """The courier app served for the browser, and its data folder."""
     data = tmp_path_factory.mktemp("courier")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    log = (ARTIFACTS / "courier-app.log").open("w")  # the app's own log, for a failure's post-mortem
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "courier_app.main",
-            "--server",
-            server.base,
-            "--port",
-            str(port),
-            "--no-browser",
-            "--data-dir",
-            str(data),
-        ],
-        cwd=ROOT,
-        env={**os.environ, "FLET_WEB_NO_CDN": "1"},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        with contextlib.suppress(httpx.TransportError):
-            if httpx.get(url).status_code == 200:
-                break
-        time.sleep(0.2)
-    yield url, data
-    proc.terminate()
-    proc.wait(timeout=20)
-    log.close()
+    with courier_app(server.base, data, "courier-app.log") as url:
+        yield url, data
 
 
 def _register(srv: Server, kind: str, **extra) -> dict:

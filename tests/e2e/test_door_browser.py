@@ -14,17 +14,12 @@ real label from the server. Screenshots go to tests/artifacts/door-*.png.
 from __future__ import annotations
 
 import contextlib
-import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
-from bench._harness import PASSWORD, Server, free_port
-from tests.e2e.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_chromium
+from bench._harness import PASSWORD, Server
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, courier_app, require_chromium
 from tests.e2e.test_courier_browser import (
     CITIZEN,
     HOME,
@@ -51,29 +46,8 @@ def server():
 
 @pytest.fixture(scope="module")
 def app(server, tmp_path_factory):
-    port = free_port()
-    data = tmp_path_factory.mktemp("door-app")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    log = (ARTIFACTS / "door-app.log").open("w")
-    argv = ["--server", server.base, "--port", str(port), "--no-browser", "--data-dir", str(data)]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "courier_app.main", *argv],
-        cwd=ROOT,
-        env={**os.environ, "FLET_WEB_NO_CDN": "1"},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        with contextlib.suppress(httpx.TransportError):
-            if httpx.get(url).status_code == 200:
-                break
-        time.sleep(0.2)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=20)
-    log.close()
+    with courier_app(server.base, tmp_path_factory.mktemp("door-app"), "door-app.log") as url:
+        yield url
 
 
 @contextlib.contextmanager
