@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (SQL and report lines read better long)
 """The log's read routes over HTTP at scale, each turn about with /health (issue 16).
 
     .venv/bin/python bench/console.py seed --shipments 1000000   # events to make leaves of
