@@ -61,6 +61,8 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/log/head"):                           "ok ok ok ok ok ok ok ok ok",
     ("GET", "/api/v1/log/inclusion"):                      "ok ok ok ok ok ok ok ok ok",
     ("GET", "/api/v1/log/consistency"):                    "ok ok ok ok ok ok ok ok ok",
+    ("GET", "/api/v1/log/checkpoint"):                     "ok ok ok ok ok ok ok ok ok",
+    ("GET", "/api/v1/log/tile/{rest:path}"):               "ok ok ok ok ok ok ok ok ok",
     ("GET", "/t/{code:str}"):                              "ok ok ok ok ok ok ok ok ok",
     ("POST", "/t/{code:str}/confirm"):                     "ok ok ok ok ok ok ok ok ok",
     ("GET", "/console/login"):                             "ok ok ok ok ok ok ok ok ok",
@@ -149,6 +151,7 @@ def _request(method: str, path: str, s: Seeded, caller: str, n: int) -> dict[str
         .replace("{lang:str}", "en")
         .replace("{file_path:path}", "console.css")
         .replace("{path:str}", "nothing-here")
+        .replace("{rest:path}", "0/000.p/1")
     )
     kw: dict[str, Any] = {}
     form: dict[str, str] | None = None
