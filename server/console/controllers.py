@@ -214,7 +214,6 @@ class ConsoleController(Controller):
             "board_rows.html",
             board=await service.board(db, request.user, f),
             query=urlencode(f.query()),
-            couriers=await service.couriers(db),
             can_assign=request.user.role in ASSIGNERS,
         )
 

@@ -36,10 +36,17 @@ class BoardQuery:
 
 
 async def board(
-    conn: AsyncConnection, user: CurrentUser, q: BoardQuery, now: datetime, fetch: int
+    conn: AsyncConnection,
+    user: CurrentUser,
+    q: BoardQuery,
+    now: datetime,
+    fetch: int,
+    after: tuple[datetime, int] | None = None,
+    count: bool = True,
 ) -> tuple[list[Any], int, int]:
     """Open shipments the user may see, soonest due first, with the last known position;
-    and how many match and how many of those are late."""
+    and (if `count`) how many match and how many of those are late. `after` (due_at, id):
+    only the rows after that one in the board's order (the next page of a filtered read)."""
     s = shipments.c
     conds: list[ColumnElement[bool]] = [OPEN_SQL, shipments_repo.scope(user)]
     if q.state:
@@ -56,11 +63,15 @@ async def board(
         conds.append(s.due_at < q.due_before)
     elif q.due_between is not None:
         conds.append(and_(s.due_at >= q.due_between[0], s.due_at < q.due_between[1]))
+    page_conds = list(conds)
+    if after is not None:
+        page_conds.append(or_(s.due_at > after[0], and_(s.due_at == after[0], s.id > after[1])))
     courier = users.alias("courier")
     holder = users.alias("holder")
     last = custody_events.alias("last")
     query = (
         select(
+            s.id,
             s.code,
             s.kind,
             s.state,
@@ -75,6 +86,7 @@ async def board(
             s.created_at,
             s.due_at,
             courier.c.full_name.label("courier_name"),
+            courier.c.username.label("courier_username"),
             holder.c.full_name.label("holder_name"),
             last.c.lat,
             last.c.lon,
@@ -84,11 +96,13 @@ async def board(
             .outerjoin(holder, holder.c.id == s.custodian_user_id)
             .outerjoin(last, and_(last.c.shipment_id == s.id, last.c.seq == s.seq))
         )
-        .where(*conds)
+        .where(*page_conds)
         .order_by(s.due_at, s.id)
     )
     late_expr = func.sum(case((s.due_at < now, 1), else_=0))
     rows = (await conn.execute(query.limit(fetch))).all()
+    if not count:
+        return list(rows), 0, 0
     counted = (await conn.execute(select(func.count(), late_expr).where(*conds))).one()
     return list(rows), int(counted[0]), int(counted[1] or 0)
 

@@ -22,6 +22,7 @@ VN = ZoneInfo("Asia/Ho_Chi_Minh")
 BOARD_LIMIT = 200
 AT_RISK_WITHIN = timedelta(hours=24)  # due this soon ...
 NEAR_M = 2_000.0  # ... and the envelope is not yet this close to where it goes
+AT_RISK_READS = 10  # pages of limit + 1 rows read at most to fill an at-risk board
 OPEN = tuple(s.value for s in OPEN_STATES)
 EARTH_M = 6_371_008.8
 
@@ -128,7 +129,7 @@ def _row(r: Any, now: datetime) -> BoardRow:
         custodian_role=r.custodian_role,
         custodian_name=r.custodian_name or (r.holder_name if r.custodian_role == "courier" else None),
         courier_id=r.assigned_courier_id,
-        courier_name=r.courier_name,
+        courier_name=r.courier_name or r.courier_username,
         attempts=r.attempts,
         created_at=as_utc(r.created_at),
         due_at=due,
@@ -164,13 +165,23 @@ async def board(db: Database, user: CurrentUser, f: BoardFilters, *, limit: int 
         due_before=now if f.late else None,
         due_between=(now, now + AT_RISK_WITHIN) if f.at_risk and not f.late else None,
     )
-    # at risk needs the distance, known only after reading: read past the limit for it
-    fetch = limit * 5 if f.at_risk else limit + 1
+    # at risk needs the distance, known only after reading: read a page past the limit, keep
+    # the rows at risk, and read on after the last one only while the page is not yet full
+    # (one read when most shipments due soon are at risk; never a fixed 5x over-read)
     async with db.read() as conn:
-        rows, matched, late = await repository.board(conn, user, query, now, fetch)
-    out = [_row(r, now) for r in rows]
-    if f.at_risk:
-        out = [r for r in out if r.at_risk]
+        rows, matched, late = await repository.board(conn, user, query, now, limit + 1)
+        out = [_row(r, now) for r in rows]
+        if f.at_risk:
+            kept = [r for r in out if r.at_risk]
+            reads = 1
+            while len(kept) <= limit and len(rows) == limit + 1 and reads < AT_RISK_READS:
+                last = rows[-1]
+                rows, _, _ = await repository.board(
+                    conn, user, query, now, limit + 1, after=(last.due_at, last.id), count=False
+                )
+                kept += [r for r in (_row(x, now) for x in rows) if r.at_risk]
+                reads += 1
+            out = kept
     more = len(out) > limit
     return Board(rows=out[:limit], matched=matched, late=late, more=more)
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.params import JSONBody, Parameter
 from litestar.status_codes import HTTP_201_CREATED
 from msgspec import Meta, Struct
@@ -11,9 +11,9 @@ from shared.events import HEX64
 
 from ..auth.security import PUBLIC, roles
 from ..auth.service import CurrentUser
-from ..deps import DB, KeysDep
-from ..errors import Conflict, NotFoundException
-from . import service
+from ..deps import DB, Cfg, KeysDep
+from ..errors import BadRequest, Conflict, NotFoundException
+from . import service, tiles
 
 
 class TreeHeadOut(Struct):
@@ -71,6 +71,44 @@ class LogController(Controller):
         self, db: DB, first: Annotated[int, Parameter(ge=1)], second: Annotated[int, Parameter(ge=1)]
     ) -> ConsistencyOut:
         return ConsistencyOut(**await service.consistency(db, first, second))
+
+    @get(
+        "/checkpoint",
+        operation_id="logCheckpoint",
+        opt=PUBLIC,
+        media_type="text/plain; charset=utf-8",
+        description="The newest tree head as a C2SP checkpoint (signed note, Ed25519); docs/API.md.",
+    )
+    async def checkpoint(self, db: DB, keys: KeysDep, settings: Cfg) -> Response[str]:
+        note = await service.checkpoint(db, keys, tiles.origin_of(settings.base_url))
+        return Response(
+            note,
+            media_type="text/plain; charset=utf-8",
+            headers={"Cache-Control": tiles.CHECKPOINT_CACHE},
+        )
+
+    @get(
+        "/tile/{rest:path}",
+        operation_id="logTile",
+        opt=PUBLIC,
+        media_type="application/octet-stream",
+        raises=[NotFoundException],
+        description=(
+            "C2SP tlog-tiles: tile/<L>/<N>[.p/<W>] (256 hashes of 32 bytes) and "
+            "tile/entries/<N>[.p/<W>] (the leaves, uint16 length-prefixed); docs/API.md."
+        ),
+    )
+    async def tile(self, db: DB, rest: str) -> Response[bytes]:
+        try:
+            t = tiles.parse_tile_path(rest.lstrip("/"))
+        except tiles.BadTilePath as exc:
+            raise BadRequest(str(exc)) from None
+        body = await service.tile(db, t)
+        return Response(
+            body,
+            media_type="application/octet-stream",
+            headers={"Cache-Control": tiles.FULL_CACHE if t.full else tiles.PARTIAL_CACHE},
+        )
 
     @post(
         "/witness",

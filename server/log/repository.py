@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from sqlalchemy import and_, bindparam, func, insert, or_, select
+from sqlalchemy import and_, bindparam, func, insert, or_, select, text
 from sqlalchemy.sql import Select
 
 from shared import merkle
@@ -51,3 +51,24 @@ def append(ex: Executor, leaves: list[bytes]) -> int:
     created = merkle.append_nodes(start, [merkle.leaf_hash(x) for x in leaves], lambda lv, i: edge[(lv, i)])
     ex.many(_INSERT, [{"level": lv, "idx": i, "hash": h} for (lv, i), h in created.items()], _INSERT_KEYS)
     return start
+
+
+# --- reads for the hot routes (issue 16): plain SQL text, built once, one statement each ---
+
+SIZE_AND_HEAD = text(
+    "SELECT (SELECT max(idx) FROM log_nodes WHERE level = 0) AS last, size, root, timestamp, sig "
+    "FROM tree_heads ORDER BY size DESC LIMIT 1"
+)
+SIZE = text("SELECT max(idx) FROM log_nodes WHERE level = 0")
+INDEX_AND_SIZE = text(
+    "SELECT (SELECT log_index FROM custody_events WHERE hash = :h) AS idx, "
+    "(SELECT max(idx) FROM log_nodes WHERE level = 0) AS last"
+)
+TILE = text("SELECT hash FROM log_nodes WHERE level = :lv AND idx >= :a AND idx < :b ORDER BY idx")
+# the log's leaves are the hashes of accepted events and of device enrolment records
+ENTRIES = text(
+    "SELECT log_index, hash FROM custody_events WHERE log_index >= :a AND log_index < :b "
+    "UNION ALL "
+    "SELECT log_index, hash FROM device_enrolments WHERE log_index >= :a AND log_index < :b "
+    "ORDER BY 1"
+)

@@ -22,10 +22,10 @@ from shared.timeutil import utcnow
 
 from ..db.engine import Database
 from ..db.executor import CoreExecutor
-from ..db.models import cosignatures, custody_events, log_nodes, tree_heads, units, witnesses
+from ..db.models import cosignatures, log_nodes, tree_heads, units, witnesses
 from ..errors import BadRequest, Conflict, NotFoundException, PermissionDeniedException
 from ..keys import ServerKeys
-from . import repository
+from . import repository, tiles
 
 
 async def _size(conn: AsyncConnection) -> int:
@@ -58,18 +58,39 @@ def _check_found(
     return found
 
 
-async def fetch_nodes(conn: AsyncConnection, keys: set[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
-    """The stored nodes at these (level, index) positions, in one indexed query."""
-    if not keys:
+# Nodes at tree level 8 and up (each the root of 256 or more leaves) are kept in the process
+# once read: a stored node never changes (the log only appends), there are about n/128 of
+# them, and they make up most of a proof at a million leaves. Lower nodes are read each time.
+CACHED_LEVEL = 8
+_NODE_CACHE = "log.nodes"
+
+
+def _node_cache(cache: dict[str, Any] | None) -> dict[tuple[int, int], bytes]:
+    if cache is None:
         return {}
-    sql, params = _nodes_query(keys)
-    rows = (await conn.execute(text(sql), params)).all()
-    return _check_found({(r.level, r.idx): bytes(r.hash) for r in rows}, keys)
+    return cache.setdefault(_NODE_CACHE, {})  # type: ignore[no-any-return]
 
 
-async def _run(conn: AsyncConnection, fn: Any) -> Any:
+async def fetch_nodes(
+    conn: AsyncConnection, keys: set[tuple[int, int]], cache: dict[str, Any] | None = None
+) -> dict[tuple[int, int], bytes]:
+    """The stored nodes at these (level, index) positions, in at most one indexed query."""
+    known = _node_cache(cache)
+    found = {k: known[k] for k in keys if k in known}
+    wanted = keys - found.keys()
+    if wanted:
+        sql, params = _nodes_query(wanted)
+        for r in (await conn.execute(text(sql), params)).all():
+            h = bytes(r.hash)
+            found[(r.level, r.idx)] = h
+            if cache is not None and r.level >= CACHED_LEVEL:
+                known[(r.level, r.idx)] = h
+    return _check_found(found, keys)
+
+
+async def _run(conn: AsyncConnection, fn: Any, cache: dict[str, Any] | None = None) -> Any:
     """Evaluate fn(get) against stored nodes with a single query."""
-    nodes = await fetch_nodes(conn, merkle.needed_nodes(fn))
+    nodes = await fetch_nodes(conn, merkle.needed_nodes(fn), cache)
     return fn(lambda level, idx: nodes[(level, idx)])
 
 
@@ -78,8 +99,8 @@ async def append(conn: AsyncConnection, leaves: list[bytes]) -> int:
     return await conn.run_sync(lambda c: repository.append(CoreExecutor(c), leaves))
 
 
-async def root(conn: AsyncConnection, tree_size: int) -> bytes:
-    return await _run(conn, lambda get: merkle.tree_root(tree_size, get))
+async def root(conn: AsyncConnection, tree_size: int, cache: dict[str, Any] | None = None) -> bytes:
+    return await _run(conn, lambda get: merkle.tree_root(tree_size, get), cache)
 
 
 def _head_dict(row: Any) -> dict[str, Any]:
@@ -89,11 +110,14 @@ def _head_dict(row: Any) -> dict[str, Any]:
 async def signed_head(db: Database, keys: ServerKeys) -> dict[str, Any]:
     """The newest signed tree head, signing a new one if the log grew since the last."""
     async with db.read() as conn:
-        current = await _size(conn)
-        last = (await conn.execute(select(tree_heads).order_by(tree_heads.c.size.desc()).limit(1))).first()
-        if last is not None and last.size == current:
-            return _head_dict(last)
-        root_hex = (await root(conn, current)).hex()
+        last = (await conn.execute(repository.SIZE_AND_HEAD)).first()
+        if last is not None:
+            current = 0 if last.last is None else int(last.last) + 1
+            if last.size == current:
+                return _head_dict(last)
+        else:
+            current = _count(await conn.scalar(repository.SIZE))
+        root_hex = (await root(conn, current, db.cache)).hex()
     timestamp = int(time.time() * 1000)
     sig = keys.log.sign_b64(head_message(current, root_hex, timestamp))
     ins = pg_insert if db.dialect == "postgresql" else sqlite_insert
@@ -107,33 +131,40 @@ async def signed_head(db: Database, keys: ServerKeys) -> dict[str, Any]:
     return _head_dict(row)
 
 
+def _count(last: Any) -> int:
+    return 0 if last is None else int(last) + 1
+
+
 async def inclusion(db: Database, leaf_hex: str, tree_size: int | None) -> dict[str, Any]:
     async with db.read() as conn:
-        index = await conn.scalar(select(custody_events.c.log_index).where(custody_events.c.hash == leaf_hex))
+        row = (await conn.execute(repository.INDEX_AND_SIZE, {"h": leaf_hex})).one()
+        index = row.idx
         if index is None:
             raise NotFoundException(f"No accepted event has the hash {leaf_hex}.")
-        current = await _size(conn)
+        current = _count(row.last)
         n = current if tree_size is None else tree_size
         if not index < n <= current:
             raise BadRequest(
                 f"size must be more than the leaf's index {index} and at most the log size {current}."
             )
-        proof = await inclusion_proof(conn, index, n)
+        proof = await inclusion_proof(conn, index, n, db.cache)
     return {"index": index, "size": n, "proof": [p.hex() for p in proof]}
 
 
-async def inclusion_proof(conn: AsyncConnection, index: int, tree_size: int) -> list[bytes]:
-    return await _run(conn, lambda get: merkle.inclusion_path(index, tree_size, get))
+async def inclusion_proof(
+    conn: AsyncConnection, index: int, tree_size: int, cache: dict[str, Any] | None = None
+) -> list[bytes]:
+    return await _run(conn, lambda get: merkle.inclusion_path(index, tree_size, get), cache)
 
 
 async def consistency(db: Database, first: int, second: int) -> dict[str, Any]:
     async with db.read() as conn:
-        current = await _size(conn)
+        current = _count(await conn.scalar(repository.SIZE))
         if not 0 < first <= second <= current:
             raise BadRequest(
                 f"need 0 < first <= second <= {current} (the log size); got first={first}, second={second}."
             )
-        proof = await _run(conn, lambda get: merkle.consistency_path(first, second, get))
+        proof = await _run(conn, lambda get: merkle.consistency_path(first, second, get), db.cache)
     return {"first": first, "second": second, "proof": [p.hex() for p in proof]}
 
 
@@ -144,7 +175,7 @@ async def proofs_for(db: Database, leaves: list[tuple[str, int]], tree_size: int
         return [merkle.inclusion_path(i, tree_size, get) for _, i in leaves]
 
     async with db.read() as conn:
-        paths = await _run(conn, all_paths)
+        paths = await _run(conn, all_paths, db.cache)
     return [
         {"leaf": h, "index": i, "proof": [p.hex() for p in path]}
         for (h, i), path in zip(leaves, paths, strict=True)
@@ -236,3 +267,48 @@ async def head_for_export(
         ).first()
         head = _head_dict(witnessed) if witnessed is not None else current
         return head, await cosignatures_of(conn, head["size"])
+
+
+# --- the log as static tiles and a signed checkpoint (C2SP; tiles.py) -----------------
+
+_TILE_CACHE = "log.tiles"
+_TILES_KEPT = 4096  # full tiles kept in the process (8 KiB each): 32 MiB at most
+_CHECKPOINT = "log.checkpoint"
+
+
+async def tile(db: Database, t: tiles.Tile) -> bytes:
+    """The bytes of a hash tile or an entry bundle; 404 while the log has too few leaves for it."""
+    kept: dict[tiles.Tile, bytes] = db.cache.setdefault(_TILE_CACHE, {})
+    if (hit := kept.get(t)) is not None:
+        return hit
+    async with db.read() as conn:
+        if t.level == tiles.ENTRIES:
+            a = t.index * tiles.TILE_WIDTH
+            rows = (await conn.execute(repository.ENTRIES, {"a": a, "b": a + t.width})).all()
+            body = tiles.entry_bundle([bytes.fromhex(r.hash) for r in rows])
+        else:
+            lv, a, b = tiles.tile_node_range(t)
+            rows = (await conn.execute(repository.TILE, {"lv": lv, "a": a, "b": b})).all()
+            body = b"".join(bytes(r.hash) for r in rows)
+    if len(rows) != t.width:
+        raise NotFoundException(
+            f"The log does not have this tile yet: {t.path} needs {t.width} hashes, the log has "
+            f"{len(rows)} there. Read /api/v1/log/checkpoint for the tree size."
+        )
+    if t.full:
+        if len(kept) >= _TILES_KEPT:
+            kept.pop(next(iter(kept)))
+        kept[t] = body
+    return body
+
+
+async def checkpoint(db: Database, keys: ServerKeys, origin: str) -> str:
+    """The newest tree head as a C2SP checkpoint, signed by the log key under the name `origin`."""
+    head = await signed_head(db, keys)
+    cached = db.cache.get(_CHECKPOINT)
+    if cached is not None and cached[0] == (head["size"], head["root"], origin):
+        return cached[1]  # type: ignore[no-any-return]
+    body = tiles.checkpoint_body(origin, head["size"], bytes.fromhex(head["root"]))
+    note = tiles.sign_note(body, origin, keys.log)
+    db.cache[_CHECKPOINT] = ((head["size"], head["root"], origin), note)
+    return note

@@ -62,6 +62,8 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/log/head"):                           "ok ok ok ok ok ok ok ok ok",
     ("GET", "/api/v1/log/inclusion"):                      "ok ok ok ok ok ok ok ok ok",
     ("GET", "/api/v1/log/consistency"):                    "ok ok ok ok ok ok ok ok ok",
+    ("GET", "/api/v1/log/checkpoint"):                     "ok ok ok ok ok ok ok ok ok",
+    ("GET", "/api/v1/log/tile/{rest:path}"):               "ok ok ok ok ok ok ok ok ok",
     ("GET", "/t/{code:str}"):                              "ok ok ok ok ok ok ok ok ok",
     ("POST", "/t/{code:str}/confirm"):                     "ok ok ok ok ok ok ok ok ok",
     ("GET", "/console/login"):                             "ok ok ok ok ok ok ok ok ok",
@@ -185,6 +187,7 @@ def _request(method: str, path: str, s: Seeded, caller: str, n: int) -> dict[str
         .replace("{path:str}", "nothing-here")
         .replace("{unit:str}", "TTHCC-GL")
         .replace("{province:str}", "Tỉnh Gia Lai")
+        .replace("{rest:path}", "0/000.p/1")
     )
     if path.endswith("/register") and url.startswith("/api/"):
         url += "?from=2026-10-01&to=2026-10-31"  # the body (none) is then refused: a 422 after the guard

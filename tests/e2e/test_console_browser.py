@@ -178,10 +178,18 @@ def test_console_end_to_end(browser, server, artifacts):
     page.wait_for_selector("#live.on", timeout=5000)
 
     # assign the at-risk one from the board
+    # one courier picker for the page (issue 16), then the row's own button
+    assert page.locator("select[name=courier_id]").count() == 1
+    assert page.locator("#board-rows select").count() == 0
     row = page.locator(f"#s{risky['code']}")
-    row.locator("select[name=courier_id]").select_option(str(srv.courier_id))
+    row.get_by_role("button", name="Giao").click()  # nobody picked: the browser stops it
+    assert page.locator("#assign-courier:invalid").count() == 1
+    assert row.get_by_role("button", name="Giao").count() == 1
+    page.locator("#assign-courier").select_option(str(srv.courier_id))
+    picked = page.locator("#assign-courier option:checked").inner_text()
     row.get_by_role("button", name="Giao").click()
     page.wait_for_selector(f"#s{risky['code']} button:has-text('Đổi')")
+    assert picked in page.locator(f"#s{risky['code']} td.assign").inner_text()  # the picked courier
     page.wait_for_selector("#live.on", timeout=5000)
     page.screenshot(path=str(artifacts / "console-board-assigned.png"))
 
