@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..db.engine import Database
 from ..db.models import api_tokens, attempt_counters, devices, units, users
+from ..db.results import inserted_id
 
 
 class Duplicate(Exception):
@@ -36,7 +37,7 @@ async def insert_unit(db: Database, code: str, name: str, kind: str, now: dateti
     try:
         async with db.write() as conn:
             result = await conn.execute(insert(units).values(code=code, name=name, kind=kind, created_at=now))
-            return int(result.inserted_primary_key[0])
+            return inserted_id(result)
     except IntegrityError:
         raise Duplicate(code) from None
 
@@ -51,7 +52,7 @@ async def insert_user(db: Database, values: dict[str, Any]) -> int:
     try:
         async with db.write() as conn:
             result = await conn.execute(insert(users).values(**values))
-            return int(result.inserted_primary_key[0])
+            return inserted_id(result)
     except IntegrityError:
         raise Duplicate(values["username"]) from None
 
@@ -108,7 +109,7 @@ async def enroll_device_key(
     public_key: str,
     label: str,
     now: datetime,
-    on_new: Callable[[AsyncConnection, int, datetime], Awaitable[None]] | None = None,
+    on_new: Callable[[AsyncConnection, int, datetime], Awaitable[object]] | None = None,
 ) -> int | None:
     """The device id for this key (new or this account's own), None if it is another's or revoked;
     `on_new` runs in the same transaction when the key is new."""
@@ -127,7 +128,7 @@ async def enroll_device_key(
         result = await conn.execute(
             insert(devices).values(user_id=user_id, public_key=public_key, label=label, created_at=now)
         )
-        device_id = int(result.inserted_primary_key[0])
+        device_id = inserted_id(result)
         if on_new is not None:
             await on_new(conn, device_id, now)
         return device_id
@@ -165,8 +166,8 @@ async def take_attempt(
         )
         .returning(c.count, c.window_start)
     )
-    row = (await conn.execute(stmt)).one()
-    return int(row.count), row.window_start
+    count, window_start = (await conn.execute(stmt)).one()
+    return int(count), window_start
 
 
 async def give_back_attempt(conn: AsyncConnection, key: str) -> None:

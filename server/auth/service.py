@@ -177,7 +177,8 @@ _clock = time.monotonic  # a test moves it on
 
 
 def _token_cache(db: Database) -> dict[str, tuple[CurrentUser, datetime, bool, float]]:
-    return db.cache.setdefault("tokens", {})
+    tokens: dict[str, tuple[CurrentUser, datetime, bool, float]] = db.cache.setdefault("tokens", {})
+    return tokens
 
 
 async def revoke_token(db: Database, token: str) -> None:
@@ -235,5 +236,5 @@ async def enroll_device(
     return device_id  # re-enrolment after a lost response is harmless
 
 
-async def list_units(db: Database) -> list[dict]:
+async def list_units(db: Database) -> list[dict[str, Any]]:
     return await repository.all_units(db)
