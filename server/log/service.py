@@ -8,7 +8,8 @@ gives appends one total order; on SQLite the single writer already does.
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -23,6 +24,7 @@ from shared.timeutil import utcnow
 from ..db.engine import Database
 from ..db.executor import CoreExecutor
 from ..db.models import cosignatures, log_nodes, tree_heads, units, witnesses
+from ..db.results import inserted_id
 from ..errors import BadRequest, Conflict, NotFoundException, PermissionDeniedException
 from ..keys import ServerKeys
 from . import repository, tiles
@@ -68,7 +70,8 @@ _NODE_CACHE = "log.nodes"
 def _node_cache(cache: dict[str, Any] | None) -> dict[tuple[int, int], bytes]:
     if cache is None:
         return {}
-    return cache.setdefault(_NODE_CACHE, {})  # type: ignore[no-any-return]
+    nodes: dict[tuple[int, int], bytes] = cache.setdefault(_NODE_CACHE, {})
+    return nodes
 
 
 async def fetch_nodes(
@@ -88,7 +91,12 @@ async def fetch_nodes(
     return _check_found(found, keys)
 
 
-async def _run(conn: AsyncConnection, fn: Any, cache: dict[str, Any] | None = None) -> Any:
+R = TypeVar("R")
+
+
+async def _run(
+    conn: AsyncConnection, fn: Callable[[merkle.NodeGetter], R], cache: dict[str, Any] | None = None
+) -> R:
     """Evaluate fn(get) against stored nodes with a single query."""
     nodes = await fetch_nodes(conn, merkle.needed_nodes(fn), cache)
     return fn(lambda level, idx: nodes[(level, idx)])
@@ -219,13 +227,13 @@ async def cosign(
             ) from None
         w = (await conn.execute(select(witnesses).where(witnesses.c.public_key == public_key))).first()
         if w is None:
-            wid = (
+            wid = inserted_id(
                 await conn.execute(
                     insert(witnesses).values(
                         unit_id=unit_id, name=name, public_key=public_key, created_at=utcnow()
                     )
                 )
-            ).inserted_primary_key[0]
+            )
         elif w.unit_id != unit_id:
             raise Conflict("This witness key belongs to another unit.")
         else:
