@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..auth.service import CurrentUser
 from ..db.models import custody_events, remittance_items, remittances, shipments, units, users
+from ..db.results import inserted_id
 from ..shipments import repository as shipments_repo
 
 
@@ -162,7 +163,7 @@ async def insert_remittance(conn: AsyncConnection, row: dict[str, Any], items: l
     """The remittance and its items in the caller's transaction; an item already remitted
     raises IntegrityError (the items' primary key is the shipment)."""
     result = await conn.execute(insert(remittances).values(**row))
-    rid = int(result.inserted_primary_key[0])
+    rid = inserted_id(result)
     await conn.execute(insert(remittance_items), [{**i, "remittance_id": rid} for i in items])
     return rid
 

@@ -26,6 +26,7 @@ from shared.lifecycle import OPEN_STATES
 
 from ..auth.service import CurrentUser
 from ..db.models import attachments, custody_events, rejected_events, shipments, units, users
+from ..db.results import inserted_id
 from ..errors import NotFoundException, PermissionDeniedException
 
 OPEN = [s.value for s in OPEN_STATES]
@@ -232,7 +233,7 @@ async def unit_name(conn: AsyncConnection, unit_id: int) -> str:
 
 
 async def unit_codes(conn: AsyncConnection) -> dict[int, str]:
-    return dict((await conn.execute(select(units.c.id, units.c.code))).all())  # type: ignore[arg-type]
+    return dict((await conn.execute(select(units.c.id, units.c.code))).all())
 
 
 # ---- shipments ----------------------------------------------------------------------------
@@ -257,7 +258,7 @@ async def set_assigned(conn: AsyncConnection, ship_id: int, courier_id: int, now
 
 
 async def insert_shipment(conn: AsyncConnection, row: dict[str, Any]) -> int:
-    return int((await conn.execute(insert(shipments).values(**row))).inserted_primary_key[0])
+    return inserted_id(await conn.execute(insert(shipments).values(**row)))
 
 
 @dataclass(frozen=True, slots=True)
