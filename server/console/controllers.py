@@ -104,7 +104,7 @@ class ConsoleController(Controller):
     path = "/console"
     tags = ["console"]
     include_in_schema = False
-    exception_handlers = {HTTPException: error_page}  # type: ignore[dict-item]
+    exception_handlers = {HTTPException: error_page}
     dependencies = {"f": Provide(board_filters, sync_to_thread=False)}
 
     @get("/login", operation_id="consoleLoginPage", opt=PUBLIC)
@@ -465,9 +465,13 @@ class ConsoleController(Controller):
     async def couriers(self, request: Req, db: DB, settings: Cfg) -> Template:
         loads = await workload(db)
         lang = lang_of(request)
-        seen = [(c.last_lat, c.last_lon, c.name) for c in loads if c.last_lat is not None]
+        seen = [
+            (c.last_lat, c.last_lon, c.name)
+            for c in loads
+            if c.last_lat is not None and c.last_lon is not None
+        ]
         if settings.tile_url:
-            drawing = tile_map(settings.tile_url, seen)  # type: ignore[arg-type]
+            drawing = tile_map(settings.tile_url, seen)
         else:
             drawing = plot(
                 [Mark(lat, lon, name, "courier") for lat, lon, name in seen],

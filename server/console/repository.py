@@ -13,10 +13,11 @@ from typing import Any
 
 from sqlalchemy import and_, case, func, insert, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import ColumnElement, TextClause
 
 from ..auth.service import CurrentUser
 from ..db.models import custody_events, handovers, shipments, units, users
+from ..db.results import inserted_id
 from ..shipments import repository as shipments_repo
 
 # written out, not bound: so PostgreSQL can match the partial index ix_shipments_open_due
@@ -48,7 +49,7 @@ async def board(
     and (if `count`) how many match and how many of those are late. `after` (due_at, id):
     only the rows after that one in the board's order (the next page of a filtered read)."""
     s = shipments.c
-    conds: list[ColumnElement[bool]] = [OPEN_SQL, shipments_repo.scope(user)]
+    conds: list[ColumnElement[bool] | TextClause] = [OPEN_SQL, shipments_repo.scope(user)]
     if q.state:
         conds.append(s.state == q.state)
     if q.kind:
@@ -212,7 +213,7 @@ async def held_for_unit(conn: AsyncConnection, courier_id: int, unit_id: int | N
 
 async def insert_handover(conn: AsyncConnection, row: dict[str, Any]) -> int:
     result = await conn.execute(insert(handovers).values(**row))
-    return int(result.inserted_primary_key[0])
+    return inserted_id(result)
 
 
 async def handover(conn: AsyncConnection, handover_id: int) -> Any:
