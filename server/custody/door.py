@@ -16,7 +16,8 @@ from litestar.exceptions import NotFoundException as NotFound
 
 from shared import codes
 from shared.api import PinCheckResult
-from shared.events import CustodyEvent, EventType
+from shared.events import CustodyEvent
+from shared.lifecycle import EventType
 from shared.pins import BadSeal, open_pin, well_formed
 from shared.timeutil import utcnow
 

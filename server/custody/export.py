@@ -45,7 +45,7 @@ async def bundle(
     leaves = [(s.hash, s.log_index) for s in stored if s.log_index is not None]
     head, cosigs = await log_service.head_for_export(db, keys, max((i for _, i in leaves), default=-1) + 1)
     proofs = await log_service.proofs_for(db, leaves, head["size"]) if leaves else []
-    bundle = {
+    bundle: dict[str, Any] = {
         "v": 1,
         "shipment": {"code": ship.code, "kind": ship.kind, "state": ship.state, "head": ship.head},
         "events": [msgspec.json.decode(s.body) for s in stored],  # exactly as signed

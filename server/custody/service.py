@@ -80,11 +80,11 @@ def apply_effects(ship: dict[str, Any], event: CustodyEvent, new_state: State, n
             None,
         )
     elif kind is EventType.PICKED_UP:
-        role, _, uid = event.actor.partition(":")
+        role, _, actor_id = event.actor.partition(":")
         ship["custodian_role"], ship["custodian_name"], ship["custodian_user_id"] = (
             role,
             None,
-            int(uid),
+            int(actor_id),
         )
     elif kind in (EventType.TRANSFERRED, EventType.DELIVERED, EventType.RETURNED) and cp is not None:
         uid = cp.user_id if isinstance(cp.user_id, int) else None

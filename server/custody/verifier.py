@@ -25,7 +25,7 @@ import sys
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 from nacl.bindings import crypto_sign_open
 from nacl.exceptions import BadSignatureError
@@ -55,7 +55,7 @@ def check_records(blob: bytes) -> bytes:
     return bytes(out)
 
 
-def _read(stream: BinaryIO, n: int) -> bytes:
+def _read(stream: IO[bytes], n: int) -> bytes:
     data = stream.read(n)
     if data is None or len(data) != n:
         raise EOFError("the signature helper's pipe closed")
