@@ -19,9 +19,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.dialects import sqlite
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import AdaptedConnection, Connection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.sql import Executable, Select
+from sqlalchemy.sql import ClauseElement, Executable, Select
+from sqlalchemy.sql.compiler import SQLCompiler
 
 _SQLITE = sqlite.dialect(paramstyle="named")
 T = TypeVar("T")
@@ -77,7 +78,9 @@ class CoreExecutor:
     def run_async(self, fn: Callable[[], Awaitable[T]]) -> T:
         """Await fn() from inside `AsyncConnection.run_sync` (SQLAlchemy's documented
         AdaptedConnection.run_async), letting the event loop run meanwhile."""
-        return self.conn.connection.dbapi_connection.run_async(lambda _driver: fn())  # type: ignore[union-attr]
+        driver = self.conn.connection.dbapi_connection
+        assert isinstance(driver, AdaptedConnection), "run_async needs an asyncio driver's connection"
+        return driver.run_async(lambda _driver: fn())
 
 
 class _Compiled:
@@ -86,7 +89,10 @@ class _Compiled:
     __slots__ = ("binds", "fixed", "results", "sql")
 
     def __init__(self, stmt: Executable, keys: Sequence[str] | None) -> None:
+        # every statement a repository builds is a ClauseElement, compiled by the SQLCompiler
+        assert isinstance(stmt, ClauseElement)
         compiled = stmt.compile(dialect=_SQLITE, column_keys=list(keys) if keys is not None else None)
+        assert isinstance(compiled, SQLCompiler)
         self.sql = compiled.string
         self.binds: list[tuple[str, Callable[[Any], Any]]] = []
         # the values the statement itself holds (level == 0), as SQLAlchemy would bind them

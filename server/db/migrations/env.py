@@ -39,6 +39,8 @@ def run() -> None:
         with context.begin_transaction():
             context.run_migrations()
         return
+    if url is None:
+        raise RuntimeError("No database URL: pass database_url or set sqlalchemy.url in alembic.ini.")
     asyncio.run(_main(url))
 
 
