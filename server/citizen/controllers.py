@@ -53,7 +53,7 @@ def _render(request: Request[Any, Any, Any], lang: str, code: str, switch_url: s
     """The page, with _CSRF_MARK where the visitor's CSRF field goes (what Litestar's
     Template response would render, given the same context)."""
     template = request.app.template_engine.get_template("citizen.html")  # type: ignore[union-attr]
-    return template.render(
+    page: str = template.render(
         {
             "lang": lang,
             "other_lang": "en" if lang == "vi" else "vi",
@@ -67,6 +67,7 @@ def _render(request: Request[Any, Any, Any], lang: str, code: str, switch_url: s
             "csrf_input": _CSRF_MARK,
         }
     )
+    return page
 
 
 def _respond(request: Request[Any, Any, Any], page: str, status: int) -> Response[bytes]:

@@ -32,7 +32,8 @@ class PinOutcome:
 
 def family_code(ship: Any) -> str:
     """The code whose PIN this is: a result carries its parent submission's PIN."""
-    return ship.parent_code if ship.kind == "result" and ship.parent_code else ship.code
+    code: str = ship.parent_code if ship.kind == "result" and ship.parent_code else ship.code
+    return code
 
 
 def _limits(ship: Any, client: str) -> list[Limit]:
