@@ -143,7 +143,8 @@ def qr_matrix(url: str) -> list[list[bool]]:
     qr = _QRCode(error_correction=ERROR_CORRECT_Q, border=0)
     qr.add_data(url)
     qr.make(fit=True)
-    return qr.get_matrix()
+    matrix: list[list[bool]] = qr.get_matrix()  # qrcode is untyped
+    return matrix
 
 
 def due_text(due_at: datetime) -> str:
@@ -268,7 +269,7 @@ def _draw_label(canvas, info: LabelInfo, x: float, y: float, w: float, h: float)
     for text, points, bold in _lines(info):
         font = "BeVietnamPro-Bold" if bold else "BeVietnamPro"
         for line in _wrap(text, lambda s, f=font, p=points: stringWidth(s, f, p), max_w):
-            size = points
+            size: float = points
             while size > 6 and stringWidth(line, font, size) > max_w:
                 size -= 0.5
             canvas.setFont(font, size)
