@@ -61,7 +61,7 @@ class ShopConsole(Controller):
     path = "/console"
     tags = ["console"]
     include_in_schema = False
-    exception_handlers = {HTTPException: error_page}  # type: ignore[dict-item]
+    exception_handlers = {HTTPException: error_page}
 
     async def _page(
         self, request: Req, db: DB, unit_code: str | None, status: int = 200, **ctx: Any

@@ -344,7 +344,8 @@ def _province(name: str) -> str:
 
 async def set_rules(db: Database, user: CurrentUser, province: str, data: RulesIn) -> RuleSet:
     province = _province(province)
-    rows, seen = [], set()
+    rows: list[dict[str, Any]] = []
+    seen: set[tuple[str, int]] = set()
     for r in data.rules:
         bp = _hundredths(r.at_least_pct)
         if bp > 10_000:
