@@ -207,8 +207,8 @@ def straightened(body: bytes, skew_deg: float) -> bytes | None:
             return None
         if abs(skew_deg) < DESKEW_MIN_DEG:
             skew_deg = 0.0
-        img = ImageOps.exif_transpose(img).convert("RGB")
-        turned = img.rotate(skew_deg, resample=Image.Resampling.BICUBIC, expand=False, fillcolor="white")
+        level = ImageOps.exif_transpose(img).convert("RGB")
+        turned = level.rotate(skew_deg, resample=Image.Resampling.BICUBIC, expand=False, fillcolor="white")
         out = io.BytesIO()
-        turned.save(out, "JPEG", quality=92, dpi=img.info.get("dpi", (150, 150)))
+        turned.save(out, "JPEG", quality=92, dpi=level.info.get("dpi", (150, 150)))
         return out.getvalue()

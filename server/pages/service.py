@@ -224,7 +224,8 @@ def ocr_images(parts: list[bytes], pdf: bytes, *, jobs: int | None = None) -> tu
             texts = [pikepdf.open(Path(tmp, f"text{k}.pdf")) for k in range(jobs)]
             try:
                 for n, page in enumerate(base.pages):
-                    page.add_overlay(texts[n % jobs].pages[n // jobs])
+                    # rect None: the whole page (pikepdf's stub omits the default it has)
+                    page.add_overlay(texts[n % jobs].pages[n // jobs], None)
                 out = io.BytesIO()
                 base.save(out)
             finally:
