@@ -132,7 +132,7 @@ def cmd_user_add(args: argparse.Namespace) -> None:
 
 def _start_app(
     server_url: str, port: int, open_browser: bool = False, data_dir: Path | None = None
-) -> subprocess.Popen:
+) -> subprocess.Popen[bytes]:
     """The courier app runs in its own process (server and app never import each other)."""
     cmd = [sys.executable, "-m", "courier_app.main", "--server", server_url, "--port", str(port)]
     if not open_browser:
@@ -175,7 +175,11 @@ def cmd_demo(args: argparse.Namespace) -> None:
             app.wait(timeout=20)
 
     # uvicorn re-raises SIGTERM after its own shutdown; stop the app before the process ends
-    previous = signal.signal(signal.SIGTERM, lambda *a: (stop_app(), sys.exit(143)))
+    def on_sigterm(*_: object) -> None:
+        stop_app()
+        sys.exit(143)
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
         _serve(settings)
     finally:

@@ -33,7 +33,7 @@ from .keys import load_keys
 from .log import service as log_service
 from .settings import Settings
 from .shipments import service as shipments
-from .shipments.schemas import Party, ShipmentCreate
+from .shipments.schemas import Kind, Party, ShipmentCreate
 
 DEMO_PASSWORD = "hoso-demo"  # demo mode only: printed on start, never a default elsewhere
 PROVINCE = "Gia Lai"
@@ -293,7 +293,7 @@ class _Demo:
         rng = self.rng
         field = rng.choice(list(PROCEDURES))
         procedure, components, fee = rng.choice(PROCEDURES[field])
-        kind = "result" if rng.random() < 0.3 else "submission"
+        kind: Kind = "result" if rng.random() < 0.3 else "submission"
         citizen = self.person()
         sender, recipient = (citizen, self.agency()) if kind == "submission" else (self.agency(), citizen)
         clerk = self.users["giaodich" if kind == "submission" else "motcua"]
@@ -385,7 +385,7 @@ class _Demo:
             return
         if kind == "submission":
             sig = await self.signature("Phạm Minh Tuấn")
-            cp = {"name": "Phạm Minh Tuấn", "role": "clerk", "unit": "TTHCC-GL"}
+            cp: dict[str, str | None] = {"name": "Phạm Minh Tuấn", "role": "clerk", "unit": "TTHCC-GL"}
             data: dict[str, Any] = {}
         else:
             sig = await self.signature(recipient.name)
