@@ -143,5 +143,6 @@ def create_app(settings: Cfg) -> Litestar:
         debug=False,
     )
     app.state.signatures = signatures
+    app.state.settings = settings  # the authentication middleware's limits and trusted proxies
     openapi.document(app)
     return app
