@@ -304,3 +304,9 @@ async def register(
         await repository.forget_sealed_pins(conn, now - timedelta(hours=REPLAY_PIN_HOURS))
     db.changed("registered", [created.code])
     return Intake(created=created, new=True)
+
+
+async def visible(db: Database, user: CurrentUser, code: str) -> None:
+    """404 for no such shipment, 403 when it is not the user's to see (the shipments scope)."""
+    async with db.read() as conn:
+        await shipments_repo.visible(conn, user, shipments.parse_code(code))
