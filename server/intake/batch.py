@@ -28,6 +28,7 @@ from ..console.service import VN
 from ..db.engine import Database
 from ..errors import Unprocessable
 from ..keys import ServerKeys
+from ..shipments import repository as shipments_repo
 from ..shipments import service as shipments
 from ..shipments.schemas import ShipmentCreate
 from ..shop import files
@@ -236,7 +237,7 @@ async def import_file(
             "Chỉ nhân viên của một đơn vị mới nhập được tệp. (Only a unit's staff can import.)"
         )
     async with db.read() as conn:
-        unit_name = await shipments.repository.unit_name(conn, user.unit_id)
+        unit_name = await shipments_repo.unit_name(conn, user.unit_id)
     rows: list[Row] = []
     seen: dict[tuple[str, str], int] = {}
     for line, rec in files.records(body, COLUMNS):

@@ -35,7 +35,7 @@ class IntakeConsole(Controller):
     path = "/console"
     tags = ["console"]
     include_in_schema = False
-    exception_handlers = {HTTPException: error_page}  # type: ignore[dict-item]
+    exception_handlers = {HTTPException: error_page}
 
     # ---- the citizen's receipt --------------------------------------------------------------
 
