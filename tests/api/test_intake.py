@@ -154,6 +154,9 @@ async def test_a_replay_after_a_day_has_no_pin(client, db, monkeypatch):
 
 
 async def test_twenty_identical_requests_at_once_make_one_shipment(client, db, settings):
+    """In one process the test client lets these run mostly one after another (the fast path of
+    a repeat answers most); tests/test_intake_live.py races them on two real servers, where the
+    losers go through the unique claim."""
     key = await _key(db)
     body = _body("HS-PARALLEL-1", due_at=to_wire(utcnow() + timedelta(days=2)))
     second_app = create_app(settings)  # two servers on one database, ten requests each

@@ -60,11 +60,20 @@ def test_batch_upload_and_receipts_in_the_browser(browser, server, artifacts, tm
     code = first_row.locator("td").nth(2).inner_text().replace(" ", "")
     assert len(pin) == 6 and len(code) == 13
     # the print button posts the PIN to the receipt in a new tab
-    with page.expect_response(lambda r: r.url.endswith(f"/{code}/receipt.pdf")) as got:
+    with ctx.expect_event("response", lambda r: r.url.endswith(f"/{code}/receipt.pdf")) as got:
         first_row.locator("button").click()
     receipt = got.value
     assert receipt.status == 200 and receipt.headers["content-type"] == "application/pdf"
-    text = _pdf_text_and_png(receipt.body(), artifacts / "receipt-with-pin.png")
+    # the browser's PDF viewer keeps the bytes to itself: the same form, posted by the page's context
+    form = first_row.locator("form")
+    fields = {
+        "pin": form.locator("input[name=pin]").get_attribute("value") or "",
+        "_csrf_token": form.locator("input[name=_csrf_token]").get_attribute("value") or "",
+    }
+    assert fields["pin"] == pin
+    again_with_pin = page.request.post(f"{server.base}/console/shipments/{code}/receipt.pdf", form=fields)
+    assert again_with_pin.status == 200
+    text = _pdf_text_and_png(again_with_pin.body(), artifacts / "receipt-with-pin.png")
     assert f"Mã PIN tra cứu và xác nhận: {pin}" in text
     # later, from the shipment page: the reprint has no PIN
     page.goto(f"{server.base}/console/shipments/{code}")
@@ -83,4 +92,16 @@ def test_batch_upload_and_receipts_in_the_browser(browser, server, artifacts, tm
     assert "Đã đăng ký 0 bưu gửi" in page.inner_text("#intake-done")
     assert page.locator("#known tbody tr").count() == 2
     page.screenshot(path=str(artifacts / "intake-again.png"), full_page=True)
+    # one shipment registered from the form: the PIN and its print button, the reprint link
+    page.goto(f"{server.base}/console/register")
+    page.fill("#sender_name", "Nguyễn Thị Bích")
+    page.fill("#sender_address", "12 Trần Hưng Đạo")
+    page.fill("#recipient_name", "UBND phường Pleiku")
+    page.fill("#due_date", (utcnow() + timedelta(days=4)).date().isoformat())
+    page.click("#register-submit")
+    page.wait_for_selector("#receipt-pin")
+    assert page.inner_text("#receipt-pin") == "In phiếu gửi (có mã PIN)"
+    assert page.locator("#receipt-pin-form input[name=pin]").get_attribute("value") == page.inner_text("#pin")
+    assert page.locator("#receipt-reprint").is_visible()
+    page.locator("#created").screenshot(path=str(artifacts / "register-receipt-pin.png"))
     ctx.close()
