@@ -20,6 +20,7 @@ from typing import Any
 import msgspec
 from litestar.exceptions import HTTPException
 
+from shared import codes
 from shared.timeutil import utcnow
 
 from ..auth.service import CurrentUser
@@ -186,6 +187,11 @@ def _row(line: int, rec: dict[str, Any], unit: CurrentUser, unit_name: str) -> R
     if due_at < utcnow() - timedelta(days=1):
         raise bad_cell(line, HEADER["due"], f"{due_day:%d/%m/%Y} đã qua (the due date has passed).")
     parent = _text(rec, "parent", line, limit=20)
+    if parent:
+        try:
+            parent = codes.normalize(parent)
+        except codes.InvalidCode as exc:
+            raise bad_cell(line, HEADER["parent"], f"{parent!r}: {exc}") from None
     body: dict[str, Any] = {
         "kind": kind,
         "due_at": due_at,

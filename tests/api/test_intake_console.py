@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from server.db.models import intake_records, shipments
 from server.intake import service as intake
+from shared import codes
 from shared.timeutil import utcnow
 from tests.api.conftest import table_counts
 from tests.api.test_console import console_login, csrf
@@ -116,6 +117,16 @@ def _row(dossier: str, name: str = "Nguyễn Thị Bích", **over: str) -> str:
     return ",".join(
         [dossier, cells["kind"], cells["procedure"], cells["field"], name] + [cells[k] for k in order[3:]]
     )
+
+
+KNOWN_GOOD_CODE = codes.new_code()  # a right check digit, and no shipment has it
+# one digit changed: the Damm check digit catches every single-digit error
+BAD_CODE = KNOWN_GOOD_CODE[:-1] + str((int(KNOWN_GOOD_CODE[-1]) + 1) % 10)
+
+
+def _csv_with_parent(parent: str) -> bytes:
+    head = HEADER.replace("\r\n", ",Mã bưu gửi hồ sơ\r\n")
+    return ("\ufeff" + head + _row("HS-P") + f",{parent}\r\n").encode()
 
 
 async def _upload(client, body: bytes, name: str = "hom-nay.csv"):
@@ -222,6 +233,8 @@ async def test_batch_bad_files_keep_nothing(api, db):
         "fraction fee": (_csv(_row("HS-1", fee='"12,5"')), 2, "Phí thu hộ (đồng)"),
         "twice in file": (_csv(_row("HS-1"), _row("HS-1")), 3, "Mã hồ sơ"),
         "no dossier code": (_csv(_row("")), 2, "Mã hồ sơ"),
+        "bad parent": (_csv_with_parent(BAD_CODE), 2, "Mã bưu gửi hồ sơ"),
+        "unknown parent": (_csv_with_parent(KNOWN_GOOD_CODE), 2, "Mã bưu gửi hồ sơ"),
     }
     for what, (body, line, column) in bad.items():
         r = await _upload(client, body)
