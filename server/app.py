@@ -32,6 +32,7 @@ from .custody.verifier import SignaturePool
 from .db.engine import Database
 from .deps import DB, Cfg, KeysDep
 from .errors import exception_handlers
+from .intake.console import IntakeConsole
 from .keys import load_keys, load_secret
 from .labels.controllers import DocumentController, LabelController
 from .log.controllers import LogController
@@ -102,6 +103,7 @@ def create_app(settings: Cfg) -> Litestar:
             ReportController,
             ShopController,
             ShopConsole,
+            IntakeConsole,
             ConsoleController,
             HandoverController,
             MoneyController,
@@ -143,5 +145,6 @@ def create_app(settings: Cfg) -> Litestar:
         debug=False,
     )
     app.state.signatures = signatures
+    app.state.settings = settings  # the authentication middleware's limits and trusted proxies
     openapi.document(app)
     return app

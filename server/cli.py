@@ -208,6 +208,40 @@ def cmd_keys_revoke(args: argparse.Namespace) -> None:
     print("Restart the server; phones pick up the revocation the next time they are online.")
 
 
+def cmd_apikey_create(args: argparse.Namespace) -> None:
+    from .intake import service
+
+    settings = _settings(args)
+    _migrate(settings)
+    issued = _with_db(settings, lambda db: service.create_key(db, args.unit, args.name or ""))
+    print(issued.key)
+    print(
+        f"API key {issued.prefix} for {issued.unit}: shown this once, only its hash is kept. "
+        "Give it to the unit's software as `Authorization: Bearer KEY` (or `X-API-Key: KEY`).",
+        file=sys.stderr,
+    )
+
+
+def cmd_apikey_revoke(args: argparse.Namespace) -> None:
+    from .intake import service
+
+    settings = _settings(args)
+    _migrate(settings)
+    changed = _with_db(settings, lambda db: service.revoke_key(db, args.prefix))
+    state = "revoked: refused from the next request on" if changed else "was revoked already"
+    print(f"API key {service._prefix_of(args.prefix)} {state}.")
+
+
+def cmd_apikey_list(args: argparse.Namespace) -> None:
+    from .intake import service
+
+    settings = _settings(args)
+    _migrate(settings)
+    for k in _with_db(settings, service.list_keys):
+        revoked = f"revoked {k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "active"
+        print(f"{k.prefix}\t{k.unit_code}\t{revoked}\t{k.created_at:%Y-%m-%d %H:%M}\t{k.name}")
+
+
 def _print_checks(checks: list[Any]) -> bool:
     ok = True
     for check in checks:
@@ -363,6 +397,19 @@ def build_parser() -> argparse.ArgumentParser:
     kv.add_argument("name", choices=["label"])
     kv.add_argument("kid", help="the key id (GET /api/v1/keys, label_keys[].kid)")
     kv.set_defaults(fn=cmd_keys_revoke)
+
+    ak = sub.add_parser("apikey", help="API keys of a unit's software (dossier intake, docs/API.md)")
+    aksub = ak.add_subparsers(dest="apikey_command", required=True)
+    akc = aksub.add_parser("create", help="a new key for a unit, printed once on standard output")
+    akc.add_argument("unit", help="the unit code, e.g. TTHCC-GL")
+    akc.add_argument("--name", help="whose software it is, e.g. 'Phần mềm một cửa tỉnh'")
+    akc.set_defaults(fn=cmd_apikey_create)
+    akr = aksub.add_parser("revoke", help="revoke a key (by its prefix, or the whole key)")
+    akr.add_argument("prefix")
+    akr.set_defaults(fn=cmd_apikey_revoke)
+    aksub.add_parser("list", help="every key: prefix, unit, state, created, name").set_defaults(
+        fn=cmd_apikey_list
+    )
 
     v = sub.add_parser(
         "verify", help="check a custody export offline; or a saved tree head against a live log"

@@ -35,6 +35,7 @@ class CurrentUser:
     unit_code: str | None
     full_name: str = ""
     unit_kind: str = ""  # post_office | one_stop_shop ("" without a unit)
+    api_key_id: int | None = None  # signed in with a unit's API key (server/intake), not a password
 
     @property
     def actor(self) -> str:

@@ -29,6 +29,7 @@ HEADERS = {
 NAV = (
     ("nav.board", "/console/", ("dispatcher", "admin", "auditor")),
     ("nav.register", "/console/register", ("clerk", "dispatcher", "admin")),
+    ("nav.intake", "/console/intake", ("clerk", "dispatcher")),
     ("nav.labels", "/console/labels", ("clerk", "dispatcher", "admin")),
     ("nav.receive", "/console/receive", ("clerk", "admin")),
     ("nav.couriers", "/console/couriers", ("dispatcher", "admin")),

@@ -451,3 +451,57 @@ register_imports = RegisterImport.__table__
 register_rows = RegisterRow.__table__
 unit_provinces = UnitProvince.__table__
 scoring_rules = ScoringRule.__table__
+
+
+# --- intake: API keys of a one-stop shop's software, dossiers registered by it (issue 17) ---
+
+
+class ApiKey(Base):
+    """A key a unit's software registers shipments with (docs/API.md "Intake"). Only the
+    SHA-256 of the whole key is kept; `prefix` (public, part of the key) finds the row. The key
+    acts through its own account (`user_id`, a clerk of the unit with no usable password), so
+    the custody events it causes name it."""
+
+    __tablename__ = "api_keys"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class IntakeRecord(Base):
+    """One dossier code a unit registered by API or from a file: the idempotency record.
+    The unique (unit, kind, dossier code) makes a second registration of the same dossier
+    find the first; `fingerprint` (SHA-256 of the canonical request) tells a repeat from a
+    different request. `pin_sealed` is the new PIN sealed to the server's X25519 key, so a
+    repeat within a day answers the same body; it is emptied after that."""
+
+    __tablename__ = "intake_records"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    kind: Mapped[str] = mapped_column(String(20))
+    dossier_code: Mapped[str] = mapped_column(String(100))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    shipment_id: Mapped[int | None] = mapped_column(ForeignKey("shipments.id"))
+    source: Mapped[str] = mapped_column(String(10))  # api | file
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))
+    pin_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime]
+
+    __table_args__ = (
+        UniqueConstraint("unit_id", "kind", "dossier_code", name="uq_intake_records_dossier"),
+        Index(
+            "ix_intake_records_sealed",
+            "created_at",
+            postgresql_where=text("pin_sealed IS NOT NULL"),
+            sqlite_where=text("pin_sealed IS NOT NULL"),
+        ),
+    )
+
+
+api_keys = ApiKey.__table__
+intake_records = IntakeRecord.__table__

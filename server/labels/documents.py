@@ -247,10 +247,12 @@ def receipt_pdf(
         doc.line(f"Bưu tá nhận hồ sơ: {courier or ''} lúc {_local(picked_at)}")
     doc.y -= 6
     doc.line(
-        f"Mã PIN tra cứu và xác nhận: {pin}" if pin else "Mã PIN: ____________ (đã gửi qua tin nhắn)",
+        f"Mã PIN tra cứu và xác nhận: {pin}" if pin else "Mã PIN: ____________",
         14,
         bold=True,
     )
+    if not pin:  # a reprint: the PIN exists only as a hash, and on the first receipt
+        doc.line("Bản in lại: không có mã PIN. Mã PIN in trên phiếu gốc lúc đăng ký.", 10, bold=True)
     doc.line(
         "Quét mã QR trên phiếu này hoặc trên bì hồ sơ để xem hồ sơ đang ở đâu; khi nhận kết quả, "
         "nhập mã PIN để xác nhận và đánh giá dịch vụ. Không đưa mã PIN cho người khác.",

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
+from litestar.openapi import ResponseSpec
 from litestar.params import JSONBody, Parameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
@@ -10,6 +11,7 @@ from ..auth.security import roles
 from ..auth.service import CurrentUser
 from ..deps import DB, Cfg, KeysDep
 from ..errors import Conflict, NotFoundException, Unprocessable
+from ..intake import service as intake
 from ..openapi import ShipmentCode
 from . import service
 from .schemas import (
@@ -36,8 +38,15 @@ class ShipmentController(Controller):
         "/shipments",
         status_code=HTTP_201_CREATED,
         operation_id="createShipment",
-        opt=roles("clerk", "dispatcher"),
+        opt=roles("clerk", "dispatcher", api_key=True),
         raises=[Conflict, Unprocessable],
+        responses={
+            200: ResponseSpec(
+                ShipmentCreated,
+                description="With an API key: the same request for this dossier code again; "
+                "the shipment it registered the first time (docs/API.md, Intake)",
+            )
+        },
     )
     async def create(
         self,
@@ -46,8 +55,12 @@ class ShipmentController(Controller):
         db: DB,
         keys: KeysDep,
         settings: Cfg,
-    ) -> ShipmentCreated:
-        return await service.create(db, keys, settings.base_url, request.user, data)
+    ) -> Response[ShipmentCreated]:
+        if request.user.api_key_id is not None:  # a unit's software: idempotent by dossier code
+            done = await intake.register(db, keys, settings.base_url, request.user, data)
+            return Response(done.created, status_code=HTTP_201_CREATED if done.new else HTTP_200_OK)
+        created = await service.create(db, keys, settings.base_url, request.user, data)
+        return Response(created, status_code=HTTP_201_CREATED)
 
     @get(
         "/shipments",
@@ -83,7 +96,7 @@ class ShipmentController(Controller):
     @get(
         "/shipments/{code:str}",
         operation_id="getShipment",
-        opt=roles(*ALL_STAFF),
+        opt=roles(*ALL_STAFF, api_key=True),
         raises=[NotFoundException],
     )
     async def get_one(

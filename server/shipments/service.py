@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -60,15 +61,21 @@ def parse_code(text: str) -> str:
         raise BadRequest(str(exc)) from None
 
 
-async def create(
-    db: Database,
-    keys: ServerKeys,
-    base_url: str,
-    user: CurrentUser,
-    data: ShipmentCreate,
-    *,
-    registered_at: datetime | None = None,  # the demo back-dates its history; requests never do
-) -> ShipmentCreated:
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A registration checked and ready to write: what `create` reads before its transaction."""
+
+    data: ShipmentCreate
+    sender: dict[str, Any]
+    recipient: dict[str, Any]
+    pin: str | None  # None: a result that inherits its submission's PIN
+    pin_hash: str
+    parent_code: str | None
+    dest_unit_id: int | None
+
+
+async def prepare(db: Database, data: ShipmentCreate) -> Prepared:
+    """Every check of a registration that needs no write, and the new PIN's hash."""
     if data.due_at.tzinfo is None:
         raise BadRequest("due_at needs a time zone, e.g. 2026-12-01T17:00:00+07:00.")
     sender, recipient = _party(data.sender), _party(data.recipient)
@@ -101,79 +108,120 @@ async def create(
             dest_unit_id = await repository.unit_id(conn, data.dest_unit)
         if dest_unit_id is None:
             raise Unprocessable(f"dest_unit {data.dest_unit!r} is not a known unit.")
-    now = registered_at or utcnow()
+    return Prepared(
+        data=data,
+        sender=sender,
+        recipient=recipient,
+        pin=pin,
+        pin_hash=pin_hash,
+        parent_code=parent.code if parent else None,
+        dest_unit_id=dest_unit_id,
+    )
+
+
+async def create(
+    db: Database,
+    keys: ServerKeys,
+    base_url: str,
+    user: CurrentUser,
+    data: ShipmentCreate,
+    *,
+    registered_at: datetime | None = None,  # the demo back-dates its history; requests never do
+) -> ShipmentCreated:
+    prepared = await prepare(db, data)
     async with db.write() as conn:
-        for _ in range(20):
-            code = codes.new_code()
-            if not await repository.code_taken(conn, code):
-                break
-        else:  # pragma: no cover - 10**12 codes
-            raise Conflict("could not find a free shipment code; try again")
-        row = {
-            "code": code,
+        created, _ = await insert_prepared(
+            conn, db, keys, base_url, user, prepared, registered_at or utcnow()
+        )
+    db.changed("registered", [created.code])
+    return created
+
+
+async def insert_prepared(
+    conn: AsyncConnection,
+    db: Database,
+    keys: ServerKeys,
+    base_url: str,
+    user: CurrentUser,
+    p: Prepared,
+    now: datetime,
+) -> tuple[ShipmentCreated, int]:
+    """Write the shipment and its signed `registered` event in the caller's transaction (the
+    caller tells `db.changed` after its commit): the answer and the shipment's row id."""
+    data = p.data
+    for _ in range(20):
+        code = codes.new_code()
+        if not await repository.code_taken(conn, code):
+            break
+    else:  # pragma: no cover - 10**12 codes
+        raise Conflict("could not find a free shipment code; try again")
+    row = {
+        "code": code,
+        "kind": data.kind,
+        "state": "registered",
+        "dossier_ref": data.dossier_ref,
+        "procedure": data.procedure,
+        "field": data.field,
+        "sender": p.sender,
+        "recipient": p.recipient,
+        "due_at": data.due_at,
+        "fee_vnd": data.fee_vnd,
+        "components": list(data.components),
+        "parent_code": p.parent_code,
+        "unit_id": user.unit_id,
+        "dest_unit_id": p.dest_unit_id,
+        "pin_hash": p.pin_hash,
+        "assigned_courier_id": None,
+        "head": None,
+        "seq": 0,
+        "attempts": 0,
+        "custodian_role": None,
+        "custodian_name": None,
+        "custodian_user_id": None,
+        "created_by": user.id,
+        "created_at": now,
+        "updated_at": now,
+        "closed_at": None,
+    }
+    ship_id = await repository.insert_shipment(conn, row)
+    lifecycle.check(user.role, EventType.REGISTERED, None)
+    event = server_event(
+        keys.event,
+        ship_code=code,
+        event_type=EventType.REGISTERED,
+        actor=user.actor,
+        prev=None,
+        now=now,
+        data={
             "kind": data.kind,
-            "state": "registered",
             "dossier_ref": data.dossier_ref,
             "procedure": data.procedure,
             "field": data.field,
-            "sender": sender,
-            "recipient": recipient,
-            "due_at": data.due_at,
+            "due_at": to_wire(data.due_at),
             "fee_vnd": data.fee_vnd,
             "components": list(data.components),
-            "parent_code": parent.code if parent else None,
-            "unit_id": user.unit_id,
-            "dest_unit_id": dest_unit_id,
-            "pin_hash": pin_hash,
-            "assigned_courier_id": None,
-            "head": None,
-            "seq": 0,
-            "attempts": 0,
-            "custodian_role": None,
-            "custodian_name": None,
-            "custodian_user_id": None,
-            "created_by": user.id,
-            "created_at": now,
-            "updated_at": now,
-            "closed_at": None,
-        }
-        ship_id = await repository.insert_shipment(conn, row)
-        lifecycle.check(user.role, EventType.REGISTERED, None)
-        event = server_event(
-            keys.event,
-            ship_code=code,
-            event_type=EventType.REGISTERED,
-            actor=user.actor,
-            prev=None,
-            now=now,
-            data={
-                "kind": data.kind,
-                "dossier_ref": data.dossier_ref,
-                "procedure": data.procedure,
-                "field": data.field,
-                "due_at": to_wire(data.due_at),
-                "fee_vnd": data.fee_vnd,
-                "components": list(data.components),
-                "parent": row["parent_code"],
-                "sender": sender,
-                "recipient": recipient,
-                "unit": user.unit_code,
-            },
-        )
-        ship = {**row, "id": ship_id}
-        batch = Batch()
-        batch.accepted.append(event_row(event, ship_id, 1, None, now, None))
-        apply_effects(ship, event, lifecycle.State.REGISTERED, now)
-        batch.touched[ship_id] = ship
-        await write_batch(conn, batch, now, merkle_log=db.merkle_log)
-    db.changed("registered", [code])
-    return ShipmentCreated(
-        code=code,
-        state="registered",
-        label_url=f"{base_url}/api/v1/shipments/{code}/label.png",
-        tracking_url=label_url(base_url, code, keys.label),
-        pin=pin,
-        head=event.hash,
+            "parent": row["parent_code"],
+            "sender": p.sender,
+            "recipient": p.recipient,
+            "unit": user.unit_code,
+        },
+    )
+    ship = {**row, "id": ship_id}
+    batch = Batch()
+    batch.accepted.append(event_row(event, ship_id, 1, None, now, None))
+    apply_effects(ship, event, lifecycle.State.REGISTERED, now)
+    batch.touched[ship_id] = ship
+    await write_batch(conn, batch, now, merkle_log=db.merkle_log)
+    return (
+        ShipmentCreated(
+            code=code,
+            state="registered",
+            label_url=f"{base_url}/api/v1/shipments/{code}/label.png",
+            tracking_url=label_url(base_url, code, keys.label),
+            pin=p.pin,
+            head=event.hash,
+        ),
+        ship_id,
     )
 
 

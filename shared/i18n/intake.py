@@ -1,0 +1,51 @@
+# ruff: noqa: E501  (one string per line reads better than split sentences)
+"""Intake strings (issue 17): batch registration from a file, the citizen's receipt with the PIN."""
+
+from __future__ import annotations
+
+VI: dict[str, str] = {
+    "nav.intake": "Nhập từ tệp",
+    "intake.title": "Tiếp nhận nhiều bưu gửi từ tệp",
+    "intake.lead": "Cho đơn vị chưa kết nối phần mềm một cửa: mỗi dòng một bưu gửi. Tệp được kiểm tra hết trước khi lưu; một ô sai thì cả tệp không được lưu. Mã hồ sơ đã đăng ký thì không đăng ký lại.",
+    "intake.file": "Tệp CSV hoặc XLSX",
+    "intake.submit": "Kiểm tra và đăng ký",
+    "intake.template": "Tải tệp mẫu",
+    "intake.columns": "Các cột (tiêu đề tiếng Việt; cột có * là bắt buộc):",
+    "intake.done": "Đã đăng ký {n} bưu gửi từ tệp {name} ({rows} dòng).",
+    "intake.registered": "Bưu gửi mới",
+    "intake.known": "Đã đăng ký trước đó, không đăng ký lại",
+    "intake.same": "cùng nội dung",
+    "intake.other": "khác nội dung hoặc đăng ký tại quầy: kiểm tra lại",
+    "intake.line": "Dòng",
+    "intake.dossier": "Mã hồ sơ",
+    "intake.code": "Mã bưu gửi",
+    "intake.pin": "Mã PIN",
+    "intake.print": "In",
+    "intake.error_at": "Dòng {line}, cột «{column}»",
+    "receipt.print_pin": "In phiếu gửi (có mã PIN)",
+    "receipt.reprint": "In lại phiếu gửi (không có mã PIN)",
+    "receipt.pin_note": "Mã PIN chỉ in được ngay lúc đăng ký; in lại sau đó thì phiếu không có mã PIN.",
+}
+EN: dict[str, str] = {
+    "nav.intake": "Import a file",
+    "intake.title": "Register many shipments from a file",
+    "intake.lead": "For a unit whose one-stop-shop software is not connected: one shipment per row. The whole file is checked before anything is saved; one bad cell and nothing of the file is kept. A dossier code registered already is not registered again.",
+    "intake.file": "CSV or XLSX file",
+    "intake.submit": "Check and register",
+    "intake.template": "Download the template",
+    "intake.columns": "Columns (Vietnamese headers; * required):",
+    "intake.done": "Registered {n} shipments from {name} ({rows} rows).",
+    "intake.registered": "New shipments",
+    "intake.known": "Registered before, not registered again",
+    "intake.same": "same details",
+    "intake.other": "other details, or registered at the counter: check it",
+    "intake.line": "Line",
+    "intake.dossier": "Dossier code",
+    "intake.code": "Shipment code",
+    "intake.pin": "PIN",
+    "intake.print": "Print",
+    "intake.error_at": "Line {line}, column “{column}”",
+    "receipt.print_pin": "Print the receipt (with the PIN)",
+    "receipt.reprint": "Reprint the receipt (without the PIN)",
+    "receipt.pin_note": "The PIN can be printed only right after registering; a reprint has no PIN.",
+}
