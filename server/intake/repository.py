@@ -12,16 +12,17 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..db.models import api_keys, intake_records, shipments, units, users
+from ..db.results import inserted_id
 
 # ---- API keys ----------------------------------------------------------------------------------
 
 
 async def insert_key(conn: AsyncConnection, values: dict[str, Any]) -> int:
-    return int((await conn.execute(insert(api_keys).values(**values))).inserted_primary_key[0])
+    return inserted_id(await conn.execute(insert(api_keys).values(**values)))
 
 
 async def insert_key_user(conn: AsyncConnection, values: dict[str, Any]) -> int:
-    return int((await conn.execute(insert(users).values(**values))).inserted_primary_key[0])
+    return inserted_id(await conn.execute(insert(users).values(**values)))
 
 
 async def key_by_prefix(conn: AsyncConnection, prefix: str) -> Any:
