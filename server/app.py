@@ -26,6 +26,7 @@ from .auth.security import PUBLIC, BearerAuth, role_guard
 from .citizen.controllers import CitizenController
 from .console.api import HandoverController
 from .console.controllers import ConsoleController
+from .counter.controllers import CounterConsole
 from .console.live import channels_plugin, publisher
 from .custody.controllers import CustodyController
 from .custody.verifier import SignaturePool
@@ -103,6 +104,7 @@ def create_app(settings: Cfg) -> Litestar:
             ShopController,
             ShopConsole,
             ConsoleController,
+            CounterConsole,
             HandoverController,
             MoneyController,
             MoneyConsoleController,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from shared import codes, lifecycle
 from shared.labels import label_signature, label_url
 from shared.lifecycle import EventType
+from shared.rules import content_problem
 from shared.timeutil import to_wire, utcnow
 
 from ..auth.passwords import hash_pin_async, new_pin
@@ -49,6 +51,15 @@ from .schemas import (
 PAGE_SIZE = 50
 
 
+@dataclass(frozen=True, slots=True)
+class CounterIntake:
+    """What a counter reception adds to the `registered` event (server/counter/service.py)."""
+
+    data: dict[str, Any]  # channel, components, missing_components, incomplete, fee_vnd
+    counterparty: dict[str, Any]  # the citizen who handed the dossier in
+    attachments: dict[str, Any]  # their signature
+
+
 def _party(p: Party | None) -> dict[str, Any] | None:
     return msgspec.to_builtins(p) if p is not None else None
 
@@ -68,7 +79,11 @@ async def create(
     data: ShipmentCreate,
     *,
     registered_at: datetime | None = None,  # the demo back-dates its history; requests never do
+    counter: CounterIntake | None = None,
 ) -> ShipmentCreated:
+    """Register a shipment. With `counter` the dossier was handed in at a counter (server/counter):
+    the `registered` event also names the citizen, carries their signature, the checklist and
+    the fee taken, and the shipment's channel is "counter" (CUSTODY.md §3)."""
     if data.due_at.tzinfo is None:
         raise BadRequest("due_at needs a time zone, e.g. 2026-12-01T17:00:00+07:00.")
     sender, recipient = _party(data.sender), _party(data.recipient)
@@ -136,6 +151,7 @@ async def create(
             "created_at": now,
             "updated_at": now,
             "closed_at": None,
+            "channel": "counter" if counter else "post",
         }
         ship_id = await repository.insert_shipment(conn, row)
         lifecycle.check(user.role, EventType.REGISTERED, None)
@@ -158,8 +174,13 @@ async def create(
                 "sender": sender,
                 "recipient": recipient,
                 "unit": user.unit_code,
+                **(counter.data if counter else {}),
             },
+            counterparty=counter.counterparty if counter else None,
+            attachments=counter.attachments if counter else None,
         )
+        if counter and (problem := content_problem(event, data.kind)):
+            raise Unprocessable(problem)  # the transaction rolls back: nothing is kept
         ship = {**row, "id": ship_id}
         batch = Batch()
         batch.accepted.append(event_row(event, ship_id, 1, None, now, None))
@@ -288,6 +309,7 @@ async def detail(
         parent=r.parent_code,
         unit=unit_codes.get(r.unit_id),
         dest_unit=unit_codes.get(r.dest_unit_id),
+        channel=r.channel,
         assigned_courier_id=r.assigned_courier_id,
         tracking_url=label_url(base_url, r.code, keys.label),
         created_at=r.created_at,
