@@ -26,8 +26,8 @@ from .auth.security import PUBLIC, BearerAuth, role_guard
 from .citizen.controllers import CitizenController
 from .console.api import HandoverController
 from .console.controllers import ConsoleController
-from .counter.controllers import CounterConsole
 from .console.live import channels_plugin, publisher
+from .counter.controllers import CounterConsole
 from .custody.controllers import CustodyController
 from .custody.verifier import SignaturePool
 from .db.engine import Database

@@ -122,7 +122,10 @@ def _counter_problem(event: CustodyEvent, shipment_kind: str) -> str | None:
     if shipment_kind != "submission":
         return "a dossier received at the counter is a submission (data.kind)"
     if cp is None or cp.role not in ("citizen", "proxy", "business"):
-        return "a counter reception needs the person who handed the dossier in: counterparty citizen, proxy or business"
+        return (
+            "a counter reception needs the person who handed the dossier in: "
+            "counterparty citizen, proxy or business"
+        )
     if not event.attachments.signature:
         return "a counter reception needs the citizen's signature in attachments.signature"
     comps, missing = data.get("components"), data.get("missing_components")

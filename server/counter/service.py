@@ -217,7 +217,8 @@ async def receive(
     """Register a dossier handed in at the counter. Every check runs before anything is kept."""
     if user.role not in COUNTER_STAFF or user.unit_id is None:
         raise PermissionDeniedException(
-            "Chỉ cán bộ tiếp nhận của một đơn vị nhận hồ sơ tại quầy. (Only a unit's clerk receives dossiers at the counter.)"
+            "Chỉ cán bộ tiếp nhận của một đơn vị nhận hồ sơ tại quầy. "
+            "(Only a unit's clerk receives dossiers at the counter.)"
         )
     # the dossier goes to the shop chosen; at the shop's own desk, to that shop
     dest = _text(form, "dest_unit", 40) or (user.unit_code if user.unit_kind == "one_stop_shop" else "")

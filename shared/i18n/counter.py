@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (one string per line reads better than split sentences)
 """Strings of the counter's pages (issue 18): reception of a dossier, results collected."""
 
 VI = {

@@ -139,6 +139,12 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/console/receive"):                           "login 403 403 ok ok 403 403 403 ok",
     ("POST", "/console/receive"):                          "login 403 403 ok ok 403 403 403 ok",
     ("GET", "/console/handovers/{handover_id:int}"):       "login 403 403 ok 404 403 403 403 ok",
+    # the counter (issue 18): a unit's clerk only; the receipt and a collection follow the unit scope
+    ("GET", "/console/counter"):                           "login 403 403 ok ok 403 403 403 403",
+    ("POST", "/console/counter"):                          "login 403 403 ok ok 403 403 403 403",
+    ("POST", "/console/counter/{code:str}/receipt.pdf"):   "login 403 403 ok 403 403 403 403 403",
+    ("GET", "/console/counter/collect"):                   "login 403 403 ok ok 403 403 403 403",
+    ("POST", "/console/counter/collect"):                  "login 403 403 ok 403 403 403 403 403",
     ("GET", "/console/couriers"):                          "login 403 403 403 403 ok ok 403 ok",
     ("GET", "/console/reports"):                           "login 403 403 403 ok ok ok ok ok",
     ("GET", "/console/shop"):                              "login 403 403 ok ok ok ok ok ok",
@@ -234,7 +240,14 @@ def _request(method: str, path: str, s: Seeded, caller: str, n: int) -> dict[str
         form = {"courier_id": str(s.courier_id)}
     elif path == "/console/labels.pdf":
         form = {"code": s.code}
-    elif path in ("/console/register", "/console/receive") and method == "POST":
+    elif path == "/console/counter/collect" and method == "POST":
+        form = {  # S is a submission: refused (409) by its own unit's clerk, unseen (403) elsewhere
+            "code": s.code,
+            "name": "Nguyễn Thị Bích",
+            "id_last4": "4821",
+            "signature_png": "data:image/png;base64," + base64.b64encode(PNG_1PX).decode(),
+        }
+    elif path in ("/console/register", "/console/receive", "/console/counter") and method == "POST":
         form = {}  # refused as incomplete, after the guard
     elif path == "/console/money/remit" and method == "POST":
         form = {
