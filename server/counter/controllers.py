@@ -81,6 +81,7 @@ class CounterConsole(Controller):
             other=procedure == "other",
             provinces=[p["name"] for p in catalog.provinces()],
             fields=catalog.FIELDS,
+            communes_of=catalog.communes_of,
             **ctx,
         )
 

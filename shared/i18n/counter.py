@@ -34,6 +34,7 @@ VI = {
     "counter.flagged": "4 số CCCD không khớp hồ sơ; đã ghi lý do và báo điều phối viên.",
     "state.collected": "Đã nhận tại quầy",
     "event.collected": "Nhận kết quả tại quầy",
+    "money.at_counter": "thu tại quầy",
 }
 
 EN = {
@@ -69,4 +70,5 @@ EN = {
     "counter.flagged": "The ID digits did not match the record; the reason is recorded and the dispatcher told.",
     "state.collected": "Collected at the counter",
     "event.collected": "Result collected at the counter",
+    "money.at_counter": "taken at the counter",
 }

@@ -321,3 +321,31 @@ async def test_collected_by_another_units_clerk_or_twice_in_parallel(api, db):
     assert sorted(a.status_code for a in answers) == [200, 409, 409, 409]
     detail = await api.shipment(res)
     assert [e["event"]["type"] for e in detail["events"]].count("collected") == 1
+
+
+async def test_the_fee_taken_at_the_counter_is_in_the_agencys_statement(api, db):
+    """The fee goes where fees collected on behalf go (server/money): the monthly statement to
+    the agency lists it as taken at the counter, in the till at once, owed by no courier."""
+    from io import BytesIO
+
+    from openpyxl import load_workbook
+
+    from server.money.service import local_day
+
+    client = api.client
+    await _catalogue(api)
+    await console_login(client, "clerk")
+    code, _, _ = await _receive(client)
+    month = local_day(utcnow()).strftime("%Y-%m")
+    base = f"/console/money/statement?agency=TTHCC-GL&month={month}"
+    page = await client.get(base)
+    assert page.status_code == 200 and code[:4] in page.text
+    assert "Tại quầy: Lê Thị Hoa" in page.text and "thu tại quầy" in page.text and "8.000 ₫" in page.text
+    r = await client.get(base + "&format=xlsx")
+    rows = [list(x) for x in load_workbook(BytesIO(r.content)).active.iter_rows(values_only=True)]
+    [line] = [x for x in rows if x and x[1] == code]
+    assert line[4] == "Tại quầy: Lê Thị Hoa" and line[6] == 8_000
+    totals = {
+        x[1]: x[6] for x in rows if x and x[1] in ("Tổng tiền thu hộ", "Đã nộp bưu cục", "Còn bưu tá giữ")
+    }
+    assert totals == {"Tổng tiền thu hộ": 8_000, "Đã nộp bưu cục": 8_000, "Còn bưu tá giữ": 0}

@@ -95,6 +95,7 @@ def test_counter_reception_with_a_drawn_signature(browser, server, artifacts):
     page.screenshot(path=str(artifacts / "counter-missing.png"), full_page=True)
     # the ticks and the fields stay; the signature is drawn again, the choice made
     assert page.get_by_label("Giấy chứng sinh (bản chính)").is_checked()
+    assert page.locator("#citizen_commune").input_value() == "Phường Pleiku"
     page.get_by_label("Tiếp nhận hồ sơ còn thiếu thành phần (công dân bổ sung sau)").check()
     _sign(page)
     page.get_by_role("button", name="Tiếp nhận hồ sơ").click()
