@@ -35,6 +35,8 @@ VI = {
     "state.collected": "Đã nhận tại quầy",
     "event.collected": "Nhận kết quả tại quầy",
     "money.at_counter": "thu tại quầy",
+    "step.counter": "Hồ sơ đã được tiếp nhận tại quầy",
+    "step.collected": "Đã nhận kết quả tại quầy",
 }
 
 EN = {
@@ -71,4 +73,6 @@ EN = {
     "state.collected": "Collected at the counter",
     "event.collected": "Result collected at the counter",
     "money.at_counter": "taken at the counter",
+    "step.counter": "Dossier received at the counter",
+    "step.collected": "Result collected at the counter",
 }

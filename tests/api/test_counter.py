@@ -269,6 +269,12 @@ async def test_a_result_collected_at_the_counter_ends_its_chain(api, db):
     failed = [c for c in checks if not c.ok and c.name != "authenticity"]
     assert failed == [], failed
     assert bundle["shipment"]["state"] == "collected"
+    # the citizen's page tells the whole journey in plain words
+    citizen = await client.get(f"/t/{res}")
+    assert citizen.status_code == 200
+    assert "Hồ sơ đã được tiếp nhận tại quầy" in citizen.text and "Đã nhận kết quả tại quầy" in citizen.text
+    shown = await client.get(f"/console/shipments/{res}")
+    assert shown.status_code == 200 and "Nhận kết quả tại quầy" in shown.text
     # a submission is not collected; another unit's clerk cannot hand this over
     r = await client.post("/console/counter/collect", data=_collect_form(token, sub))
     assert r.status_code == 409 and "Chỉ kết quả" in r.text
