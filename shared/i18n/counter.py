@@ -36,6 +36,9 @@ VI = {
     "event.collected": "Nhận kết quả tại quầy",
     "money.at_counter": "thu tại quầy",
     "step.counter": "Hồ sơ đã được tiếp nhận tại quầy",
+    "counter.channel": "Hình thức tiếp nhận",
+    "counter.find": "Tìm kết quả",
+    "counter.channel_counter": "Tại quầy (công dân nộp trực tiếp, đã ký)",
     "step.collected": "Đã nhận kết quả tại quầy",
 }
 
@@ -74,5 +77,8 @@ EN = {
     "event.collected": "Result collected at the counter",
     "money.at_counter": "taken at the counter",
     "step.counter": "Dossier received at the counter",
+    "counter.channel": "Received",
+    "counter.find": "Find the result",
+    "counter.channel_counter": "At the counter (handed in by the citizen, signed)",
     "step.collected": "Result collected at the counter",
 }

@@ -147,6 +147,10 @@ async def test_missing_components_need_the_explicit_choice(api, db):
     )
     text = _pdf_text(r.content)
     assert "Thành phần còn thiếu" in text and "CCCD của cha hoặc mẹ" in text
+    shown = await client.get(f"/console/shipments/{code}")
+    assert 'id="channel">Tại quầy' in shown.text
+    missing = "Giấy chứng sinh (bản chính); CCCD của cha hoặc mẹ"
+    assert f'id="missing-components" class="flag">{missing}' in shown.text
 
 
 async def test_counter_reception_bad_inputs(api, db):

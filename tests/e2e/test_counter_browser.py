@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 
 from bench._harness import PASSWORD, Server
-from shared.timeutil import utcnow
+from shared.timeutil import to_wire, utcnow
 from tests.e2e.test_console_browser import VIEWPORT
 
 KS1 = {
@@ -129,6 +129,41 @@ def test_counter_reception_with_a_drawn_signature(browser, server, artifacts):
     assert ev["data"]["missing_components"] == ["CCCD của cha hoặc mẹ"] and ev["attachments"]["signature"]
     page.goto(f"{server.base}/console/shipments/{code}")
     page.screenshot(path=str(artifacts / "counter-shipment.png"), full_page=True)
+    assert page.locator("#missing-components").inner_text() == "CCCD của cha hoặc mẹ"
+
+    # the shop registers the result; the citizen collects it at the shop's desk
+    due = to_wire(utcnow() + timedelta(days=4))
+    result = server.http.post(
+        "/api/v1/shipments",
+        headers=server.auth("shopclerk"),
+        json={"kind": "result", "parent": code, "due_at": due, "procedure": KS1["name"]},
+    )
+    result.raise_for_status()
+    res = result.json()["code"]
+    page.get_by_role("button", name="Đăng xuất").click()
+    page.fill("#username", "shopclerk")
+    page.fill("#password", PASSWORD)
+    page.get_by_role("button", name="Đăng nhập").click()
+    page.get_by_role("link", name="Trả kết quả tại quầy").click()
+    page.fill("#collect-code", res)
+    page.get_by_role("button", name="Tìm kết quả").click()
+    page.wait_for_selector("#collect")
+    page.fill("#id_last4", "4812")  # two digits swapped: refused
+    _sign(page)
+    page.get_by_role("button", name="Trả kết quả", exact=True).click()
+    page.wait_for_selector("#error")
+    assert "không khớp" in page.locator("#error").inner_text()
+    page.screenshot(path=str(artifacts / "counter-collect-mismatch.png"), full_page=True)
+    page.fill("#id_last4", "4821")
+    _sign(page)
+    page.get_by_role("button", name="Trả kết quả", exact=True).click()
+    page.wait_for_selector("#collected")
+    page.screenshot(path=str(artifacts / "counter-collected.png"), full_page=True)
+    detail = server.http.get(f"/api/v1/shipments/{res}", headers=server.auth("shopclerk")).json()
+    assert detail["state"] == "collected" and detail["events"][-1]["flags"] == []
+    page.goto(f"{server.base}/t/{res}")
+    assert "Đã nhận kết quả tại quầy" in page.content()
+    page.screenshot(path=str(artifacts / "counter-citizen.png"), full_page=True)
     ctx.close()
     outside = [u for u in requests if not u.startswith(server.base)]
     assert outside == [], outside
