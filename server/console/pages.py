@@ -32,7 +32,6 @@ NAV = (
     ("nav.labels", "/console/labels", ("clerk", "dispatcher", "admin")),
     ("nav.receive", "/console/receive", ("clerk", "admin")),
     ("nav.counter", "/console/counter/", ("clerk",)),
-    ("nav.collect", "/console/counter/collect", ("clerk",)),
     ("nav.couriers", "/console/couriers", ("dispatcher", "admin")),
     ("nav.reports", "/console/reports", ("dispatcher", "admin", "auditor", "shop_clerk")),
     ("nav.money", "/console/money", ("clerk", "dispatcher", "admin", "auditor")),

@@ -2,8 +2,7 @@
 """Strings of the counter's pages (issue 18): reception of a dossier, results collected."""
 
 VI = {
-    "nav.counter": "Tiếp nhận tại quầy",
-    "nav.collect": "Trả kết quả tại quầy",
+    "nav.counter": "Tại quầy",
     "counter.title": "Tiếp nhận hồ sơ tại quầy",
     "counter.help": "Chọn Bộ phận Một cửa và thủ tục, đối chiếu thành phần hồ sơ, thu phí, công dân ký trên màn hình, in phiếu tiếp nhận có mã PIN.",
     "counter.dest": "Bộ phận Một cửa",
@@ -43,8 +42,7 @@ VI = {
 }
 
 EN = {
-    "nav.counter": "Counter reception",
-    "nav.collect": "Results at the counter",
+    "nav.counter": "Counter",
     "counter.title": "Receive a dossier at the counter",
     "counter.help": "Pick the one-stop shop and the procedure, check the components, take the fee, let the citizen sign on screen, print the receipt with the PIN.",
     "counter.dest": "One-stop shop",

@@ -69,7 +69,7 @@ def test_counter_reception_with_a_drawn_signature(browser, server, artifacts):
     page.fill("#username", "clerk")
     page.fill("#password", PASSWORD)
     page.get_by_role("button", name="Đăng nhập").click()
-    page.get_by_role("link", name="Tiếp nhận tại quầy").click()
+    page.get_by_role("link", name="Tại quầy", exact=True).click()
     page.select_option("#dest", "TTHCC-1")
     page.get_by_role("button", name="Chọn", exact=True).click()  # the shop's catalogue is listed
     page.select_option("#procedure-pick", "KS1")
@@ -144,6 +144,7 @@ def test_counter_reception_with_a_drawn_signature(browser, server, artifacts):
     page.fill("#username", "shopclerk")
     page.fill("#password", PASSWORD)
     page.get_by_role("button", name="Đăng nhập").click()
+    page.get_by_role("link", name="Tại quầy", exact=True).click()
     page.get_by_role("link", name="Trả kết quả tại quầy").click()
     page.fill("#collect-code", res)
     page.get_by_role("button", name="Tìm kết quả").click()
