@@ -243,7 +243,7 @@ def _collect_form(token: str, ship: str, **over: str) -> dict:
     return form
 
 
-async def test_a_result_collected_at_the_counter_ends_its_chain(api, db):
+async def test_a_result_collected_at_the_counter_ends_its_chain(api, db, tmp_path):
     client = api.client
     sub, res = await _result_at_the_shop(api, client)
     await console_login(client, "shopclerk")
@@ -273,6 +273,31 @@ async def test_a_result_collected_at_the_counter_ends_its_chain(api, db):
     failed = [c for c in checks if not c.ok and c.name != "authenticity"]
     assert failed == [], failed
     assert bundle["shipment"]["state"] == "collected"
+    # `hoso verify` itself, in a process of its own, with the server's keys pinned: 0; and the
+    # collected event with other ID digits put in: 1
+    import json
+    import os
+    import sys
+
+    import anyio
+
+    keys_file, good, bad = tmp_path / "keys.json", tmp_path / "bundle.json", tmp_path / "tampered.json"
+    keys_file.write_text(json.dumps(keys))
+    good.write_text(json.dumps(bundle))
+    tampered = json.loads(json.dumps(bundle))
+    tampered["events"][-1]["counterparty"]["id_last4"] = "0000"
+    bad.write_text(json.dumps(tampered))
+    out = {}
+    for path, status in ((good, 0), (bad, 1)):
+        done = await anyio.run_process(
+            [sys.executable, "-m", "server.cli", "verify", str(path), "--trust", str(keys_file)],
+            check=False,
+            env={**os.environ, "HOSO_DATA_DIR": str(tmp_path)},
+        )
+        out[path] = done.stdout.decode()
+        assert done.returncode == status, out[path] + done.stderr.decode()
+    assert "[ok  ] lifecycle" in out[good]
+    assert "[FAIL] event hashes" in out[bad] and "collected" in out[bad], out[bad]
     # the citizen's page tells the whole journey in plain words
     citizen = await client.get(f"/t/{res}")
     assert citizen.status_code == 200
