@@ -27,6 +27,7 @@ from .citizen.controllers import CitizenController
 from .console.api import HandoverController
 from .console.controllers import ConsoleController
 from .console.live import channels_plugin, publisher
+from .counter.controllers import CounterConsole
 from .custody.controllers import CustodyController
 from .custody.verifier import SignaturePool
 from .db.engine import Database
@@ -105,6 +106,7 @@ def create_app(settings: Cfg) -> Litestar:
             ShopConsole,
             IntakeConsole,
             ConsoleController,
+            CounterConsole,
             HandoverController,
             MoneyController,
             MoneyConsoleController,

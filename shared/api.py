@@ -150,6 +150,9 @@ class Assignment(Struct):
     label_sig: str
     has_pin: bool = False  # a PIN is on record (the phone never holds anything that reveals it)
     next_stop: Stop | None = None  # the delivery stop, while `stop` is still the pickup
+    # "counter": the dossier was handed in at a counter (issue 18); it is picked up from that
+    # unit's clerk, its components checked and its fee taken there already
+    channel: str = "post"
 
 
 class AssignmentList(Struct):

@@ -17,6 +17,7 @@ class State(StrEnum):
     DELIVERED = "delivered"
     RETURNED = "returned"
     CANCELLED = "cancelled"
+    COLLECTED = "collected"  # a result the citizen collected at a counter (final)
 
 
 class EventType(StrEnum):
@@ -29,6 +30,7 @@ class EventType(StrEnum):
     CANCELLED = "cancelled"
     CONFIRMED = "confirmed"
     DIGITISED = "digitised"  # the dossier's pages were captured and bound into one PDF (data.pages)
+    COLLECTED = "collected"  # the citizen collected a result at a counter (signature, ID check)
 
 
 class Role(StrEnum):
@@ -40,7 +42,7 @@ class Role(StrEnum):
     CITIZEN = "citizen"
 
 
-FINAL_STATES = frozenset({State.DELIVERED, State.RETURNED, State.CANCELLED})
+FINAL_STATES = frozenset({State.DELIVERED, State.RETURNED, State.CANCELLED, State.COLLECTED})
 OPEN_STATES = frozenset({State.REGISTERED, State.IN_CUSTODY})
 FAILURE_REASONS = ("not_home", "refused", "wrong_address", "unidentified", "other")
 IDENTITY_METHODS = ("id_last4", "pin", "proxy")
@@ -83,6 +85,9 @@ TRANSITIONS: dict[EventType, Transition] = {
         _t(E.CONFIRMED, {S.DELIVERED}, S.DELIVERED, {R.CITIZEN}, False, True),
         # pages scanned or uploaded at the counter, bound into a PDF by the server (CUSTODY.md §4.1)
         _t(E.DIGITISED, {S.REGISTERED, S.IN_CUSTODY}, None, {R.CLERK, R.DISPATCHER}, False, True),
+        # a result handed to the citizen at a post-office counter or the one-stop shop's desk by
+        # its clerk, recorded by the server: ends the result's chain (CUSTODY.md §3)
+        _t(E.COLLECTED, {S.REGISTERED, S.IN_CUSTODY}, S.COLLECTED, {R.CLERK}, True, True),
     )
 }
 del S, E, R

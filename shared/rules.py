@@ -96,10 +96,68 @@ def content_problem(event: CustodyEvent, shipment_kind: str) -> str | None:
         note = identity.get("note") if isinstance(identity, dict) else None
         if method == "proxy" and not (isinstance(note, str) and note.strip()):
             return "delivery to a proxy needs data.identity.note (whose authorisation letter)"
+    if event.type is EventType.REGISTERED and data.get("channel") == "counter":
+        if problem := _counter_problem(event, shipment_kind):
+            return problem
+    if event.type is EventType.COLLECTED:
+        if problem := _collected_problem(event, shipment_kind):
+            return problem
     if event.type is EventType.DIGITISED and "pages" not in data:
         return "digitised needs data.pages: the PDF's and each page's SHA-256"
     if "pages" in data and (problem := pages_problem(data["pages"])):
         return problem
     if event.type is EventType.TRANSFERRED and cp is not None and cp.role not in ("courier", "hub", "clerk"):
         return "a transfer goes to a courier, a post-office hub or a clerk (counterparty.role)"
+    return None
+
+
+def _strings(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(c, str) and c.strip() for c in value)
+
+
+def _counter_problem(event: CustodyEvent, shipment_kind: str) -> str | None:
+    """A dossier handed in at a counter (`registered` with data.channel "counter"): the
+    citizen who handed it in, their signature, the checklist and the fee (CUSTODY.md §3)."""
+    data, cp = event.data, event.counterparty
+    if shipment_kind != "submission":
+        return "a dossier received at the counter is a submission (data.kind)"
+    if cp is None or cp.role not in ("citizen", "proxy", "business"):
+        return (
+            "a counter reception needs the person who handed the dossier in: "
+            "counterparty citizen, proxy or business"
+        )
+    if not event.attachments.signature:
+        return "a counter reception needs the citizen's signature in attachments.signature"
+    comps, missing = data.get("components"), data.get("missing_components")
+    if not _strings(comps) or not comps:
+        return "a counter reception needs data.components, the papers received (at least one)"
+    if not _strings(missing):
+        return "a counter reception needs data.missing_components, the papers not received ([] if none)"
+    if missing and data.get("incomplete") is not True:
+        return (
+            "papers are missing (data.missing_components): the clerk must choose to receive the "
+            "dossier incomplete (data.incomplete true)"
+        )
+    fee = data.get("fee_vnd")
+    if type(fee) is not int or fee < 0:
+        return "a counter reception needs data.fee_vnd, the fee taken in VND (0 if none)"
+    return None
+
+
+def _collected_problem(event: CustodyEvent, shipment_kind: str) -> str | None:
+    """A result collected at the counter: who took it and how their identity was checked."""
+    data, cp = event.data, event.counterparty
+    if shipment_kind != "result":
+        return "only a result is collected at the counter; a submission goes to the one-stop shop"
+    if cp is None or cp.role not in ("citizen", "proxy"):
+        return "collected needs the person who took the result: counterparty citizen or proxy"
+    identity = data.get("identity")
+    method = identity.get("method") if isinstance(identity, dict) else None
+    if method not in ("id_last4", "proxy"):
+        return "collected needs data.identity.method: id_last4 or proxy"
+    if method == "id_last4" and not cp.id_last4:
+        return "identity by ID card needs counterparty.id_last4"
+    note = identity.get("note") if isinstance(identity, dict) else None
+    if method == "proxy" and not (isinstance(note, str) and note.strip()):
+        return "a result collected by a proxy needs data.identity.note (whose authorisation letter)"
     return None

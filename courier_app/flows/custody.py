@@ -225,7 +225,12 @@ class PickupFlow(_Base):
 
     @property
     def from_citizen(self) -> bool:
-        return self.row.a.kind == "submission"
+        return self.row.a.kind == "submission" and not self.at_counter
+
+    @property
+    def at_counter(self) -> bool:
+        """A dossier handed in at a counter: taken from its clerk, checked and paid there."""
+        return self.row.a.kind == "submission" and self.row.a.channel == "counter"
 
     @property
     def components(self) -> list[str]:
@@ -261,9 +266,11 @@ class PickupFlow(_Base):
         if self.from_citizen:
             data |= {"components": [self.components[i] for i in sorted(self.checked)], "fee_vnd": self.fee()}
             party = _party(self.giver_name, "citizen", self.giver_id_last4)
-        else:  # the clerk is a person; the shop is where they work
+        else:  # the clerk is a person; the shop (or the counter's post office) is where they work
             party = _party(self.giver_name, "clerk", unit=self.row.stop.contact_unit)
             data["institution"] = self.institution
+            if self.at_counter:  # the checklist was ticked and the fee taken at the counter
+                data |= {"components": self.components, "fee_vnd": 0}
         return self.recorder.record(
             self.row,
             "picked_up",

@@ -78,6 +78,8 @@ def _local(dt: datetime) -> str:
 def _step_text(kind: str, etype: str, body: str, lang: str) -> str:
     if etype == "registered":
         key = "step.result_registered" if kind == "result" else "step.registered"
+        if kind != "result" and (msgspec.json.decode(body).get("data") or {}).get("channel") == "counter":
+            key = "step.counter"  # handed in at a counter (issue 18)
     elif etype == "picked_up":
         key = "step.result_on_way" if kind == "result" else "step.picked_up"
     elif etype == "delivered":

@@ -32,6 +32,7 @@ NAV = (
     ("nav.intake", "/console/intake", ("clerk", "dispatcher")),
     ("nav.labels", "/console/labels", ("clerk", "dispatcher", "admin")),
     ("nav.receive", "/console/receive", ("clerk", "admin")),
+    ("nav.counter", "/console/counter/", ("clerk",)),
     ("nav.couriers", "/console/couriers", ("dispatcher", "admin")),
     ("nav.reports", "/console/reports", ("dispatcher", "admin", "auditor", "shop_clerk")),
     ("nav.money", "/console/money", ("clerk", "dispatcher", "admin", "auditor")),

@@ -73,7 +73,11 @@ def apply_effects(ship: dict[str, Any], event: CustodyEvent, new_state: State, n
     ship["seq"] += 1
     cp = event.counterparty
     kind = event.type
-    if kind is EventType.REGISTERED:
+    if kind is EventType.REGISTERED and event.data.get("channel") == "counter":
+        # handed in at the counter: the clerk who received it holds it for their unit
+        role, _, uid = event.actor.partition(":")
+        ship["custodian_role"], ship["custodian_name"], ship["custodian_user_id"] = (role, None, int(uid))
+    elif kind is EventType.REGISTERED:
         ship["custodian_role"], ship["custodian_name"], ship["custodian_user_id"] = (
             "sender",
             None,
@@ -86,7 +90,10 @@ def apply_effects(ship: dict[str, Any], event: CustodyEvent, new_state: State, n
             None,
             int(actor_id),
         )
-    elif kind in (EventType.TRANSFERRED, EventType.DELIVERED, EventType.RETURNED) and cp is not None:
+    elif (
+        kind in (EventType.TRANSFERRED, EventType.DELIVERED, EventType.RETURNED, EventType.COLLECTED)
+        and cp is not None
+    ):
         uid = cp.user_id if isinstance(cp.user_id, int) else None
         ship["custodian_role"], ship["custodian_name"], ship["custodian_user_id"] = (
             cp.role,
@@ -107,7 +114,9 @@ def _flags(event: CustodyEvent, ship: dict[str, Any], latest: str) -> list[str]:
     flags: list[str] = []
     if event.occurred_at > latest:
         flags.append("device_clock_ahead")
-    if event.type is EventType.DELIVERED and event.data.get("identity", {}).get("method") == "id_last4":
+    if event.type in (EventType.DELIVERED, EventType.COLLECTED) and (
+        event.data.get("identity", {}).get("method") == "id_last4"
+    ):
         expected = (ship.get("recipient") or {}).get("id_last4")
         got = event.counterparty.id_last4 if event.counterparty else None
         if expected and got != expected:
@@ -194,8 +203,10 @@ def server_event(
     data: dict[str, Any],
     now: datetime,
     counterparty: dict[str, Any] | None = None,
+    attachments: dict[str, Any] | None = None,
 ) -> CustodyEvent:
     """An event the server records itself (registered, cancelled, confirmed), signed with its event key."""
+    extra = {"attachments": attachments} if attachments is not None else {}
     return sign_event(
         key,
         id=new_event_id(),
@@ -207,7 +218,12 @@ def server_event(
         location=None,
         data={**data, "no_fix_reason": "recorded by the server"},
         prev=prev,
+        **extra,
     )
+
+
+class ContentProblem(ValueError):
+    """A server-side event would break its type's content rules; the message says which."""
 
 
 async def append_server_event(
@@ -221,9 +237,12 @@ async def append_server_event(
     data: dict[str, Any],
     now: datetime,
     counterparty: dict[str, Any] | None = None,
+    attachments: dict[str, Any] | None = None,
+    check_content: bool = False,
     merkle_log: bool = True,
 ) -> CustodyEvent:
-    """Append a server-signed event to a locked shipment; raises IllegalTransition."""
+    """Append a server-signed event to a locked shipment; raises IllegalTransition, or with
+    `check_content` ContentProblem when the event breaks its type's rules (shared/rules.py)."""
     new_state = lifecycle.check(role, event_type, ship["state"])
     event = server_event(
         key,
@@ -234,9 +253,13 @@ async def append_server_event(
         data=data,
         now=now,
         counterparty=counterparty,
+        attachments=attachments,
     )
+    if check_content and (problem := content_problem(event, ship["kind"])):
+        raise ContentProblem(problem)
+    flags = _flags(event, ship, to_wire(now + CLOCK_SKEW))
     batch = Batch()
-    batch.accepted.append(event_row(event, ship["id"], ship["seq"] + 1, None, now, None))
+    batch.accepted.append(event_row(event, ship["id"], ship["seq"] + 1, None, now, flags))
     apply_effects(ship, event, new_state, now)
     batch.touched[ship["id"]] = ship
     await write_batch(conn, batch, now, merkle_log=merkle_log)

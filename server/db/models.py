@@ -110,6 +110,9 @@ class Shipment(Base):
     fee_vnd: Mapped[int] = mapped_column(BigInteger, default=0)
     components: Mapped[list[Any]]
     parent_code: Mapped[str | None] = mapped_column(String(13))
+    # how the dossier came in: "post" (a courier's pickup) or "counter" (handed in at a
+    # post-office counter or the one-stop shop's desk; migration 0014_counter)
+    channel: Mapped[str] = mapped_column(String(10), default="post", server_default="post")
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
     dest_unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
     pin_hash: Mapped[str] = mapped_column(String(200))

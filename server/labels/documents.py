@@ -348,3 +348,72 @@ def delivery_pdf(
 
 
 Document = _Doc  # the A4 page builder (national heading, title, wrapped lines), for other areas' papers
+
+
+def counter_receipt_pdf(
+    ship: Any,
+    url: str,
+    pin: str | None,
+    event: CustodyEvent,
+    clerk: str,
+    unit_name: str,
+    signature_png: bytes | None,
+) -> bytes:
+    """Phiếu tiếp nhận hồ sơ: what the citizen keeps when they hand the dossier in at a counter
+    (issue 18): the components received and those missing, the fee taken, the PIN."""
+    from reportlab.lib.units import mm
+
+    doc = _Doc("PHIẾU TIẾP NHẬN HỒ SƠ")
+    doc.qr(url, doc.w - 58 * mm, doc.h - 80 * mm, 38 * mm)
+    data, cp = event.data, event.counterparty
+    sender = ship.sender or {}
+    doc.line(f"Mã bưu gửi: {codes.group(ship.code)}", 13, bold=True)
+    doc.line(f"Mã hồ sơ: {ship.dossier_ref or '—'}")
+    doc.line(f"Thủ tục: {ship.procedure or '—'}")
+    doc.line(f"Lĩnh vực: {ship.field or '—'}")
+    doc.line(f"Nơi tiếp nhận: {unit_name or '—'} (tại quầy)")
+    doc.line(f"Cơ quan giải quyết: {(ship.recipient or {}).get('name', '—')}")
+    doc.y -= 4
+    doc.line("Người nộp hồ sơ", bold=True)
+    last4 = cp.id_last4 if cp is not None and isinstance(cp.id_last4, str) else ""
+    doc.line(
+        " — ".join(x for x in (sender.get("name", ""), sender.get("phone"), last4 and f"CCCD …{last4}") if x),
+        indent=8,
+    )
+    if address := _address(sender):
+        doc.line(address, indent=8)
+    doc.y -= 4
+    doc.line("Thành phần hồ sơ đã nhận", bold=True)
+    for i, comp in enumerate(data.get("components") or [], start=1):
+        doc.line(f"{i}. {comp}{_component_mark(comp)}", indent=8)
+    missing = data.get("missing_components") or []
+    if missing:
+        doc.line("Thành phần còn thiếu (công dân bổ sung sau)", bold=True)
+        for i, comp in enumerate(missing, start=1):
+            doc.line(f"{i}. {comp}", indent=8)
+        doc.line("Hồ sơ được tiếp nhận khi còn thiếu thành phần, theo lựa chọn của cán bộ tiếp nhận.", 9)
+    doc.y -= 4
+    fee = data.get("fee_vnd")
+    doc.line(f"Phí, lệ phí đã thu: {_vnd(fee if isinstance(fee, int) else 0)}", bold=True)
+    doc.line(f"Ngày hẹn trả kết quả: {ship.due_at.astimezone(VN).strftime('%d/%m/%Y')}")
+    doc.line(f"Cán bộ tiếp nhận: {clerk} lúc {_local(datetime.fromisoformat(event.occurred_at))}")
+    doc.line(f"Mã sự kiện: {event.id} · SHA-256 {event.hash}", 7)
+    doc.y -= 6
+    doc.line(
+        f"Mã PIN tra cứu và xác nhận: {pin}" if pin else "Mã PIN: ____________ (đã gửi qua tin nhắn)",
+        14,
+        bold=True,
+    )
+    doc.line(
+        "Quét mã QR để xem hồ sơ đang ở đâu; khi nhận kết quả, nhập mã PIN để xác nhận. "
+        "Không đưa mã PIN cho người khác.",
+        10,
+    )
+    doc.line(f"Tra cứu: {url}", 8)
+    doc.y -= 4
+    doc.line("Chữ ký người nộp hồ sơ", bold=True)
+    if signature_png:
+        doc.need(27 * mm)
+        doc.image(signature_png, 20 * mm, doc.y - 25 * mm, 70 * mm, 24 * mm)
+        doc.y -= 27 * mm
+    return doc.done()

@@ -21,7 +21,7 @@ from ..errors import BadRequest, Conflict, NotFoundException, TooLarge
 from ..keys import ServerKeys
 from ..shipments import repository
 from ..shipments.service import parse_code
-from .documents import Handover, delivery_pdf, handover_pdf, in_thread, receipt_pdf
+from .documents import Handover, counter_receipt_pdf, delivery_pdf, handover_pdf, in_thread, receipt_pdf
 from .render import LabelInfo, label_png, labels_pdf
 
 HANDED_OVER = ("delivered", "transferred", "returned")
@@ -130,6 +130,46 @@ async def receipt(
         name.with_username if name else None,
     )
     return _pdf(pdf, f"phieu-gui-{ship.code}.pdf")
+
+
+async def counter_receipt(
+    db: Database,
+    keys: ServerKeys,
+    base_url: str,
+    root: Path,
+    user: CurrentUser,
+    code: str,
+    pin: str | None,
+    client: str,
+) -> Rendered:
+    """Phiếu tiếp nhận: the receipt of a dossier handed in at a counter (issue 18). The PIN is
+    printed only when the one given matches, counted as the citizen page's tries are."""
+    async with db.read() as conn:
+        ship = await repository.visible(conn, user, parse_code(code))
+        first = await repository.events_of(conn, ship.id, types=["registered"])
+    event = first[0].event if first else None
+    if event is None or event.data.get("channel") != "counter":
+        raise Conflict(
+            f"Bưu gửi {codes.group(ship.code)} không được tiếp nhận tại quầy; in phiếu gửi thay vào đó. "
+            f"(Shipment {codes.group(ship.code)} was not received at a counter; print its receipt instead.)"
+        )
+    if pin is not None:
+        await require_pin(db, ship, pin, client)
+    async with db.read() as conn:
+        names = await repository.user_names(conn, [event.actor])
+        unit = await repository.unit_name(conn, ship.unit_id) if ship.unit_id is not None else ""
+    name = names.get(event.actor)
+    pdf = await in_thread(
+        counter_receipt_pdf,
+        ship,
+        label_url(base_url, ship.code, keys.label),
+        pin,
+        event,
+        name.with_username if name else event.actor,
+        unit,
+        await _signature(db, root, event),
+    )
+    return _pdf(pdf, f"phieu-tiep-nhan-{ship.code}.pdf")
 
 
 async def handover_record(

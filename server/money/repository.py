@@ -1,7 +1,9 @@
 """All SQL of the money area: fees couriers collected at pickup, remittances, statements.
 
-A fee is what a courier's `picked_up` event recorded in `data.fee_vnd`; which shipments a
-user may see in a statement is decided by shipments/repository.py (`scope`), not here.
+A fee is what a courier's `picked_up` event recorded in `data.fee_vnd`, or what a clerk took at
+the counter (`data.fee_vnd` of the `registered` event of a dossier with channel "counter": paid
+into the post office's till there, so owed by no courier); which shipments a user may see in a
+statement is decided by shipments/repository.py (`scope`), not here.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class Fee:
     collected_at: datetime  # the pickup's time on the device
     remittance_id: int | None
     remitted_at: datetime | None
+    at_counter: bool = False  # taken by a clerk at the counter (courier_id is then the clerk's)
 
 
 def _fee_of(body: str) -> int:
@@ -42,7 +45,7 @@ def _fee_of(body: str) -> int:
     return fee if type(fee) is int and fee > 0 else 0
 
 
-def _fees_query(extra: list[Any]) -> Any:
+def _fees_query(extra: list[Any], types: Any = None) -> Any:
     e, s = custody_events.c, shipments.c
     return (
         select(
@@ -62,7 +65,7 @@ def _fees_query(extra: list[Any]) -> Any:
             .outerjoin(remittance_items, remittance_items.c.shipment_id == s.id)
             .outerjoin(remittances, remittances.c.id == remittance_items.c.remittance_id)
         )
-        .where(e.type == "picked_up", *extra)
+        .where(custody_events.c.type == "picked_up" if types is None else types, *extra)
         .order_by(e.occurred_at, s.id)
     )
 
@@ -84,6 +87,7 @@ def _fees(rows: list[Any]) -> list[Fee]:
                     collected_at=r.occurred_at,
                     remittance_id=r.remittance_id,
                     remitted_at=r.remitted_at,
+                    at_counter=r.actor.startswith("clerk:"),
                 )
             )
     return out
@@ -115,16 +119,20 @@ async def fees_of_shipments(conn: AsyncConnection, courier_id: int, ship_codes: 
 async def fees_for_agency(
     conn: AsyncConnection, user: CurrentUser, agency_id: int, start: datetime, end: datetime
 ) -> list[Fee]:
-    """Fees collected in [start, end) for shipments going to the agency, as the user may see them."""
+    """Fees collected in [start, end) for shipments going to the agency, as the user may see them:
+    those couriers collected at pickup and those clerks took at the counter."""
     e, s = custody_events.c, shipments.c
     query = _fees_query(
         [
             s.dest_unit_id == agency_id,
             e.occurred_at >= start,
             e.occurred_at < end,
-            e.actor.like("courier:%"),
             shipments_repo.scope(user),
-        ]
+        ],
+        or_(
+            and_(e.type == "picked_up", e.actor.like("courier:%")),
+            and_(e.type == "registered", s.channel == "counter", e.actor.like("clerk:%")),
+        ),
     )
     return _fees(list((await conn.execute(query)).all()))
 

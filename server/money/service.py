@@ -27,6 +27,7 @@ from ..console.service import VN
 from ..custody import attachments as attachment_store
 from ..db.engine import Database
 from ..errors import BadRequest, Conflict, NotFoundException, PermissionDeniedException, Unprocessable
+from ..shipments import repository as shipments_repo
 from . import repository
 from .repository import Fee
 
@@ -453,6 +454,14 @@ class StatementLine:
     fee_vnd: int
     remittance_id: int | None
     remitted_on: date | None
+    at_counter: bool = False  # taken at the counter by a clerk (issue 18), not by a courier
+
+
+def _collector(f: Fee, couriers: dict[int, str], clerks: dict[str, Any]) -> str:
+    if f.at_counter:
+        clerk = clerks.get(f"clerk:{f.courier_id}")
+        return f"Tại quầy: {clerk.shown if clerk else f'clerk:{f.courier_id}'}"
+    return couriers.get(f.courier_id, f"courier:{f.courier_id}")
 
 
 @dataclass(slots=True)
@@ -469,7 +478,8 @@ class Statement:
 
     @property
     def remitted_vnd(self) -> int:
-        return sum(x.fee_vnd for x in self.lines if x.remittance_id is not None)
+        # a fee taken at the counter went into the post office's till there and then
+        return sum(x.fee_vnd for x in self.lines if x.remittance_id is not None or x.at_counter)
 
     @property
     def outstanding_vnd(self) -> int:
@@ -510,17 +520,22 @@ async def statement(
             raise PermissionDeniedException("A one-stop shop's staff see their own agency's statement only.")
         fees = await repository.fees_for_agency(conn, user, agency.id, start, end)
         names = {c.id: _shown(c.full_name, c.username) for c in await repository.couriers_of(conn, None)}
+        clerks = await shipments_repo.user_names(
+            conn, [f"clerk:{f.courier_id}" for f in fees if f.at_counter]
+        )
     lines = [
         StatementLine(
             n=i,
             code=f.code,
             dossier_ref=f.dossier_ref,
             procedure=f.procedure,
-            courier=names.get(f.courier_id, f"courier:{f.courier_id}"),
+            courier=_collector(f, names, clerks),
             collected_on=local_day(f.collected_at),
             fee_vnd=f.fee_vnd,
             remittance_id=f.remittance_id,
-            remitted_on=local_day(f.remitted_at) if f.remitted_at else None,
+            # a fee taken at the counter is in the post office's till the same day
+            remitted_on=local_day(f.remitted_at or f.collected_at) if f.remitted_at or f.at_counter else None,
+            at_counter=f.at_counter,
         )
         for i, f in enumerate(fees, start=1)
     ]

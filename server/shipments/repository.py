@@ -302,6 +302,16 @@ async def search(conn: AsyncConnection, user: CurrentUser, f: SearchFilters, lim
     return list((await conn.execute(query)).all())
 
 
+async def units_by_id(conn: AsyncConnection, ids: Iterable[int]) -> dict[int, Any]:
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    rows = (
+        await conn.execute(select(units.c.id, units.c.code, units.c.name).where(units.c.id.in_(wanted)))
+    ).all()
+    return {r.id: r for r in rows}
+
+
 async def open_assigned_to(conn: AsyncConnection, courier_id: int) -> list[Any]:
     query = (
         select(shipments)

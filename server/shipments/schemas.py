@@ -141,3 +141,4 @@ class ShipmentDetail(Struct):
     created_at: datetime
     events: list[EventView]
     rejected: list[RejectedView]
+    channel: str = "post"  # "counter": handed in at a counter (issue 18)

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from shared import codes, lifecycle
 from shared.labels import label_signature, label_url
 from shared.lifecycle import EventType
+from shared.rules import content_problem
 from shared.timeutil import to_wire, utcnow
 
 from ..auth.passwords import hash_pin_async, new_pin
@@ -48,6 +49,15 @@ from .schemas import (
 )
 
 PAGE_SIZE = 50
+
+
+@dataclass(frozen=True, slots=True)
+class CounterIntake:
+    """What a counter reception adds to the `registered` event (server/counter/service.py)."""
+
+    data: dict[str, Any]  # channel, components, missing_components, incomplete, fee_vnd
+    counterparty: dict[str, Any]  # the citizen who handed the dossier in
+    attachments: dict[str, Any]  # their signature
 
 
 def _party(p: Party | None) -> dict[str, Any] | None:
@@ -127,11 +137,15 @@ async def create(
     data: ShipmentCreate,
     *,
     registered_at: datetime | None = None,  # the demo back-dates its history; requests never do
+    counter: CounterIntake | None = None,
 ) -> ShipmentCreated:
+    """Register a shipment. With `counter` the dossier was handed in at a counter (server/counter):
+    the `registered` event also names the citizen, carries their signature, the checklist and
+    the fee taken, and the shipment's channel is "counter" (CUSTODY.md §3)."""
     prepared = await prepare(db, data)
     async with db.write() as conn:
         created, _ = await insert_prepared(
-            conn, db, keys, base_url, user, prepared, registered_at or utcnow()
+            conn, db, keys, base_url, user, prepared, registered_at or utcnow(), counter=counter
         )
     db.changed("registered", [created.code])
     return created
@@ -145,6 +159,8 @@ async def insert_prepared(
     user: CurrentUser,
     p: Prepared,
     now: datetime,
+    *,
+    counter: CounterIntake | None = None,
 ) -> tuple[ShipmentCreated, int]:
     """Write the shipment and its signed `registered` event in the caller's transaction (the
     caller tells `db.changed` after its commit): the answer and the shipment's row id."""
@@ -182,6 +198,7 @@ async def insert_prepared(
         "created_at": now,
         "updated_at": now,
         "closed_at": None,
+        "channel": "counter" if counter else "post",
     }
     ship_id = await repository.insert_shipment(conn, row)
     lifecycle.check(user.role, EventType.REGISTERED, None)
@@ -204,8 +221,13 @@ async def insert_prepared(
             "sender": p.sender,
             "recipient": p.recipient,
             "unit": user.unit_code,
+            **(counter.data if counter else {}),
         },
+        counterparty=counter.counterparty if counter else None,
+        attachments=counter.attachments if counter else None,
     )
+    if counter and (problem := content_problem(event, data.kind)):
+        raise Unprocessable(problem)  # the transaction rolls back: nothing is kept
     ship = {**row, "id": ship_id}
     batch = Batch()
     batch.accepted.append(event_row(event, ship_id, 1, None, now, None))

@@ -6,12 +6,12 @@ key missing everywhere is shown as itself so a gap is visible, never a crash.
 
 from __future__ import annotations
 
-from . import console, en, intake, shop, vi
+from . import console, counter, en, intake, shop, vi
 
 DEFAULT = "vi"
 LANGUAGES = {
-    "vi": {**vi.STRINGS, **console.VI, **shop.VI, **intake.VI},
-    "en": {**en.STRINGS, **console.EN, **shop.EN, **intake.EN},
+    "vi": {**vi.STRINGS, **console.VI, **shop.VI, **intake.VI, **counter.VI},
+    "en": {**en.STRINGS, **console.EN, **shop.EN, **intake.EN, **counter.EN},
 }
 
 

@@ -139,6 +139,12 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/console/shipments/{code:str}/label.png"):    "login 403 403 ok 403 ok 403 403 ok login",
     ("GET", "/console/shipments/{code:str}/receipt.pdf"):  "login 403 403 ok 403 ok 403 403 ok login",
     ("POST", "/console/shipments/{code:str}/receipt.pdf"): "login 403 403 ok 403 ok 403 403 ok login",
+    # the counter (issue 18): a unit's clerk only; the receipt and a collection follow the unit scope
+    ("GET", "/console/counter"):                           "login 403 403 ok ok 403 403 403 403 login",
+    ("POST", "/console/counter"):                          "login 403 403 ok ok 403 403 403 403 login",
+    ("POST", "/console/counter/{code:str}/receipt.pdf"):   "login 403 403 ok 403 403 403 403 403 login",
+    ("GET", "/console/counter/collect"):                   "login 403 403 ok ok 403 403 403 403 login",
+    ("POST", "/console/counter/collect"):                  "login 403 403 ok 403 403 403 403 403 login",
     ("GET", "/console/intake"):                            "login 403 403 ok ok ok ok 403 403 login",
     ("POST", "/console/intake"):                           "login 403 403 ok ok ok ok 403 403 login",
     ("GET", "/console/intake/template.xlsx"):              "login 403 403 ok ok ok ok 403 403 login",
@@ -241,7 +247,14 @@ def _request(method: str, path: str, s: Seeded, caller: str, n: int) -> dict[str
         form = {"courier_id": str(s.courier_id)}
     elif path == "/console/labels.pdf":
         form = {"code": s.code}
-    elif path in ("/console/register", "/console/receive") and method == "POST":
+    elif path == "/console/counter/collect" and method == "POST":
+        form = {  # S is a submission: refused (409) by its own unit's clerk, unseen (403) elsewhere
+            "code": s.code,
+            "name": "Nguyễn Thị Bích",
+            "id_last4": "4821",
+            "signature_png": "data:image/png;base64," + base64.b64encode(PNG_1PX).decode(),
+        }
+    elif path in ("/console/register", "/console/receive", "/console/counter") and method == "POST":
         form = {}  # refused as incomplete, after the guard
     elif path == "/console/money/remit" and method == "POST":
         form = {

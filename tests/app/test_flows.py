@@ -25,7 +25,7 @@ from courier_app.flows.scan import ScanFlow
 from courier_app.ports import Fix
 from courier_app.sync import TokenExpired
 from shared.timeutil import utcnow
-from tests.app.console_client import console_receive
+from tests.app.console_client import console_counter, console_receive
 
 CITIZEN = {
     "name": "Đặng Thị Hạnh",
@@ -310,3 +310,54 @@ def test_a_batch_signed_for_on_the_console_is_confirmed_on_the_phone(server, tmp
         assert last["event"]["counterparty"]["role"] == "clerk"
     ctx.today.refresh()
     assert ctx.today.handovers == []  # the server agrees nothing is left to sign
+
+
+def test_a_dossier_received_at_the_counter_is_picked_up_from_its_clerk(server, tmp_path):
+    """Issue 18: the counter's dossier travels as any other, but the courier takes it from the
+    post office's clerk (no citizen, no checklist, no fee: all done at the counter)."""
+    import contextlib
+    import subprocess
+
+    with contextlib.suppress(subprocess.CalledProcessError):  # once per module's server
+        server._cli(["unit", "add", "TTHCC-GL", "--name", SHOP["name"], "--kind", "one_stop_shop"])
+    due = (utcnow() + timedelta(days=3)).date().isoformat()
+    code = console_counter(
+        server,
+        "clerk",
+        {
+            "dest_unit": "TTHCC-GL",
+            "procedure_code": "",
+            "procedure": "Chứng thực bản sao",
+            "fee_vnd": "6.000",
+            "components": "Bản chính giấy tờ\nBản sao cần chứng thực",
+            "citizen_name": CITIZEN["name"],
+            "citizen_id_last4": CITIZEN["id_last4"],
+            "due_date": due,
+        },
+    )
+    server.http.post(
+        f"/api/v1/shipments/{code}/assign",
+        headers=server.auth("dispatcher"),
+        json={"courier_id": server.courier_id},
+    ).raise_for_status()
+    ctx = _context(server, tmp_path)
+    row = _row(ctx, code)
+    assert row.a.channel == "counter" and row.action == "pickup"
+    assert row.a.stop.contact_name == "Bưu cục" and row.a.stop.contact_unit == "BC-1"  # the counter
+    flow = PickupFlow(row, ctx.recorder(), giver_name="Lê Thị Hoa", identified=SCANNED)
+    assert not flow.from_citizen and flow.at_counter and flow.institution == "Bưu cục"
+    _sign(flow.pad)
+    assert flow.missing() == []
+    ev = flow.finish()
+    assert ev.counterparty.role == "clerk" and ev.counterparty.unit == "BC-1"
+    assert ev.data["fee_vnd"] == 0 and ev.data["components"] == [
+        "Bản chính giấy tờ",
+        "Bản sao cần chứng thực",
+    ]
+    assert ctx.sync_now().accepted == 1
+    detail = _server_events(server, code)
+    assert detail["state"] == "in_custody" and [e["event"]["type"] for e in detail["events"]] == [
+        "registered",
+        "picked_up",
+    ]
+    assert detail["fee_vnd"] == 6_000  # taken once, at the counter

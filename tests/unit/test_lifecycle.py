@@ -32,6 +32,13 @@ def test_table_examples():
     assert lc.check("courier", "delivered", "in_custody") == State.DELIVERED
     assert lc.check("citizen", "confirmed", "delivered") == State.DELIVERED
     assert lc.check("dispatcher", "cancelled", "registered") == State.CANCELLED
+    # a result collected at the counter: from the shop's desk or a post office's counter, final
+    assert lc.check("clerk", "collected", "registered") == State.COLLECTED
+    assert lc.check("clerk", "collected", "in_custody") == State.COLLECTED
+    with pytest.raises(IllegalTransition, match="may not record"):
+        lc.check("courier", "collected", "in_custody")
+    with pytest.raises(IllegalTransition, match="final state"):
+        lc.check("clerk", "collected", "delivered")
     with pytest.raises(IllegalTransition, match="final state"):
         lc.check("courier", "picked_up", "delivered")
     with pytest.raises(IllegalTransition, match="may not record"):
@@ -44,9 +51,9 @@ def test_table_examples():
 
 def test_signature_rules_match_custody_md():
     needs = {t for t, tr in lc.TRANSITIONS.items() if tr.counterparty_signature}
-    assert needs == {"picked_up", "transferred", "delivered", "returned"}
+    assert needs == {"picked_up", "transferred", "delivered", "returned", "collected"}
     server = {t for t, tr in lc.TRANSITIONS.items() if tr.server_signed}
-    assert server == {"registered", "cancelled", "confirmed", "digitised"}
+    assert server == {"registered", "cancelled", "confirmed", "digitised", "collected"}
 
 
 def test_allowed_types_for_the_app():
