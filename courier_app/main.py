@@ -74,6 +74,8 @@ def make_main(server_url: str, data_dir: Path) -> Callable[[ft.Page], Awaitable[
         page.on_route_change = shell.route_changed
         page.on_view_pop = shell.view_popped
         page.on_close = lambda e: ctx.close()  # the web session expired: release the outbox
+        page.on_disconnect = lambda e: shell.disconnected()  # the tab went away (or reloads)
+        page.on_connect = lambda e: shell.reconnected()
         if ctx.resume_session():
             await screens.open_today(shell, refresh=True)
         else:

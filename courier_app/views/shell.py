@@ -53,6 +53,10 @@ class Shell:
         self.title = ft.Text("", size=20, weight=ft.FontWeight.BOLD)
         self.sync_chip = ft.Container()
         self._sync_wakeup = asyncio.Event()
+        # False while the web page is gone (another tab or a reload took over): this session's
+        # loops then leave the outbox to the page that is shown
+        self.connected = True
+        self._shown: tuple[int, int, int] | None = None  # the outbox's counts as last drawn
 
     @property
     def ctx(self) -> AppContext:
@@ -140,6 +144,7 @@ class Shell:
         view.appbar = ft.AppBar(leading=back, title=self.title, actions=[self.sync_chip, language])
         view.controls = [ft.Container(entry.content, expand=True, padding=ft.Padding(12, 8, 12, 8))]
         self.refresh_sync_chip(update=False)
+        self._shown = self._outbox_counts()
         self.page.update()
 
     def set_title(self, text: str) -> None:
@@ -177,10 +182,24 @@ class Shell:
     def wake_sync(self) -> None:
         self._sync_wakeup.set()
 
+    def disconnected(self) -> None:
+        self.connected = False
+
+    def reconnected(self) -> None:
+        self.connected = True
+        self.wake_sync()
+
+    def _outbox_counts(self) -> tuple[int, int, int]:
+        box = self.ctx.outbox
+        return box.waiting(), len(box.flagged()), len(box.rejected())
+
     async def sync_loop(self) -> None:
         """Sync now, then every 30 s or right after a record is written; back off while offline."""
         while True:
-            await self.sync_once()
+            try:
+                await self.sync_once()
+            except Exception:  # a redraw that failed must not stop syncing
+                log.exception("sync round failed")
             delay = SYNC_EVERY_S
             if self.ctx.last_sync_error is not None:
                 delay = max(2.0, self.ctx.sync.next_delay())
@@ -191,7 +210,7 @@ class Shell:
             self._sync_wakeup.clear()
 
     async def sync_once(self) -> None:
-        if self.ctx.session is None:
+        if self.ctx.session is None or not self.connected:
             return
         try:
             report = await asyncio.to_thread(self.ctx.sync_now)
@@ -201,13 +220,17 @@ class Shell:
         except Exception:  # never let the loop die; the outbox keeps everything
             log.exception("sync failed")
             return
-        if report is not None and (report.accepted or report.rejected or report.duplicate):
+        sent = report is not None and bool(report.accepted or report.rejected or report.duplicate)
+        # redraw also when the outbox changed under us (another page of this phone synced it)
+        if sent or self._outbox_counts() != self._shown:
             try:
                 await asyncio.to_thread(self.ctx.today.refresh)
             except TokenExpired:
                 self.session_expired()
                 return
-            if report.rejected:
+            except Exception:  # offline again: draw what the phone has
+                log.exception("today's list not refreshed")
+            if report is not None and report.rejected:
                 self.toast(self.ctx.tr("sync.rejected", n=report.rejected), error=True)
             self._render()
         else:

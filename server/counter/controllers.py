@@ -45,7 +45,7 @@ class CounterConsole(Controller):
     path = "/console/counter"
     tags = ["console"]
     include_in_schema = False
-    exception_handlers = {HTTPException: error_page}  # type: ignore[dict-item]
+    exception_handlers = {HTTPException: error_page}
 
     async def _reception(
         self, request: Req, db: DB, dest: str, procedure: str | None, status: int = 200, **ctx: Any

@@ -75,8 +75,12 @@ def apply_effects(ship: dict[str, Any], event: CustodyEvent, new_state: State, n
     kind = event.type
     if kind is EventType.REGISTERED and event.data.get("channel") == "counter":
         # handed in at the counter: the clerk who received it holds it for their unit
-        role, _, uid = event.actor.partition(":")
-        ship["custodian_role"], ship["custodian_name"], ship["custodian_user_id"] = (role, None, int(uid))
+        role, _, clerk_id = event.actor.partition(":")
+        ship["custodian_role"], ship["custodian_name"], ship["custodian_user_id"] = (
+            role,
+            None,
+            int(clerk_id),
+        )
     elif kind is EventType.REGISTERED:
         ship["custodian_role"], ship["custodian_name"], ship["custodian_user_id"] = (
             "sender",

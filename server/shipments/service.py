@@ -358,6 +358,7 @@ async def detail(
         parent=r.parent_code,
         unit=unit_codes.get(r.unit_id),
         dest_unit=unit_codes.get(r.dest_unit_id),
+        channel=r.channel,
         assigned_courier_id=r.assigned_courier_id,
         tracking_url=label_url(base_url, r.code, keys.label),
         created_at=r.created_at,
@@ -492,12 +493,20 @@ async def assignments(db: Database, keys: ServerKeys, user: CurrentUser) -> list
     now = utcnow()
     async with db.read() as conn:
         rows = await repository.open_assigned_to(conn, user.id)
-    return [_assignment(r, keys, now) for r in rows]
+        counters = await repository.units_by_id(
+            conn, [r.unit_id for r in rows if r.channel == "counter" and r.unit_id is not None]
+        )
+    return [_assignment(r, keys, now, counters) for r in rows]
 
 
-def _assignment(r: Any, keys: ServerKeys, now: datetime) -> Assignment:
+def _assignment(
+    r: Any, keys: ServerKeys, now: datetime, counters: dict[int, Any] | None = None
+) -> Assignment:
     pickup = r.state == "registered"
     party = r.sender if pickup else r.recipient
+    if pickup and r.channel == "counter" and (unit := (counters or {}).get(r.unit_id)) is not None:
+        # handed in at a counter: the courier takes it from that unit's clerk, not at the door
+        party = {"name": unit.name, "unit": unit.code}
     return Assignment(
         code=r.code,
         kind=r.kind,
@@ -517,4 +526,5 @@ def _assignment(r: Any, keys: ServerKeys, now: datetime) -> Assignment:
         next_events=[t.value for t in lifecycle.allowed_types("courier", r.state)],
         label_sig=label_signature(r.code, keys.label),
         has_pin=bool(r.pin_hash) and r.kind == "result",
+        channel=r.channel,
     )

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0014_counter"
-down_revision = "0009_shop"
+down_revision = "0011_intake"
 branch_labels = None
 depends_on = None
 
