@@ -80,6 +80,7 @@ def make_main(server_url: str, data_dir: Path) -> Callable[[ft.Page], Awaitable[
         else:
             shell.go(LOGIN, root=True)
         page.run_task(shell.sync_loop)
+        page.run_task(shell.link_loop)
 
     return main
 

@@ -210,10 +210,9 @@ def _finish_button(shell: Navigator, label: str, flow: Any, error: ft.Text) -> f
             error.value = tr(str(exc.args[0]))
             shell.update()
             return
-        n = len(result) if isinstance(result, list) else 1
-        shell.toast(tr("flow.saved", n=n))
-        shell.wake_sync()
+        events = result if isinstance(result, list) else [result]
         shell.go(TODAY, root=True)
+        await shell.report_saved([e.id for e in events])  # sent, or kept on the phone: whichever is true
 
     return ft.Semantics(
         content=ui.button(label, finish, icon=ft.Icons.CHECK), identifier="finish", expand=True

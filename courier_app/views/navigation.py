@@ -83,6 +83,12 @@ class Navigator(Protocol):
 
     async def sync_once(self) -> None: ...
 
+    async def report_saved(self, ids: list[str]) -> None:
+        """Records just written: sync them, then say whether they reached the server."""
+
+    async def locate(self) -> None:
+        """Ask the GPS for today's position (re-renders Today when it moved)."""
+
     def session_expired(self) -> None: ...
 
 

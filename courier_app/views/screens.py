@@ -89,9 +89,6 @@ def login_screen(shell: Navigator, *, expired: bool = False) -> ft.Control:
 
 async def open_today(shell: Navigator, *, refresh: bool = False) -> None:
     ctx = shell.ctx
-    fix = await ctx.locator.locate()
-    if fix is not None:
-        ctx.today.position = fix.point
     if refresh:
         try:
             await asyncio.to_thread(ctx.today.refresh)
@@ -99,6 +96,9 @@ async def open_today(shell: Navigator, *, refresh: bool = False) -> None:
             shell.session_expired()
             return
     shell.go(TODAY, root=True)
+    # after the screen is up: at start-up the GPS service reaches the phone with the first
+    # page update, and asking before it (a resumed session) never got a fix
+    await shell.locate()
 
 
 def _stop_card(shell: Navigator, index: int, row: Row) -> ft.Control:
@@ -140,7 +140,7 @@ def today_screen(shell: Navigator) -> ft.Control:
     open_rows = [r for r in rows if not r.done]
     cards = [_stop_card(shell, i + 1, r) for i, r in enumerate(rows)]
     header: list[ft.Control] = []
-    if ctx.today.offline:
+    if ctx.today.offline and not ctx.link.down:  # the server answers again: the list is still the old one
         header.append(ui.note(tr("today.offline"), ui.SOON))
     if flagged := ctx.outbox.flagged():
         header.append(

@@ -89,3 +89,37 @@ def test_nothing_is_fetched_from_outside_loopback(server, artifacts, tmp_path):
             page.wait_for_timeout(3000)  # late fetches (fallback fonts for a glyph) come after the frame
             _shot(page, artifacts / "honest-01-today-no-cdn.png")
     assert outside == [], f"requests outside loopback: {outside}"
+
+
+def _gone(page, text: str, timeout_s: float = 30) -> bool:  # type: ignore[no-untyped-def]
+    for _ in range(int(timeout_s * 2)):
+        if page.get_by_text(text).count() == 0:
+            return True
+        page.wait_for_timeout(500)
+    return False
+
+
+def test_gps_after_a_restart_and_the_offline_banner_without_a_tap(server, artifacts, tmp_path):
+    """Item 7: the app process restarted with the courier signed in shows distances (the GPS
+    is asked once Today is up); the server going away puts up the banner within seconds,
+    with no tap, and it goes when the server answers again."""
+    require_chromium()
+    _register(server, "submission")
+    data = tmp_path / "phone"
+    with courier_app(server.base, data, "honest-gps-app.log") as url:
+        with _phone(url) as page:
+            _sign_in(page)
+            _wait_text(page, CITIZEN["name"])
+    with courier_app(server.base, data, "honest-gps-app2.log") as url:  # the app restarted
+        with _phone(url) as page:
+            _wait_text(page, CITIZEN["name"])  # the session resumed
+            _wait_text(page, "Cách: 1", timeout=30_000)  # a distance in metres, not "—"
+            _shot(page, artifacts / "honest-02-after-restart-gps.png")
+            server.stop()
+            try:
+                _wait_text(page, "Mất kết nối máy chủ", timeout=25_000)  # nothing tapped
+                _shot(page, artifacts / "honest-03-offline-banner.png")
+            finally:
+                server.start()
+            assert _gone(page, "Mất kết nối máy chủ"), "the banner stayed after the server came back"
+            _shot(page, artifacts / "honest-04-back-online.png")
