@@ -104,7 +104,10 @@ async def open_today(shell: Navigator, *, refresh: bool = False) -> None:
 def _stop_card(shell: Navigator, index: int, row: Row) -> ft.Control:
     tr = shell.ctx.tr
     a = row.a
-    badges: list[ft.Control] = [ui.badge(tr(f"action.{row.action}"), ui.PRIMARY if not row.done else ui.OK)]
+    color = ui.OK if row.done else (ui.LATE if row.must_return else ui.PRIMARY)
+    badges: list[ft.Control] = [ui.badge(tr(f"action.{row.action}"), color)]
+    if row.attempts and not row.done:
+        badges.append(ui.badge(tr("today.attempts", n=row.attempts), ui.SOON))
     if row.late:
         badges.append(ui.badge(tr("today.late"), ui.LATE))
     elif row.due_soon:
