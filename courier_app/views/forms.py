@@ -185,7 +185,7 @@ def photo_screen(shell: Navigator, got: Callable[[bytes], None]) -> ft.Control:
     status = ui.note(tr("flow.photo_help"))
 
     async def shoot(e: object = None) -> None:
-        jpeg = await panel.take_picture()
+        jpeg = await panel.take_picture(as_seen=True)  # stored as evidence: never mirrored
         if jpeg is None:
             status.value = tr("scan.no_camera")
             shell.update()
