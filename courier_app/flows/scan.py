@@ -30,6 +30,8 @@ class ScanFlow:
     # the server's key set fetched now (None offline): a label naming a key the phone does not
     # know is either newer than the phone's set or forged, and a fresh set tells which
     refresh_keys: Callable[[], LabelKeySet | None] | None = None
+    low_light: bool = False  # the torch is on: every frame missed takes the low-light path
+    enhanced: bool = True  # the low-light path at all (off only in the benchmark's comparison)
 
     def _fresh(
         self, results: list[scanner.ScanResult], texts: Callable[[], list[str]]
@@ -56,7 +58,8 @@ class ScanFlow:
             image.load()
         except (UnidentifiedImageError, OSError):
             return None
-        texts = scanner.decode_frame(image)
+        low_light = True if self.low_light else None  # None: the frame's own darkness decides
+        texts = scanner.decode_frame(image, low_light=low_light, enhanced=self.enhanced)
         results = scanner.classify_all(texts, self.label_keys, self.assigned)
         results = self._fresh(results, lambda: texts)
         self.last_decode_ms = (time.perf_counter() - start) * 1000

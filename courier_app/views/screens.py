@@ -299,6 +299,7 @@ def scan_screen(
     async def torch(e: object = None) -> None:
         if not await panel.toggle_torch():
             shell.toast(tr("scan.no_torch"))
+        flow.low_light = panel.torch  # torch on: frames the plain read misses take the low-light path
 
     typed.on_submit = submit_typed
     view.controls = [
