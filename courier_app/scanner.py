@@ -57,12 +57,13 @@ def classify(text: str, label_keys: Keys, assigned: set[str]) -> ScanResult:
 DARK_MEAN = 90  # mean luminance (0-255) under which a frame takes the low-light path
 
 
-def _read(image: object, **options: object) -> list[str]:
+def _read(image: object, global_histogram: bool = False) -> list[str]:
     import zxingcpp
 
+    binarizer = zxingcpp.Binarizer.GlobalHistogram if global_histogram else zxingcpp.Binarizer.LocalAverage
     try:
         found = zxingcpp.read_barcodes(
-            image, formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode), **options
+            image, formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode), binarizer=binarizer
         )
     except (ValueError, TypeError, RuntimeError):
         return []
@@ -105,10 +106,8 @@ def decode_frame(image: object, low_light: bool | None = None, enhanced: bool = 
         low_light = is_dark(image)
     if not low_light:
         return []
-    import zxingcpp
-
     better = enhance(image)
-    return _read(better) or _read(better, binarizer=zxingcpp.Binarizer.GlobalHistogram)
+    return _read(better) or _read(better, global_histogram=True)
 
 
 def scan_frame(image: object, label_keys: Keys, assigned: set[str]) -> list[ScanResult]:
