@@ -287,6 +287,9 @@ def scan_screen(
             code = await asyncio.to_thread(flow.on_frame, jpeg)
             if not shell.showing(view):
                 return
+            if flow.too_dark and not flow.message and status.value != tr("scan.too_dark"):
+                status.value = tr("scan.too_dark")  # light the label (torch), hold the phone still
+                shell.update()
             if code is not None or flow.choices or flow.message:
                 verdict(code)
                 if code is not None or flow.choices:

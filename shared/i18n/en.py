@@ -127,6 +127,7 @@ STRINGS: dict[str, str] = {
     "scan.which": "Several labels in view. Pick one:",
     "scan.no_camera": "The camera could not be opened. Type the code from the label.",
     "scan.no_torch": "This camera has no flashlight.",
+    "scan.too_dark": "Too dark: turn the torch on and hold the phone still over the label.",
     "scan.torch": "Flashlight",
     "scan.nothing_to_do": "Nothing left to do for this envelope today.",
     "sync.chip": "{waiting} waiting · {when}",

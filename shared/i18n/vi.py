@@ -128,6 +128,7 @@ STRINGS: dict[str, str] = {
     "scan.which": "Có nhiều tem trong khung hình. Chọn bưu gửi:",
     "scan.no_camera": "Không mở được máy ảnh. Gõ mã trên tem để tiếp tục.",
     "scan.no_torch": "Máy ảnh này không có đèn.",
+    "scan.too_dark": "Tối quá: bật đèn và giữ máy yên trên tem.",
     "scan.torch": "Bật/tắt đèn",
     "scan.nothing_to_do": "Bưu gửi này không còn việc cần làm hôm nay.",
     "sync.chip": "{waiting} chờ gửi · {when}",

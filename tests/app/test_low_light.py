@@ -48,3 +48,21 @@ def test_a_bright_frame_with_nothing_to_read_does_not_take_the_path():
     torch_ms = (time.perf_counter() - t) * 1000
     print(f"blank frame: plain {bright_ms:.0f} ms, with the low-light path {torch_ms:.0f} ms")
     assert scanner.decode_frame(b"not an image") == []  # nothing raises on bad input
+
+
+def test_dark_frames_that_stay_unread_ask_for_light():
+    code = codes.new_code()
+    flow = ScanFlow(KEYS, {code})
+    black = Image.new("RGB", (640, 480), (12, 12, 12))
+    from io import BytesIO
+
+    out = BytesIO()
+    black.save(out, format="JPEG")
+    for _ in range(5):
+        assert flow.on_frame(out.getvalue()) is None
+    assert not flow.too_dark
+    flow.on_frame(out.getvalue())
+    assert flow.too_dark  # about 2 s of dark frames: "Tối quá: bật đèn và giữ máy yên trên tem."
+    label = BytesIO()
+    _label(code).convert("RGB").save(label, format="JPEG")
+    assert flow.on_frame(label.getvalue()) == code and not flow.too_dark
