@@ -36,6 +36,7 @@ from shared.api import (
 from shared.events import CustodyEvent
 
 HTTP_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+PROBE_TIMEOUT = httpx.Timeout(3.0, connect=3.0)
 T = TypeVar("T")
 
 
@@ -89,13 +90,24 @@ class ApiClient:
     """One server, one connection pool. `token` gives the signed-in courier's bearer token
     (or raises TokenExpired); calls that need no sign-in (login, keys) do not ask for it."""
 
-    def __init__(self, http: httpx.Client, token: Callable[[], str] = _signed_out) -> None:
+    def __init__(
+        self,
+        http: httpx.Client,
+        token: Callable[[], str] = _signed_out,
+        heard: Callable[[bool], None] | None = None,
+    ) -> None:
         self.http = http
         self.token = token
+        self.heard = heard or (lambda reachable: None)  # each request says whether it reached the server
 
     @classmethod
-    def connect(cls, base_url: str, token: Callable[[], str] = _signed_out) -> ApiClient:
-        return cls(httpx.Client(base_url=base_url, timeout=HTTP_TIMEOUT), token)
+    def connect(
+        cls,
+        base_url: str,
+        token: Callable[[], str] = _signed_out,
+        heard: Callable[[bool], None] | None = None,
+    ) -> ApiClient:
+        return cls(httpx.Client(base_url=base_url, timeout=HTTP_TIMEOUT), token, heard)
 
     @property
     def base_url(self) -> str:
@@ -134,7 +146,9 @@ class ApiClient:
         try:
             r = self.http.request(method, path, content=content, headers=headers)
         except httpx.TransportError as exc:
+            self.heard(False)
             raise ServerUnavailable(str(exc)) from exc
+        self.heard(r.status_code < 500)
         if r.status_code == 401:
             raise TokenExpired(_detail(r))
         if r.status_code >= 500:
@@ -151,6 +165,16 @@ class ApiClient:
             raise ServerError(f"unexpected answer: {exc}") from exc
 
     # signing in ----------------------------------------------------------------------------------
+    def health(self) -> bool:
+        """A cheap probe: does the server answer `GET /health` within a few seconds?"""
+        try:
+            r = self.http.get("/health", timeout=PROBE_TIMEOUT)
+        except httpx.TransportError:
+            self.heard(False)
+            return False
+        self.heard(r.status_code == 200)
+        return r.status_code == 200
+
     def login(self, username: str, password: str) -> TokenResponse:
         """Raises WrongPassword, ServerUnavailable or Refused."""
         try:

@@ -22,6 +22,7 @@ from .device import FileKeyStore, KeyStore, device_key
 from .flows.custody import DeliveryFlow, Identified, Recorder
 from .flows.login import LoginFlow
 from .flows.today import Row, TodayFlow
+from .link import Link
 from .outbox import Outbox
 from .ports import Clock, Locator
 from .session import Session, SessionStore
@@ -41,6 +42,7 @@ class AppContext:
     api: ApiClient = field(init=False)
     sync: SyncDriver = field(init=False)
     today: TodayFlow = field(init=False)
+    link: Link = field(default_factory=Link)  # can the server be reached now (the offline banner)
     _key: SigningKey | None = None
 
     def __post_init__(self) -> None:
@@ -61,7 +63,7 @@ class AppContext:
     def _connect(self, server_url: str) -> None:
         """One client and one sync driver per server: the driver's failures are the backoff state."""
         self.server_url = server_url
-        self.api = ApiClient.connect(server_url, self.sessions.token)
+        self.api = ApiClient.connect(server_url, self.sessions.token, self.link.heard)
         self.sync = SyncDriver(Syncer(self.outbox, self.api))
 
     def close(self) -> None:
@@ -124,6 +126,10 @@ class AppContext:
             seal_key=self.today.seal_public_key,
             check_online=lambda code, sealed: self.api.check_pin(code, sealed),
         )
+
+    def probe(self) -> bool:
+        """Ask the server whether it answers (cheap: GET /health); the link records it."""
+        return self.api.health()
 
     def sync_now(self) -> SyncReport | None:
         """One pass (attachments, then events); None when offline. Raises TokenExpired."""

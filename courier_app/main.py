@@ -32,6 +32,7 @@ from .views import forms, screens
 from .views.hardware import GeoLocator, SecureKeyStore
 from .views.navigation import LOGIN, Routes
 from .views.shell import Shell
+from .webclient import local_assets
 
 DEFAULT_SERVER = "http://127.0.0.1:8000"
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -81,6 +82,7 @@ def make_main(server_url: str, data_dir: Path) -> Callable[[ft.Page], Awaitable[
         else:
             shell.go(LOGIN, root=True)
         page.run_task(shell.sync_loop)
+        page.run_task(shell.link_loop)
 
     return main
 
@@ -94,13 +96,16 @@ def run(
 ) -> None:
     data_dir = data_dir or _data_dir()
     data_dir.mkdir(parents=True, exist_ok=True)
+    assets = ASSETS
+    if not is_mobile():  # type: ignore[no-untyped-call]  # the browser build: nothing from outside
+        assets = local_assets(ASSETS, data_dir / "web-assets")
     ft.run(
         make_main(server_url, data_dir),
         name="",
         host=host,
         port=port,
         view=ft.AppView.WEB_BROWSER if open_browser else None,
-        assets_dir=str(ASSETS),
+        assets_dir=str(assets),
         no_cdn=True,
     )
 
@@ -119,8 +124,9 @@ def cli(argv: list[str] | None = None) -> None:
             f"warning: --host {args.host} lets anyone who reaches it act as the signed-in courier", flush=True
         )
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    print(f"Courier app: http://{args.host}:{args.port}/  (server {args.server})", flush=True)
-    run(args.server, args.port, args.host, args.data_dir, open_browser=not args.no_browser)
+    data = args.data_dir or _data_dir()
+    print(f"Courier app: http://{args.host}:{args.port}/  (server {args.server}, data {data})", flush=True)
+    run(args.server, args.port, args.host, data, open_browser=not args.no_browser)
 
 
 if __name__ == "__main__":

@@ -204,6 +204,12 @@ class Outbox:
         ).fetchall()
         return [Rejected(r[0], r[1], msgspec.json.decode(r[2])["type"], r[3]) for r in rows]
 
+    def states(self, ids: Sequence[str]) -> dict[str, str]:
+        """pending | acked | rejected of each of these events (those this outbox holds)."""
+        marks = ",".join("?" * len(ids))
+        rows = self._db.execute(f"SELECT id, state FROM events WHERE id IN ({marks})", list(ids)).fetchall()
+        return {str(r[0]): str(r[1]) for r in rows}
+
     def waiting(self) -> int:
         count: int = self._db.execute("SELECT count(*) FROM events WHERE state = ?", (PENDING,)).fetchone()[0]
         return count

@@ -143,12 +143,22 @@ def _start_app(
 
 
 def cmd_app(args: argparse.Namespace) -> None:
-    proc = _start_app(args.server, args.port, open_browser=not args.no_browser)
+    proc = _start_app(args.server, args.port, open_browser=not args.no_browser, data_dir=args.data_dir)
+
+    def stop(*_: object) -> None:  # a SIGTERM to `hoso app` stops the app too, never orphans it
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=20)
+        sys.exit(143)
+
+    previous = signal.signal(signal.SIGTERM, stop)
     try:
         code = proc.wait()
     except KeyboardInterrupt:
         proc.terminate()
         raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if code:
         raise CliError(f"the courier app stopped with status {code}")
 
@@ -443,6 +453,12 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--server", default=os.environ.get("HOSO_SERVER_URL", "http://127.0.0.1:8000"))
     a.add_argument("--port", type=int, default=8550)
     a.add_argument("--no-browser", action="store_true", help="serve only; open the printed URL yourself")
+    a.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="where this phone keeps its outbox, device key and session (default var/courier)",
+    )
     a.set_defaults(fn=cmd_app)
     return p
 

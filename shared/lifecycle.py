@@ -46,6 +46,10 @@ FINAL_STATES = frozenset({State.DELIVERED, State.RETURNED, State.CANCELLED, Stat
 OPEN_STATES = frozenset({State.REGISTERED, State.IN_CUSTODY})
 FAILURE_REASONS = ("not_home", "refused", "wrong_address", "unidentified", "other")
 IDENTITY_METHODS = ("id_last4", "pin", "proxy")
+# after this many failed delivery attempts the envelope goes back where it came from
+# (in_custody → returned): the app prompts the return, the console board flags it
+RETURN_AFTER_ATTEMPTS = 3
+RETURN_TO = ("sender", "post_office")  # data.return_to of a `returned` event
 
 
 @dataclass(frozen=True, slots=True)

@@ -280,3 +280,51 @@ def test_verify_exit_status_says_what_was_proven(tmp_path):
     assert r.returncode == 2 and "not a keys file or a witness key" in r.stderr
     r = run(["verify", str(honest), "--trust", str(honest)], tmp_path)
     assert r.returncode == 2 and "bundle.json is not a keys file" in r.stderr
+
+
+def test_app_keeps_the_phone_in_the_data_dir_it_is_given(tmp_path):
+    """`hoso app --data-dir DIR` as the README says: the outbox lives in DIR, and the web
+    client it serves names nothing outside the machine (no CDN)."""
+    port = free_port()
+    phone = tmp_path / "phone"
+    env = {**os.environ}
+    env.pop("FLET_WEB_NO_CDN", None)
+    proc = subprocess.Popen(
+        [
+            *HOSO,
+            "app",
+            "--server",
+            "http://127.0.0.1:9",
+            "--port",
+            str(port),
+            "--no-browser",
+            "--data-dir",
+            str(phone),
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        page = None
+        while time.monotonic() < deadline and page is None:
+            with contextlib.suppress(httpx.TransportError):
+                r = httpx.get(f"{base}/")
+                page = r.text if r.status_code == 200 else None
+            time.sleep(0.3)
+        assert page and "flutter" in page.lower()
+        assert "flet.noCdn=true" in page and "canvaskit/" in page  # CanvasKit from this server
+        for entry in ("main.dart.js", "main.dart.wasm"):
+            body = httpx.get(f"{base}/{entry}", timeout=30).content
+            assert len(body) > 1_000_000 and b"cdn.jsdelivr.net" not in body, entry
+        assert (phone / "web-assets" / "main.dart.js").exists()  # the phone's folder is the one given
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=30)
+    assert f"http://127.0.0.1:{port}/" in out and f"data {phone}" in out
+    r = run(["app", "--data-dir"], tmp_path)
+    assert r.returncode == 2 and "--data-dir" in r.stderr  # argparse: the folder is missing

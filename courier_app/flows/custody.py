@@ -427,6 +427,55 @@ class FailedAttemptFlow(_Base):
         )
 
 
+RETURN_TO = lifecycle.RETURN_TO
+
+
+@dataclass
+class ReturnFlow(_Base):
+    """After RETURN_AFTER_ATTEMPTS failed delivery attempts the envelope goes back where it
+    came from (PRODUCT.md lifecycle: in_custody → returned, final): to the sender — the
+    one-stop shop's clerk for a result, the citizen for a dossier — or to the post office's
+    clerk. The receiver names themselves and signs; the event says where it went
+    (`data.return_to`) and after how many attempts (`data.attempts`)."""
+
+    pad: SignaturePad = field(default_factory=lambda: SignaturePad(360, 180))
+    to: str | None = None
+    receiver_name: str = ""
+    receiver_unit: str = ""
+
+    @property
+    def receiver_role(self) -> str:
+        return "citizen" if self.to == "sender" and self.row.a.kind == "submission" else "clerk"
+
+    def missing(self) -> list[str]:
+        out = ["flow.scan_first"] if self.identified is None else []
+        if self.to not in RETURN_TO:
+            out.append("return.to_missing")
+        if not self.receiver_name.strip():
+            out.append("flow.name_missing")
+        if (p := self.pad.problem()) is not None:
+            out.append(p)
+        return out
+
+    def finish(self) -> CustodyEvent:
+        self._check()
+        data: dict[str, Any] = {
+            **(self.identified.data() if self.identified else {}),
+            "return_to": self.to,
+            "attempts": self.row.attempts,
+        }
+        unit = self.receiver_unit.strip() or None if self.receiver_role == "clerk" else None
+        return self.recorder.record(
+            self.row,
+            "returned",
+            counterparty=_party(self.receiver_name, self.receiver_role, unit=unit),
+            fix=self.fix,
+            data=data,
+            signed=signed_on_phone(self.pad),
+            photos=self.photos,
+        )
+
+
 RECEIVERS = ("clerk", "courier", "hub")
 
 

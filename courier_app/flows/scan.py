@@ -17,6 +17,8 @@ from shared.labels import LabelKeySet
 from .. import scanner
 from .custody import SCANNED, TYPED_REASONS, Identified
 
+DARK_HINT_AFTER = 6  # frames (about 2 s of scanning)
+
 
 @dataclass
 class ScanFlow:
@@ -30,6 +32,9 @@ class ScanFlow:
     # the server's key set fetched now (None offline): a label naming a key the phone does not
     # know is either newer than the phone's set or forged, and a fresh set tells which
     refresh_keys: Callable[[], LabelKeySet | None] | None = None
+    low_light: bool = False  # the torch is on: every frame missed takes the low-light path
+    enhanced: bool = True  # the low-light path at all (off only in the benchmark's comparison)
+    dark_misses: int = 0  # dark frames in a row with nothing read: past DARK_HINT_AFTER, say so
 
     def _fresh(
         self, results: list[scanner.ScanResult], texts: Callable[[], list[str]]
@@ -56,7 +61,9 @@ class ScanFlow:
             image.load()
         except (UnidentifiedImageError, OSError):
             return None
-        texts = scanner.decode_frame(image)
+        low_light = True if self.low_light else None  # None: the frame's own darkness decides
+        texts = scanner.decode_frame(image, low_light=low_light, enhanced=self.enhanced)
+        self.dark_misses = self.dark_misses + 1 if not texts and scanner.is_dark(image) else 0
         results = scanner.classify_all(texts, self.label_keys, self.assigned)
         results = self._fresh(results, lambda: texts)
         self.last_decode_ms = (time.perf_counter() - start) * 1000
@@ -64,6 +71,11 @@ class ScanFlow:
         if found is not None:
             self.identified = SCANNED
         return found
+
+    @property
+    def too_dark(self) -> bool:
+        """Frames keep coming dark and unread: the courier should light the label, hold still."""
+        return self.dark_misses >= DARK_HINT_AFTER
 
     def on_typed(self, text: str, reason: str | None = None) -> str | None:
         """A typed code opens a form only with the reason it was not scanned."""

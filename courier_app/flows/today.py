@@ -44,6 +44,7 @@ class Row:
     late: bool
     due_soon: bool
     unsynced: int  # events of this shipment waiting in the outbox
+    attempts: int = 0  # failed delivery attempts, the server's and this phone's unsynced ones
 
     @property
     def stop(self) -> Stop:
@@ -64,7 +65,19 @@ class Row:
             return "done"
         if self.state == lifecycle.State.REGISTERED:
             return "pickup"
+        if self.must_return:
+            return "return"
+        return self.onward
+
+    @property
+    def onward(self) -> str:
+        """handover | delivery: the way forward of an envelope in custody (another attempt)."""
         return "handover" if self.a.kind == "submission" else "delivery"
+
+    @property
+    def must_return(self) -> bool:
+        """Delivery failed often enough that the envelope goes back (PRODUCT.md lifecycle)."""
+        return self.state == lifecycle.State.IN_CUSTODY and self.attempts >= lifecycle.RETURN_AFTER_ATTEMPTS
 
 
 @dataclass
@@ -160,10 +173,11 @@ class TodayFlow:
                 return a
         return None
 
-    def local(self, a: Assignment) -> tuple[str, str | None, int]:
-        """(state, head, unsynced) once this phone's own events since the server's head are applied."""
+    def local(self, a: Assignment) -> tuple[str, str | None, int, int]:
+        """(state, head, unsynced, failed attempts) once this phone's own events since the
+        server's head are applied."""
         state, head = a.state, a.head
-        waiting = 0
+        waiting, attempts = 0, a.attempts
         for type_, prev, digest in self.outbox.local_events(a.code):
             if prev != head:
                 continue  # already part of the server's head, or on another branch the server will reject
@@ -173,7 +187,8 @@ class TodayFlow:
                 break
             head = digest
             waiting += 1
-        return state, head, waiting
+            attempts += type_ == lifecycle.EventType.DELIVERY_FAILED
+        return state, head, waiting, attempts
 
     def row_for(self, code: str) -> Row | None:
         """One stop by its code, without ordering the whole route."""
@@ -182,7 +197,7 @@ class TodayFlow:
 
     def row(self, a: Assignment) -> Row:
         now = self.clock()
-        state, head, waiting = self.local(a)
+        state, head, waiting, attempts = self.local(a)
         open_ = state in lifecycle.OPEN_STATES
         row = Row(
             a,
@@ -192,6 +207,7 @@ class TodayFlow:
             late=open_ and a.due_at < now,
             due_soon=open_ and now <= a.due_at < now + DUE_SOON,
             unsynced=waiting,
+            attempts=attempts,
         )
         point = row.stop.point
         row.distance_m = geo.distance_m(self.position, point) if self.position and point else None

@@ -16,6 +16,7 @@ from ..flows.custody import (
     DISTANCE_REASONS,
     FAILURE_REASONS,
     RECEIVERS,
+    RETURN_TO,
     CounterHandoverFlow,
     DeliveryFlow,
     FailedAttemptFlow,
@@ -23,6 +24,7 @@ from ..flows.custody import (
     Identified,
     Incomplete,
     PickupFlow,
+    ReturnFlow,
 )
 from ..flows.today import Row
 from . import ui
@@ -34,6 +36,7 @@ from .navigation import (
     HANDOVER,
     PHOTO,
     PICKUP,
+    RETURN,
     SCAN,
     STOP_HANDOVER,
     TODAY,
@@ -49,6 +52,7 @@ def register(routes: Routes) -> None:
     routes.add(PICKUP, pickup_screen)
     routes.add(DELIVERY, delivery_screen)
     routes.add(FAILED, failed_screen)
+    routes.add(RETURN, return_screen)
     routes.add(HANDOVER, handover_screen)
     routes.add(STOP_HANDOVER, handover_screen)
     routes.add(COUNTER, counter_screen)
@@ -181,7 +185,7 @@ def photo_screen(shell: Navigator, got: Callable[[bytes], None]) -> ft.Control:
     status = ui.note(tr("flow.photo_help"))
 
     async def shoot(e: object = None) -> None:
-        jpeg = await panel.take_picture()
+        jpeg = await panel.take_picture(as_seen=True)  # stored as evidence: never mirrored
         if jpeg is None:
             status.value = tr("scan.no_camera")
             shell.update()
@@ -200,7 +204,10 @@ def photo_screen(shell: Navigator, got: Callable[[bytes], None]) -> ft.Control:
     )
 
 
-def _finish_button(shell: Navigator, label: str, flow: Any, error: ft.Text) -> ft.Control:
+def _finish_button(
+    shell: Navigator, label: str, flow: Any, error: ft.Text, then: Callable[[], None] | None = None
+) -> ft.Control:
+    """Sign and keep the record, back to Today (and on to `then`, a next step, if given)."""
     tr = shell.ctx.tr
 
     async def finish(e: object = None) -> None:
@@ -210,10 +217,11 @@ def _finish_button(shell: Navigator, label: str, flow: Any, error: ft.Text) -> f
             error.value = tr(str(exc.args[0]))
             shell.update()
             return
-        n = len(result) if isinstance(result, list) else 1
-        shell.toast(tr("flow.saved", n=n))
-        shell.wake_sync()
+        events = result if isinstance(result, list) else [result]
         shell.go(TODAY, root=True)
+        if then is not None:
+            then()
+        await shell.report_saved([e.id for e in events])  # sent, or kept on the phone: whichever is true
 
     return ft.Semantics(
         content=ui.button(label, finish, icon=ft.Icons.CHECK), identifier="finish", expand=True
@@ -404,15 +412,83 @@ def failed_screen(
         value=flow.reason,
         on_change=pick,
     )
+
+    def return_if_due() -> None:
+        """The attempt just recorded was the third: the return, with the envelope still in hand."""
+        after = ctx.today.row_for(row.a.code)
+        if after is not None and after.must_return:
+            shell.go(stop_route(after, "return"), identified=flow.identified)
+
+    items: list[ft.Control] = [_header(shell, row, flow.identified)]
+    if row.attempts:
+        items.append(ui.note(tr("failed.before", n=row.attempts), ui.SOON, size=17))
     return ui.form(
         [
-            _header(shell, row, flow.identified),
+            *items,
             _Location(shell, flow),
             reasons,
             note,
             _photo_row(shell, flow),
             error,
-            ft.Row([_finish_button(shell, tr("failed.finish"), flow, error)]),
+            ft.Row([_finish_button(shell, tr("failed.finish"), flow, error, then=return_if_due)]),
+        ],
+    )
+
+
+def return_screen(
+    shell: Navigator, code: str, flow: ReturnFlow | None = None, identified: Identified | None = None
+) -> ft.Control:
+    """Three failed attempts: the envelope goes back, to the sender or the post office
+    (PRODUCT.md lifecycle), signed for by whoever takes it; or, the courier choosing so,
+    one more attempt."""
+    ctx, tr = shell.ctx, shell.ctx.tr
+    shell.set_title(tr("return.title"))
+    if flow is None:
+        if identified is None:
+            return _scan_first(shell, _row(shell, code))
+        flow = ReturnFlow(_row(shell, code), ctx.recorder(), identified=identified)
+        shell.keep(flow=flow)
+    row = flow.row
+    kind = row.a.kind
+    error = ui.error_text()
+    name = ui.bound_field(tr("return.name"), flow, "receiver_name")
+    unit = ui.bound_field(tr("return.unit"), flow, "receiver_unit")
+
+    def pick(value: str) -> None:
+        flow.to = value
+        unit.visible = flow.receiver_role == "clerk"
+        shell.update()
+
+    unit.visible = flow.receiver_role == "clerk"
+    where = ui.choices([(t, tr(f"return.to_{t}_{kind}")) for t in RETURN_TO], flow.to, pick)
+
+    def once_more(e: object = None) -> None:
+        shell.replace(stop_route(row, row.onward), identified=flow.identified)
+
+    return ui.form(
+        [
+            _header(shell, row, flow.identified),
+            ft.Container(
+                ft.Text(
+                    tr("return.why", n=row.attempts),
+                    size=17,
+                    weight=ft.FontWeight.W_600,
+                    color=ft.Colors.WHITE,
+                ),
+                bgcolor=ui.LATE,
+                padding=12,
+                border_radius=8,
+            ),
+            ft.Text(tr("return.where"), size=17, weight=ft.FontWeight.W_600),
+            where,
+            name,
+            unit,
+            _Location(shell, flow),
+            SignatureBox(flow.pad, tr, on_change=lambda: None),
+            _photo_row(shell, flow),
+            error,
+            ft.Row([_finish_button(shell, tr("return.finish"), flow, error)]),
+            ft.Row([ui.button(tr("return.once_more"), once_more, icon=ft.Icons.REPLAY, primary=False)]),
         ],
     )
 

@@ -32,6 +32,7 @@ HANDOVER = "/handover"
 PICKUP = "/stop/:code/pickup"
 DELIVERY = "/stop/:code/delivery"
 FAILED = "/stop/:code/failed"
+RETURN = "/stop/:code/return"
 STOP_HANDOVER = "/stop/:code/handover"
 STOP_SCAN = "/stop/:code/scan"
 COUNTER = "/counter/:id"
@@ -82,6 +83,12 @@ class Navigator(Protocol):
     def wake_sync(self) -> None: ...
 
     async def sync_once(self) -> None: ...
+
+    async def report_saved(self, ids: list[str]) -> None:
+        """Records just written: sync them, then say whether they reached the server."""
+
+    async def locate(self) -> None:
+        """Ask the GPS for today's position (re-renders Today when it moved)."""
 
     def session_expired(self) -> None: ...
 

@@ -89,9 +89,6 @@ def login_screen(shell: Navigator, *, expired: bool = False) -> ft.Control:
 
 async def open_today(shell: Navigator, *, refresh: bool = False) -> None:
     ctx = shell.ctx
-    fix = await ctx.locator.locate()
-    if fix is not None:
-        ctx.today.position = fix.point
     if refresh:
         try:
             await asyncio.to_thread(ctx.today.refresh)
@@ -99,12 +96,18 @@ async def open_today(shell: Navigator, *, refresh: bool = False) -> None:
             shell.session_expired()
             return
     shell.go(TODAY, root=True)
+    # after the screen is up: at start-up the GPS service reaches the phone with the first
+    # page update, and asking before it (a resumed session) never got a fix
+    await shell.locate()
 
 
 def _stop_card(shell: Navigator, index: int, row: Row) -> ft.Control:
     tr = shell.ctx.tr
     a = row.a
-    badges: list[ft.Control] = [ui.badge(tr(f"action.{row.action}"), ui.PRIMARY if not row.done else ui.OK)]
+    color = ui.OK if row.done else (ui.LATE if row.must_return else ui.PRIMARY)
+    badges: list[ft.Control] = [ui.badge(tr(f"action.{row.action}"), color)]
+    if row.attempts and not row.done:
+        badges.append(ui.badge(tr("today.attempts", n=row.attempts), ui.SOON))
     if row.late:
         badges.append(ui.badge(tr("today.late"), ui.LATE))
     elif row.due_soon:
@@ -140,7 +143,7 @@ def today_screen(shell: Navigator) -> ft.Control:
     open_rows = [r for r in rows if not r.done]
     cards = [_stop_card(shell, i + 1, r) for i, r in enumerate(rows)]
     header: list[ft.Control] = []
-    if ctx.today.offline:
+    if ctx.today.offline and not ctx.link.down:  # the server answers again: the list is still the old one
         header.append(ui.note(tr("today.offline"), ui.SOON))
     if flagged := ctx.outbox.flagged():
         header.append(
@@ -284,6 +287,9 @@ def scan_screen(
             code = await asyncio.to_thread(flow.on_frame, jpeg)
             if not shell.showing(view):
                 return
+            if flow.too_dark and not flow.message and status.value != tr("scan.too_dark"):
+                status.value = tr("scan.too_dark")  # light the label (torch), hold the phone still
+                shell.update()
             if code is not None or flow.choices or flow.message:
                 verdict(code)
                 if code is not None or flow.choices:
@@ -296,6 +302,7 @@ def scan_screen(
     async def torch(e: object = None) -> None:
         if not await panel.toggle_torch():
             shell.toast(tr("scan.no_torch"))
+        flow.low_light = panel.torch  # torch on: frames the plain read misses take the low-light path
 
     typed.on_submit = submit_typed
     view.controls = [

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,6 +22,7 @@ from .navigation import LOGIN, SYNC, TODAY, Routes, Screen, UnknownRoute
 
 log = logging.getLogger(__name__)
 SYNC_EVERY_S = 30.0
+GPS_RETRY_S = 20.0  # Today without a GPS fix asks again this often
 
 
 class Surface(Protocol):
@@ -57,6 +59,10 @@ class Shell:
         # loops then leave the outbox to the page that is shown
         self.connected = True
         self._shown: tuple[int, int, int] | None = None  # the outbox's counts as last drawn
+        self.banner = self._offline_banner()
+        self._shown_link: bool | None = None
+        self._gps_asked = float("-inf")
+        self._locating = False
 
     @property
     def ctx(self) -> AppContext:
@@ -142,10 +148,95 @@ class Shell:
         view.route = entry.route
         view.padding = 0
         view.appbar = ft.AppBar(leading=back, title=self.title, actions=[self.sync_chip, language])
-        view.controls = [ft.Container(entry.content, expand=True, padding=ft.Padding(12, 8, 12, 8))]
+        self.banner = self._offline_banner()
+        view.controls = [
+            self.banner,
+            ft.Container(entry.content, expand=True, padding=ft.Padding(12, 8, 12, 8)),
+        ]
         self.refresh_sync_chip(update=False)
         self._shown = self._outbox_counts()
         self.page.update()
+
+    # the offline banner --------------------------------------------------------------------------
+    def _offline_banner(self) -> ft.Container:
+        """On every screen while the server cannot be reached (ctx.link), gone once it answers."""
+        self._shown_link = self.ctx.link.online
+        return ft.Container(
+            ft.Row(
+                [
+                    ft.Icon(ft.Icons.CLOUD_OFF, color=ft.Colors.WHITE, size=22),
+                    ft.Text(self.ctx.tr("link.offline"), color=ft.Colors.WHITE, size=15, expand=True),
+                ],
+                spacing=8,
+            ),
+            bgcolor=ui.SOON,
+            padding=ft.Padding(12, 8, 12, 8),
+            visible=self.offline,
+        )
+
+    @property
+    def offline(self) -> bool:
+        return self.ctx.session is not None and self.ctx.link.down
+
+    def show_link(self) -> None:
+        """Show or hide the banner after a request or a probe; back online, sync at once."""
+        online = self.ctx.link.online
+        if online == self._shown_link:
+            return
+        came_back = self._shown_link is False and online is True
+        self._shown_link = online
+        self.banner.visible = self.offline
+        if came_back:
+            self.wake_sync()
+            if self.stack and self.stack[-1].route == TODAY:
+                self.run_task(self._refresh_today)
+        self.page.update()
+
+    async def _refresh_today(self) -> None:
+        try:
+            await asyncio.to_thread(self.ctx.today.refresh)
+        except TokenExpired:
+            self.session_expired()
+            return
+        if self.stack and self.stack[-1].route == TODAY:
+            self._render()
+
+    async def link_loop(self) -> None:
+        """Probe the server cheaply (GET /health) when nothing else was heard from it lately,
+        so the banner says "offline" within seconds; and ask the GPS again while Today has no fix."""
+        while True:
+            if self.connected and self.ctx.session is not None and self.ctx.link.due():
+                try:
+                    await asyncio.to_thread(self.ctx.probe)
+                except Exception:  # never let the loop die
+                    log.exception("probe failed")
+                self.show_link()
+            if (
+                self.ctx.today.position is None
+                and self.stack
+                and self.stack[-1].route == TODAY
+                and time.monotonic() - self._gps_asked > GPS_RETRY_S
+            ):
+                self.run_task(self.locate)
+            await asyncio.sleep(self.ctx.link.wait_s())
+
+    # GPS -------------------------------------------------------------------------------------
+    async def locate(self) -> None:
+        """Ask the GPS for today's route order and distances; called once the screen is up (the
+        geolocator is part of the page only after its first update), and again while no fix came."""
+        if self._locating:
+            return
+        self._locating, self._gps_asked = True, time.monotonic()
+        try:
+            fix = await self.ctx.locator.locate()
+        finally:
+            self._locating = False
+        if fix is None:
+            return
+        had = self.ctx.today.position
+        self.ctx.today.position = fix.point
+        if had != fix.point and self.stack and self.stack[-1].route == TODAY:
+            self._render()
 
     def set_title(self, text: str) -> None:
         self.title.value = text
@@ -220,6 +311,7 @@ class Shell:
         except Exception:  # never let the loop die; the outbox keeps everything
             log.exception("sync failed")
             return
+        self.show_link()
         sent = report is not None and bool(report.accepted or report.rejected or report.duplicate)
         # redraw also when the outbox changed under us (another page of this phone synced it)
         if sent or self._outbox_counts() != self._shown:
@@ -235,6 +327,19 @@ class Shell:
             self._render()
         else:
             self.refresh_sync_chip()
+
+    async def report_saved(self, ids: list[str]) -> None:
+        """Records just written: send them now, then say truthfully where they are — sent, or
+        kept on this phone until the server can be reached (never "not sent" after a sync)."""
+        if not self.ctx.link.down:
+            await self.sync_once()
+        states = self.ctx.outbox.states(ids)
+        sent = sum(1 for st in states.values() if st == "acked")
+        kept = sum(1 for st in states.values() if st == "pending")
+        if kept:
+            self.toast(self.ctx.tr("flow.saved", n=kept))
+        elif sent:
+            self.toast(self.ctx.tr("flow.sent", n=sent))
 
     def session_expired(self) -> None:
         self.ctx.sign_out()

@@ -82,6 +82,7 @@ def board_filters(
     courier: Short = None,
     late: Short = None,
     at_risk: Short = None,
+    to_return: Short = None,
 ) -> BoardFilters:
     """The board's filters from its query string: one dependency for the page and its rows."""
     courier_id = None
@@ -97,6 +98,7 @@ def board_filters(
         courier=courier_id,
         late=_flag(late),
         at_risk=_flag(at_risk),
+        to_return=_flag(to_return),
     )
 
 

@@ -34,6 +34,7 @@ class BoardQuery:
     courier: int | None
     due_before: datetime | None  # late: due before now
     due_between: tuple[datetime, datetime] | None  # at risk: due soon
+    min_attempts: int | None = None  # to return: in custody with at least this many failed attempts
 
 
 async def board(
@@ -64,6 +65,8 @@ async def board(
         conds.append(s.due_at < q.due_before)
     elif q.due_between is not None:
         conds.append(and_(s.due_at >= q.due_between[0], s.due_at < q.due_between[1]))
+    if q.min_attempts is not None:
+        conds.append(and_(s.state == "in_custody", s.attempts >= q.min_attempts))
     page_conds = list(conds)
     if after is not None:
         page_conds.append(or_(s.due_at > after[0], and_(s.due_at == after[0], s.id > after[1])))

@@ -9,7 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from shared import codes
-from shared.lifecycle import OPEN_STATES
+from shared.lifecycle import OPEN_STATES, RETURN_AFTER_ATTEMPTS
 from shared.timeutil import as_utc, utcnow
 
 from ..auth.service import CurrentUser
@@ -50,6 +50,7 @@ class BoardFilters:
     courier: int | None = None
     late: bool = False
     at_risk: bool = False
+    to_return: bool = False  # in custody after RETURN_AFTER_ATTEMPTS failed attempts: goes back
 
     def query(self) -> dict[str, str]:
         out: dict[str, str] = {}
@@ -62,6 +63,8 @@ class BoardFilters:
             out["late"] = "1"
         if self.at_risk:
             out["at_risk"] = "1"
+        if self.to_return:
+            out["to_return"] = "1"
         return out
 
 
@@ -90,6 +93,11 @@ class BoardRow:
     @property
     def due(self) -> str:
         return local(self.due_at)
+
+    @property
+    def to_return(self) -> bool:
+        """Delivery failed often enough that the envelope goes back (PRODUCT.md lifecycle)."""
+        return self.state == "in_custody" and self.attempts >= RETURN_AFTER_ATTEMPTS
 
 
 @dataclass(slots=True)
@@ -164,6 +172,7 @@ async def board(db: Database, user: CurrentUser, f: BoardFilters, *, limit: int 
         courier=f.courier,
         due_before=now if f.late else None,
         due_between=(now, now + AT_RISK_WITHIN) if f.at_risk and not f.late else None,
+        min_attempts=RETURN_AFTER_ATTEMPTS if f.to_return else None,
     )
     # at risk needs the distance, known only after reading: read a page past the limit, keep
     # the rows at risk, and read on after the last one only while the page is not yet full

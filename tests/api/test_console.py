@@ -154,6 +154,48 @@ async def test_board_filters(api):
     )
 
 
+async def test_the_board_shows_what_must_go_back_after_three_failed_attempts(api):
+    """Issue 19 item 5: in custody with 3 failed attempts, a row is tagged "cần hoàn trả"
+    and the filter of that name shows exactly those; two attempts are not enough."""
+    now = utcnow()
+    heads = {}
+    for name, fails in (("three", 3), ("two", 2), ("four", 4)):
+        ship = await api.create_shipment(due_at=to_wire(now + timedelta(days=3)))
+        await api.assign(ship["code"])
+        events = [await api.event("courier1", ship["code"], "picked_up", ship["head"])]
+        for _ in range(fails):
+            events.append(await api.event("courier1", ship["code"], "delivery_failed", events[-1]["hash"]))
+        r = await api.sync("courier1", events)
+        assert [x["status"] for x in r.json()["results"]] == ["accepted"] * (fails + 1)
+        heads[name] = (ship["code"], events[-1]["hash"])
+    # the fourth envelope went back: final, off the board
+    code4, head4 = heads["four"]
+    back = await api.event(
+        "courier1",
+        code4,
+        "returned",
+        head4,
+        counterparty={"name": "Lê Thị Thu", "role": "clerk"},
+        data={"return_to": "post_office", "attempts": 4},
+    )
+    assert (await api.sync("courier1", [back])).json()["results"][0]["status"] == "accepted"
+    client = api.client
+    await console_login(client, "admin")
+    r = await client.get("/console/")
+    three, two = heads["three"][0], heads["two"][0]
+    row = re.search(rf'<tr id="s{three}".*?</tr>', r.text, re.S).group(0)
+    assert "CẦN HOÀN TRẢ" in row and "3 lần phát lỗi" in row
+    row2 = re.search(rf'<tr id="s{two}".*?</tr>', r.text, re.S).group(0)
+    assert "CẦN HOÀN TRẢ" not in row2 and "2 lần phát lỗi" in row2
+    assert 'name="to_return"' in r.text and "Cần hoàn trả" in r.text
+    r = await client.get("/console/?to_return=1")
+    assert board_codes(r.text) == [three] and 'name="to_return" value="1" checked' in r.text
+    r = await client.get("/console/board/rows?to_return=1&kind=result")
+    assert r.status_code == 200 and board_codes(r.text) == []
+    r = await client.get("/console/?to_return=1&lang=en")
+    assert board_codes(r.text) == [three]
+
+
 async def test_assign_and_reassign_from_the_board(api, db):
     codes = await _board_data(api)
     client = api.client
