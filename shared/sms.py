@@ -102,7 +102,11 @@ def split(text: str) -> list[str]:
     current: list[str] = []
     used = 0
     for ch in text:
-        size = (2 if ch in GSM7_EXTENSION else 1) if info.encoding == "gsm7" else len(ch.encode("utf-16-be")) // 2
+        size = (
+            (2 if ch in GSM7_EXTENSION else 1)
+            if info.encoding == "gsm7"
+            else len(ch.encode("utf-16-be")) // 2
+        )
         if used + size > info.per_segment:
             parts.append("".join(current))
             current, used = [], 0

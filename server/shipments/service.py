@@ -29,6 +29,7 @@ from ..custody.service import (
 from ..db.engine import Database
 from ..errors import BadRequest, Conflict, Unprocessable
 from ..keys import ServerKeys
+from ..outbox import service as outbox_service
 from . import repository
 from .schemas import (
     Assigned,
@@ -165,6 +166,8 @@ async def create(
         batch.accepted.append(event_row(event, ship_id, 1, None, now, None))
         apply_effects(ship, event, lifecycle.State.REGISTERED, now)
         batch.touched[ship_id] = ship
+        if pin is not None:  # the citizen's PIN and link, in this transaction (server/outbox)
+            batch.outbox += outbox_service.registration_rows(keys, ship, pin, now)
         await write_batch(conn, batch, now, merkle_log=db.merkle_log)
     db.changed("registered", [code])
     return ShipmentCreated(
@@ -377,6 +380,7 @@ async def assign(
                     "record a transfer from them, or ask a dispatcher to reassign it."
                 ) from None
             head = event.hash
+        await outbox_service.add_assigned(conn, ship, now)
     db.changed("assigned", [code])
     return Assigned(code=code, courier_id=courier_id, head=head)
 
