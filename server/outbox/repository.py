@@ -179,6 +179,12 @@ def rows_for_batch(
 # --- the worker's side ---
 
 
+async def anything_due(conn: AsyncConnection, now: datetime) -> bool:
+    """A read, so that an idle worker never takes the write lock just to find nothing."""
+    query = select(T.id).where(T.state == "pending", T.next_at <= now).limit(1)
+    return (await conn.execute(query)).first() is not None
+
+
 async def claim(conn: AsyncConnection, me: str, n: int, lease_s: float, now: datetime) -> list[Any]:
     """Take up to n due rows for `lease_s`: nobody else takes them until the lease ends, and
     a worker that dies leaves them to be taken again then. On PostgreSQL `FOR UPDATE SKIP

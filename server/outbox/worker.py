@@ -121,6 +121,9 @@ class Worker:
     async def run_once(self) -> int:
         """Claim one batch, send it, record it; the number of rows claimed."""
         s = self.settings
+        async with self.db.read() as conn:
+            if not await repo.anything_due(conn, utcnow()):
+                return 0
         async with self.db.write() as conn:
             rows = await repo.claim(conn, self.name, s.outbox_batch, s.outbox_lease_s, utcnow())
         if not rows:
