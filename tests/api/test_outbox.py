@@ -10,6 +10,7 @@ import logging
 import pytest
 from sqlalchemy import select
 from standardwebhooks.webhooks import Webhook as StandardWebhook
+from standardwebhooks.webhooks import WebhookVerificationError
 
 from server.db.models import custody_events, outbox_messages
 from server.keys import load_keys
@@ -207,7 +208,7 @@ async def test_webhooks_signed_rotated_with_hash_and_log_index(api, db, settings
     assert len(last.headers["webhook-signature"].split(" ")) == 2
     StandardWebhook(secret).verify(last.body, last.headers)
     StandardWebhook(new_secret).verify(last.body, last.headers)
-    with pytest.raises(Exception):
+    with pytest.raises(WebhookVerificationError):
         StandardWebhook(secret).verify(last.body.replace(b"delivered", b"returned"), last.headers)
     data = last.json()["data"]
     async with db.read() as conn:
