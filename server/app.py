@@ -38,6 +38,7 @@ from .keys import load_keys, load_secret
 from .labels.controllers import DocumentController, LabelController
 from .log.controllers import LogController
 from .money.controllers import MoneyConsoleController, MoneyController
+from .outbox.controllers import OutboxConsole
 from .outbox.worker import run_until
 from .reports.controllers import ReportController
 from .shipments.controllers import ShipmentController
@@ -127,6 +128,7 @@ def create_app(settings: Cfg) -> Litestar:
             HandoverController,
             MoneyController,
             MoneyConsoleController,
+            OutboxConsole,
             create_static_files_router(
                 "/console/static",
                 directories=[Path(__file__).with_name("static")],

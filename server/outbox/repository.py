@@ -297,6 +297,11 @@ async def active_subscriptions(conn: AsyncConnection) -> Subscriptions:
 # --- what the console and the CLI read and change ---
 
 
+async def of_code(conn: AsyncConnection, code: str) -> list[Any]:
+    ship_id = (await conn.execute(select(shipments.c.id).where(shipments.c.code == code))).scalar()
+    return [] if ship_id is None else await of_shipment(conn, ship_id)
+
+
 async def of_shipment(conn: AsyncConnection, shipment_id: int) -> list[Any]:
     query = (
         select(

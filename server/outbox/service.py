@@ -59,6 +59,12 @@ async def of_shipment(db: Database, shipment_id: int) -> list[Any]:
         return await repo.of_shipment(conn, shipment_id)
 
 
+async def of_code(db: Database, code: str) -> list[Any]:
+    """A shipment's messages (the caller has checked the user may see the shipment)."""
+    async with db.read() as conn:
+        return await repo.of_code(conn, code)
+
+
 async def dead_letters(db: Database) -> list[Any]:
     async with db.read() as conn:
         return await repo.dead_letters(conn)

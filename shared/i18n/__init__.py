@@ -6,12 +6,12 @@ key missing everywhere is shown as itself so a gap is visible, never a crash.
 
 from __future__ import annotations
 
-from . import console, en, shop, vi
+from . import console, en, outbox, shop, vi
 
 DEFAULT = "vi"
 LANGUAGES = {
-    "vi": {**vi.STRINGS, **console.VI, **shop.VI},
-    "en": {**en.STRINGS, **console.EN, **shop.EN},
+    "vi": {**vi.STRINGS, **console.VI, **shop.VI, **outbox.VI},
+    "en": {**en.STRINGS, **console.EN, **shop.EN, **outbox.EN},
 }
 
 

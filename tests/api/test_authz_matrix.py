@@ -149,6 +149,9 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/console/shop/procedure/delete"):            "login 403 403 403 404 403 404 403 404",
     ("GET", "/console/scoring"):                           "login 403 403 403 403 403 403 403 ok",
     ("POST", "/console/scoring"):                          "login 403 403 403 403 403 403 403 ok",
+    # the outbox's dead letters (issue 17): an unknown message id is a 404 to the admin
+    ("GET", "/console/outbox"):                            "login 403 403 403 403 403 403 403 ok",
+    ("POST", "/console/outbox/{message_id:int}/retry"):    "login 403 403 403 403 403 403 403 404",
     ("POST", "/console/scoring/province"):                 "login 403 403 403 403 403 403 403 ok",
     ("POST", "/console/logout"):                           "login 403 403 ok ok ok ok ok ok",
     # money: the cashier is a clerk of the courier's post office (BC-PLEIKU)
@@ -182,6 +185,7 @@ def _request(method: str, path: str, s: Seeded, caller: str, n: int) -> dict[str
         .replace("{sha256:str}", SIG)
         .replace("{handover_id:int}", str(s.handover_id))
         .replace("{remittance_id:int}", str(s.remittance_id))
+        .replace("{message_id:int}", "999999")
         .replace("{lang:str}", "en")
         .replace("{file_path:path}", "console.css")
         .replace("{path:str}", "nothing-here")
