@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from standardwebhooks.webhooks import Webhook as StandardWebhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
@@ -305,3 +306,38 @@ async def test_backoff_grows_with_jitter():
         assert len(set(sample)) > 1
     assert max(values) <= 3600
     assert backoff(30, 5, 3600) <= 3600
+
+
+async def test_console_lists_messages_and_retries_a_dead_letter(api, db, settings):
+    from tests.api.test_console import console_login, csrf
+
+    sub = await api.create_shipment("submission")
+    async with db.write() as conn:  # one message given up, as the worker leaves it after N tries
+        await conn.execute(
+            update(outbox_messages)
+            .where(outbox_messages.c.topic == "registered")
+            .values(state="dead", attempts=8, last_error="SMPP gateway 127.0.0.1:1 unreachable")
+        )
+    client = api.client
+    await console_login(client, "dispatcher")
+    page = await client.get(f"/console/shipments/{sub['code']}")
+    assert page.status_code == 200
+    assert 'data-topic="pin"' in page.text and 'data-state="pending"' in page.text
+    assert 'data-state="dead"' in page.text and "SMPP gateway 127.0.0.1:1 unreachable" in page.text
+    assert sub["pin"] not in page.text
+    assert (await client.get("/console/outbox")).status_code == 403  # a dispatcher: not the admin's page
+    await client.post("/console/logout", data={"_csrf_token": csrf(page.text)})
+    await console_login(client, "admin")
+    dead = await client.get("/console/outbox")
+    assert dead.status_code == 200 and sub["code"] in dead.text
+    message_id = int(re.search(r'id="dead-(\d+)"', dead.text).group(1))
+    # without the CSRF token: refused
+    r = await client.post(f"/console/outbox/{message_id}/retry", data={})
+    assert r.status_code == 403
+    r = await client.post(
+        f"/console/outbox/{message_id}/retry", data={"_csrf_token": csrf(dead.text)}, follow_redirects=True
+    )
+    assert r.status_code == 200 and f"Đã đưa tin số {message_id}" in r.text
+    assert f'id="dead-{message_id}"' not in r.text
+    r = await client.post(f"/console/outbox/{message_id}/retry", data={"_csrf_token": csrf(dead.text)})
+    assert r.status_code == 404 and "Không có thư chết" in r.text
