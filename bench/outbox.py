@@ -227,7 +227,7 @@ def main() -> None:
                 for workers in (1, 2):
                     rate = run_postgres(args.messages, port, workers, args.pg_url)
                     print(
-                        f"  postgres  {workers} worker process(es): {rate:7.0f} messages/s  (incl. process start)"
+                        f"  postgres  {workers} worker process(es): {rate:7.0f} msg/s (from the first sent)"
                     )
     finally:
         smsc.terminate()
