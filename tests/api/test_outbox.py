@@ -105,6 +105,9 @@ async def test_sms_over_smpp_and_no_pin_in_logs(api, db, settings, caplog):
     assert any("không có người nhận" in t and "giao lại" in t for t in texts)
     assert any("Đã giao kết quả" in t for t in texts)
     assert smsc.state.binds[0] == (SYSTEM_ID, 0x02)
+    # the short link the texts carry opens the citizen page
+    page = await api.client.get(f"/t/{res_code}")
+    assert page.status_code == 200 and res_code[:4] in page.text
     states = await _states(db)
     assert {s for _, _, s, _ in states} == {"sent"}, states
     assert {c for _, c, _, _ in states} == {"sms"}
