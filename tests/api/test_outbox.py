@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 from standardwebhooks.webhooks import Webhook as StandardWebhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
+from server.db.engine import Database
 from server.db.models import custody_events, outbox_messages
 from server.keys import load_keys
 from server.outbox import service
@@ -344,3 +345,27 @@ async def test_console_lists_messages_and_retries_a_dead_letter(api, db, setting
     assert f'id="dead-{message_id}"' not in r.text
     r = await client.post(f"/console/outbox/{message_id}/retry", data={"_csrf_token": csrf(dead.text)})
     assert r.status_code == 404 and "Không có thư chết" in r.text
+
+
+async def test_the_server_runs_a_worker_by_default(settings):
+    """`hoso serve`'s app sends on its own: a registration's webhook arrives without any
+    worker started by the test."""
+    from litestar.testing import AsyncTestClient
+
+    from server.app import create_app
+    from tests.api.conftest import Api
+
+    with Endpoint() as hook:
+        cfg = settings.with_(outbox_worker=True, outbox_poll_s=0.2)
+        db_ = Database(cfg.db_url)
+        try:
+            await service.add_subscription(db_, "BC-PLEIKU", f"{hook.url}/h", ["registered"])
+        finally:
+            await db_.dispose()
+        async with AsyncTestClient(create_app(cfg), base_url="http://testserver") as client:
+            sub = await Api(client).create_shipment("submission")
+            for _ in range(100):
+                if hook.received:
+                    break
+                await asyncio.sleep(0.05)
+        assert [r.json()["data"]["shipment"] for r in hook.received] == [sub["code"]]
