@@ -175,7 +175,8 @@ class Settings:
             try:
                 values[key] = kind(v) if kind is not bool else _bool(v)
             except ValueError:
-                raise SettingsError(f"{name} must be a {kind.__name__}, got {v!r}") from None
+                what = {int: "a whole number", float: "a number"}.get(kind, "a value")
+                raise SettingsError(f"{name} must be {what}, got {v!r}") from None
         if v := env.get("HOSO_TRUSTED_PROXIES"):
             values["trusted_proxies"] = parse_proxies(v)
         values.update(overrides)
@@ -183,6 +184,12 @@ class Settings:
 
     def __post_init__(self) -> None:
         parse_proxies(",".join(self.trusted_proxies))
+        # SMPP 3.4's bind_transmitter: system_id at most 15 octets, password at most 8
+        if len(self.smpp_system_id) > 15 or len(self.smpp_password) > 8:
+            raise SettingsError(
+                "HOSO_SMPP_SYSTEM_ID takes at most 15 characters and HOSO_SMPP_PASSWORD at most 8 "
+                "(SMPP 3.4); the gateway's own limits may be shorter"
+            )
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
