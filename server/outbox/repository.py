@@ -143,7 +143,8 @@ def rows_for_batch(
         if etype == "picked_up" and ship["kind"] != "result":
             topic = None  # the citizen handed it over themselves
         if topic is not None:
-            payload: dict[str, Any] = {"code": ship["code"], "kind": ship["kind"]}
+            # the worker reads the code, kind and phone from the shipment: only what it cannot
+            payload: dict[str, Any] = {}
             if etype == "delivery_failed":
                 data = _DECODE.decode(ev["body"]).get("data") or {}
                 payload["reason"] = str(data.get("reason", ""))[:40]
@@ -160,6 +161,8 @@ def rows_for_batch(
         if etype in WEBHOOK_EVENTS:
             if subs is None:
                 subs = Subscriptions(ex.rows(_ACTIVE_SUBS))
+            if not subs.by:
+                continue
             for sid, unit_id in subs.matching(ship, etype):
                 rows.append(
                     message_row(

@@ -28,7 +28,7 @@ def registration_rows(
     """A new submission's two citizen messages: the PIN alone (one UCS-2 segment), sealed to
     the server's own seal key until it is sent; and the tracking link."""
     sealed = nacl.public.SealedBox(keys.seal.public_key).encrypt(pin.encode()) if keys.seal else None
-    payload = {"code": ship["code"], "kind": ship["kind"]}
+    payload: dict[str, Any] = {}
     common = {"shipment_id": ship["id"], "unit_id": ship.get("unit_id"), "channel": "citizen", "now": now}
     return [
         repo.message_row(topic="pin", payload=payload, sealed=sealed, **common),

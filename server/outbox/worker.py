@@ -175,13 +175,14 @@ class Worker:
         templates = (unit.zns_templates if unit is not None else None) or {}
         dest = messages.masked(number)
         base = self.settings.base_url
+        payload = {"code": ship.code, "kind": ship.kind, **(row.payload or {})}
         if channel == "zalo" and self.channels.zns is not None and templates.get(row.topic):
-            params = messages.params(row.topic, row.payload, base, pin)
+            params = messages.params(row.topic, payload, base, pin)
             return ("zns", Zns(number, str(templates[row.topic]), params, f"hoso-{row.id}"), dest)
         if self.channels.smpp is None:
             return "skip:no SMS gateway configured (HOSO_SMPP_HOST)"
         sender = (unit.sms_sender if unit is not None else "") or self.settings.smpp_source_addr
-        return ("sms", Sms(number, messages.text(row.topic, row.payload, base, pin), sender), dest)
+        return ("sms", Sms(number, messages.text(row.topic, payload, base, pin), sender), dest)
 
     def _pin(self, row: Any) -> str | None:
         if row.sealed is None or self._unseal is None:
