@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -38,6 +40,8 @@ from .keys import load_keys, load_secret
 from .labels.controllers import DocumentController, LabelController
 from .log.controllers import LogController
 from .money.controllers import MoneyConsoleController, MoneyController
+from .outbox.controllers import OutboxConsole
+from .outbox.worker import run_until
 from .reports.controllers import ReportController
 from .shipments.controllers import ShipmentController
 from .shop.console import ShopConsole
@@ -73,14 +77,32 @@ def create_app(settings: Cfg) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        db = Database(settings.db_url, merkle_log=settings.merkle_log, sqlite_writer=settings.sqlite_writer)
+        db = Database(
+            settings.db_url,
+            merkle_log=settings.merkle_log,
+            sqlite_writer=settings.sqlite_writer,
+            outbox=settings.outbox_rows,
+        )
         holder["db"] = db
         app.state.db = db
         app.state.tile_url = settings.tile_url
         db.listeners.append(publisher(channels))
+        # the outbox worker inside the server (HOSO_OUTBOX_WORKER=0: only `hoso worker` processes)
+        stop = asyncio.Event()
+        worker_task = None
+        if settings.outbox_worker:
+            worker_task = asyncio.create_task(run_until(db, settings, keys, stop), name="hoso-outbox")
         try:
             yield
         finally:
+            stop.set()
+            if worker_task is not None:
+                try:
+                    await asyncio.wait_for(worker_task, timeout=5)
+                except (TimeoutError, asyncio.CancelledError):
+                    worker_task.cancel()
+                except Exception:
+                    logging.getLogger(__name__).exception("outbox worker failed")
             await db.dispose()
             signatures.close()
 
@@ -110,6 +132,7 @@ def create_app(settings: Cfg) -> Litestar:
             HandoverController,
             MoneyController,
             MoneyConsoleController,
+            OutboxConsole,
             create_static_files_router(
                 "/console/static",
                 directories=[Path(__file__).with_name("static")],

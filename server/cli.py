@@ -364,6 +364,75 @@ def cmd_verify(args: argparse.Namespace) -> None:
     print("verification passed" + (": authentic under the pinned keys" if args.file else ""))
 
 
+def cmd_worker(args: argparse.Namespace) -> None:
+    """Outbox workers beside (or instead of) the one inside `hoso serve` (docs/NOTIFICATIONS.md)."""
+    from .db.engine import Database
+    from .keys import load_keys
+    from .outbox.worker import Worker
+
+    settings = _settings(args)
+    _migrate(settings)
+    keys = load_keys(settings.keys_dir)
+
+    async def run() -> None:
+        db = Database(settings.db_url)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        worker = Worker(db, settings, keys, name=args.name)
+        print(f"outbox worker {worker.name} on {settings.db_url.split('@')[-1]}", flush=True)
+        try:
+            await worker.run(stop)
+        finally:
+            await worker.channels.close()
+            await db.dispose()
+
+    asyncio.run(run())
+
+
+def cmd_webhook(args: argparse.Namespace) -> None:
+    from .outbox import service
+
+    settings = _settings(args)
+    _migrate(settings)
+    if args.webhook_command == "add":
+        sid, secret = _with_db(
+            settings, lambda db: service.add_subscription(db, args.unit, args.url, args.events.split(","))
+        )
+        print(
+            f"webhook {sid} for {args.unit} -> {args.url}\n"
+            f"secret (give it to the receiver; shown once): {secret}"
+        )
+    elif args.webhook_command == "rotate":
+        secret = _with_db(settings, lambda db: service.rotate_secret(db, args.id))
+        print(f"webhook {args.id}: new secret {secret}\nthe previous secret signs beside it for 24 hours")
+    elif args.webhook_command in ("disable", "enable"):
+        _with_db(settings, lambda db: service.set_active(db, args.id, args.webhook_command == "enable"))
+        print(f"webhook {args.id} {args.webhook_command}d")
+    else:
+        for r in _with_db(settings, service.subscriptions):
+            state = "active" if r.active else "disabled"
+            print(f"{r.id}\t{r.unit_code}\t{state}\t{','.join(r.event_types)}\t{r.url}")
+
+
+def cmd_notify(args: argparse.Namespace) -> None:
+    from .outbox import service
+
+    settings = _settings(args)
+    _migrate(settings)
+    templates = {}
+    for item in args.template or []:
+        topic, sep, template_id = item.partition("=")
+        if not sep or not template_id:
+            raise CliError(f"--template takes TOPIC=TEMPLATE_ID, got {item!r}")
+        templates[topic] = template_id
+    _with_db(
+        settings, lambda db: service.set_notify(db, args.unit, args.channel, templates, args.sms_sender or "")
+    )
+    print(f"unit {args.unit}: citizens are told by {args.channel}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="hoso", description="HoSo Courier: chain of custody for dossiers by post"
@@ -440,6 +509,42 @@ def build_parser() -> argparse.ArgumentParser:
         "repeatable. Without it the exit status is 3: consistent, authenticity unproven",
     )
     v.set_defaults(fn=cmd_verify)
+
+    w = sub.add_parser("worker", help="an outbox worker: sends SMS, Zalo ZNS and webhooks until stopped")
+    w.add_argument("--name", help="the worker's name in claimed rows (default host:pid)")
+    w.set_defaults(fn=cmd_worker)
+
+    wh = sub.add_parser("webhook", help="units' webhook subscriptions (Standard Webhooks)")
+    whsub = wh.add_subparsers(dest="webhook_command", required=True)
+    wa = whsub.add_parser("add", help="subscribe a unit's endpoint; prints the secret once")
+    wa.add_argument("unit")
+    wa.add_argument("url")
+    wa.add_argument(
+        "--events",
+        required=True,
+        help="comma-separated: registered,assigned,picked_up,delivery_failed,delivered,returned,confirmed",
+    )
+    wa.set_defaults(fn=cmd_webhook)
+    for name, text in (
+        ("rotate", "a new secret; the previous one signs beside it for 24 h"),
+        ("disable", "stop sending"),
+        ("enable", "send again"),
+    ):
+        x = whsub.add_parser(name, help=text)
+        x.add_argument("id", type=int)
+        x.set_defaults(fn=cmd_webhook)
+    whsub.add_parser("list", help="every subscription").set_defaults(fn=cmd_webhook)
+
+    nt = sub.add_parser("notify", help="how a unit tells citizens: sms, zalo (ZNS templates) or off")
+    nt.add_argument("unit")
+    nt.add_argument("--channel", required=True, choices=["sms", "zalo", "off"])
+    nt.add_argument(
+        "--template",
+        action="append",
+        help="TOPIC=ZNS_TEMPLATE_ID (pin, registered, result_ready, on_the_way, delivery_failed, delivered)",
+    )
+    nt.add_argument("--sms-sender", help="the unit's SMS brand name (at most 11 characters)")
+    nt.set_defaults(fn=cmd_notify)
 
     d = sub.add_parser("demo", help="fresh demo data set (SQLite under HOSO_DATA_DIR/demo), then serve")
     d.add_argument("--host", default="127.0.0.1")

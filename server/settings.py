@@ -37,6 +37,29 @@ def parse_proxies(text: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+_OUTBOX_ENV: tuple[tuple[str, str, type], ...] = (
+    ("HOSO_OUTBOX_ROWS", "outbox_rows", bool),
+    ("HOSO_OUTBOX_WORKER", "outbox_worker", bool),
+    ("HOSO_OUTBOX_BATCH", "outbox_batch", int),
+    ("HOSO_OUTBOX_LEASE", "outbox_lease_s", float),
+    ("HOSO_OUTBOX_MAX_ATTEMPTS", "outbox_max_attempts", int),
+    ("HOSO_OUTBOX_BACKOFF", "outbox_backoff_s", float),
+    ("HOSO_OUTBOX_POLL", "outbox_poll_s", float),
+    ("HOSO_SMPP_HOST", "smpp_host", str),
+    ("HOSO_SMPP_PORT", "smpp_port", int),
+    ("HOSO_SMPP_SYSTEM_ID", "smpp_system_id", str),
+    ("HOSO_SMPP_PASSWORD", "smpp_password", str),
+    ("HOSO_SMPP_SYSTEM_TYPE", "smpp_system_type", str),
+    ("HOSO_SMPP_SOURCE_ADDR", "smpp_source_addr", str),
+    ("HOSO_SMPP_RATE", "smpp_rate", float),
+    ("HOSO_ZALO_TOKEN", "zalo_token", str),
+    ("HOSO_ZALO_URL", "zalo_url", str),
+    ("HOSO_ZALO_RATE", "zalo_rate", float),
+    ("HOSO_WEBHOOK_RATE", "webhook_rate", float),
+    ("HOSO_HTTPS_CA_FILE", "https_ca_file", str),
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     data_dir: Path = Path("var")
@@ -78,6 +101,29 @@ class Settings:
     # ingest's SQLite writer: "fast" (plain sqlite3 on its own thread) or "core" (SQLAlchemy's
     # connection); the same statements and stored bytes, the tests run both
     sqlite_writer: str = "fast"
+    # --- the outbox (docs/NOTIFICATIONS.md) ---
+    outbox_rows: bool = True  # HOSO_OUTBOX_ROWS=0 exists only for bench/outbox.py's comparison
+    outbox_worker: bool = True  # `hoso serve` runs one worker in its process (HOSO_OUTBOX_WORKER=0: none)
+    outbox_batch: int = 100  # rows a worker claims at once
+    outbox_lease_s: float = 60.0  # a claimed row is another worker's to take after this
+    outbox_max_attempts: int = 8  # then the row is a dead letter
+    outbox_backoff_s: float = 5.0  # first retry after 2.5-5 s, doubling, at most outbox_backoff_cap_s
+    outbox_backoff_cap_s: float = 3600.0
+    outbox_poll_s: float = 1.0  # a worker with nothing due looks again after this
+    # SMS over SMPP 3.4 (a brand-name SMS gateway); no host: no SMS is sent
+    smpp_host: str = ""
+    smpp_port: int = 2775
+    smpp_system_id: str = ""
+    smpp_password: str = ""
+    smpp_system_type: str = ""
+    smpp_source_addr: str = ""  # the brand name (alphanumeric, at most 11) a unit may override
+    smpp_rate: float = 30.0  # submit_sm per second per worker process
+    # Zalo ZNS; no token: no ZNS is sent
+    zalo_token: str = ""
+    zalo_url: str = "https://business.openapi.zalo.me/message/template"
+    zalo_rate: float = 10.0
+    webhook_rate: float = 10.0  # requests per second per receiving host per worker process
+    https_ca_file: str = ""  # a CA bundle to trust for Zalo and webhooks instead of the system's
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -123,6 +169,14 @@ class Settings:
                 if not v.isdigit() or int(v) < 1:
                     raise SettingsError(f"{name} must be a number of tries, 1 or more; got {v!r}")
                 values[key] = int(v)
+        for name, key, kind in _OUTBOX_ENV:
+            if (v := env.get(name)) is None or v == "":
+                continue
+            try:
+                values[key] = kind(v) if kind is not bool else _bool(v)
+            except ValueError:
+                what = {int: "a whole number", float: "a number"}.get(kind, "a value")
+                raise SettingsError(f"{name} must be {what}, got {v!r}") from None
         if v := env.get("HOSO_TRUSTED_PROXIES"):
             values["trusted_proxies"] = parse_proxies(v)
         values.update(overrides)
@@ -130,6 +184,12 @@ class Settings:
 
     def __post_init__(self) -> None:
         parse_proxies(",".join(self.trusted_proxies))
+        # SMPP 3.4's bind_transmitter: system_id at most 15 octets, password at most 8
+        if len(self.smpp_system_id) > 15 or len(self.smpp_password) > 8:
+            raise SettingsError(
+                "HOSO_SMPP_SYSTEM_ID takes at most 15 characters and HOSO_SMPP_PASSWORD at most 8 "
+                "(SMPP 3.4); the gateway's own limits may be shorter"
+            )
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)

@@ -123,6 +123,9 @@ def settings(tmp_path: Path, db_url: str, backend: str) -> Settings:
         database_url=db_url,
         public_base_url="http://testserver",
         sqlite_writer="core" if backend == "sqlite-core" else "fast",
+        # no outbox worker inside the test app: tests/api/test_outbox.py runs its own (and one
+        # test there the app's, as `hoso serve` does by default)
+        outbox_worker=False,
     )
 
 

@@ -29,6 +29,7 @@ from ..deps import DB, Cfg, KeysDep
 from ..errors import BadRequest
 from ..labels import service as labels
 from ..labels.controllers import file_response
+from ..outbox import service as outbox
 from ..pages import service as pages
 from ..reports import service as reports
 from ..reports.charts import bar_chart, gauge
@@ -37,7 +38,7 @@ from ..shipments import service as shipments
 from . import catalog, clerk, flagged, live, service
 from .couriers import tile_map, workload
 from .pages import LANG_COOKIE, error_page, home_for, lang_of, page
-from .service import BoardFilters
+from .service import VN, BoardFilters
 from .shipment import shipment_page
 from .svgplot import Mark, plot
 
@@ -268,6 +269,8 @@ class ConsoleController(Controller):
             can_assign=request.user.role in ASSIGNERS,
             can_digitise=request.user.role in DIGITISERS,
             couriers=await service.couriers(db) if request.user.role in ASSIGNERS else [],
+            messages=await outbox.of_code(db, view.detail.code),
+            vn=VN,
             **ctx,
         )
 

@@ -38,6 +38,7 @@ NAV = (
     ("nav.money", "/console/money", ("clerk", "dispatcher", "admin", "auditor")),
     ("nav.shop", "/console/shop", ("shop_clerk", "dispatcher", "admin", "auditor")),
     ("nav.scoring", "/console/scoring", ("admin",)),
+    ("nav.outbox", "/console/outbox", ("admin",)),
 )
 HOME = {"clerk": "/console/register"}
 

@@ -22,6 +22,7 @@ from ..db.engine import Database
 from ..db.executor import CoreExecutor, Executor, IntegrityErrors, Savepoint, SqliteExecutor
 from ..db.models import custody_events, rejected_events, shipments, users
 from ..log import repository as log_repository
+from ..outbox import repository as outbox_repository
 
 SHIPMENT_STATE_COLUMNS = (
     shipments.c.id,
@@ -37,6 +38,10 @@ SHIPMENT_STATE_COLUMNS = (
     shipments.c.custodian_user_id,
     shipments.c.recipient,
     shipments.c.closed_at,
+    # what the outbox's rows name (server/outbox/repository.py)
+    shipments.c.unit_id,
+    shipments.c.dest_unit_id,
+    shipments.c.dossier_ref,
 )
 _STATE_NAMES = tuple(c.name for c in SHIPMENT_STATE_COLUMNS)
 # what an accepted event changes on its shipment
@@ -69,6 +74,8 @@ class Batch:
     accepted: list[dict[str, Any]] = field(default_factory=list)
     rejected: list[dict[str, Any]] = field(default_factory=list)
     touched: dict[int, dict[str, Any]] = field(default_factory=dict)
+    # outbox rows the caller made itself (registration's sealed PIN); the events' own are added
+    outbox: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,8 +156,11 @@ class IngestWriter:
         """How many rejected events this user's syncs have had kept since then."""
         return int(self.ex.rows(_REJECTED_SINCE, {"user_id": user_id, "since": since})[0][0])
 
-    def write_batch(self, batch: Batch, now: datetime, *, merkle_log: bool = True) -> None:
-        """Insert the accepted and rejected events and update the shipments they moved.
+    def write_batch(
+        self, batch: Batch, now: datetime, *, merkle_log: bool = True, outbox: bool = True
+    ) -> None:
+        """Insert the accepted and rejected events and update the shipments they moved, and
+        the outbox rows they cause (`outbox=False` only for bench/outbox.py's comparison).
         The accepted rows' occurred_at and fix_at arrive as wire text (event_row)."""
         ex = self.ex
         if batch.accepted:
@@ -171,6 +181,8 @@ class IngestWriter:
                 for sid, ship in batch.touched.items()
             ]
             ex.many(_UPDATE, params, _UPDATE_KEYS)
+        if outbox and (batch.accepted or batch.outbox):
+            outbox_repository.rows_for_batch(ex, batch.accepted, batch.touched, now, batch.outbox)
 
 
 T = TypeVar("T")

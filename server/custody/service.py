@@ -414,7 +414,7 @@ async def _apply(
         if plan.batch.rejected:
             day = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
             plan.keep_rejected(w.rejected_since(user.id, day))
-        w.write_batch(plan.batch, now, merkle_log=db.merkle_log)
+        w.write_batch(plan.batch, now, merkle_log=db.merkle_log, outbox=db.outbox)
         return plan.answers()
 
     def run(w: IngestWriter, wait: Any) -> list[EventResult]:

@@ -86,13 +86,16 @@ SQLITE_WRITERS = ("fast", "core")
 
 
 class Database:
-    def __init__(self, url: str, *, merkle_log: bool = True, sqlite_writer: str = "fast") -> None:
+    def __init__(
+        self, url: str, *, merkle_log: bool = True, sqlite_writer: str = "fast", outbox: bool = True
+    ) -> None:
         if sqlite_writer not in SQLITE_WRITERS:
             raise ValueError(
                 f"sqlite_writer must be one of {', '.join(SQLITE_WRITERS)}, got {sqlite_writer!r}"
             )
         self.url = url
         self.merkle_log = merkle_log  # off only to measure what the log costs (bench/log.py)
+        self.outbox = outbox  # ingest's outbox rows; off only to measure their cost (bench/outbox.py)
         self.cache: dict[str, Any] = {}  # process-local caches (device keys), filled on demand
         # told about committed changes (what, shipment codes): the console's live updates
         self.listeners: list[Callable[[str, list[str]], None]] = []

@@ -111,7 +111,7 @@ class Shipment(Base):
     components: Mapped[list[Any]]
     parent_code: Mapped[str | None] = mapped_column(String(13))
     # how the dossier came in: "post" (a courier's pickup) or "counter" (handed in at a
-    # post-office counter or the one-stop shop's desk; migration 0014_counter)
+    # post-office counter or the one-stop shop's desk; migration 0011_counter)
     channel: Mapped[str] = mapped_column(String(10), default="post", server_default="post")
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
     dest_unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
@@ -508,3 +508,84 @@ class IntakeRecord(Base):
 
 api_keys = ApiKey.__table__
 intake_records = IntakeRecord.__table__
+
+
+# --- outbox: messages out (SMS, Zalo ZNS, webhooks), written with their cause (issue 17) ---
+
+
+class OutboxMessage(Base):
+    """One message to send, written in the same transaction as the change that causes it
+    (docs/NOTIFICATIONS.md). `channel` is `citizen` until the worker picks SMS or Zalo for
+    it (then `sms` / `zns`), or `webhook`. A PIN travels sealed to the server's own seal key
+    in `sealed` and is erased once the message is sent or given up."""
+
+    __tablename__ = "outbox_messages"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    shipment_id: Mapped[int | None] = mapped_column(ForeignKey("shipments.id"))
+    unit_id: Mapped[int | None] = mapped_column(Integer)
+    channel: Mapped[str] = mapped_column(String(10))
+    topic: Mapped[str] = mapped_column(String(40))
+    subscription_id: Mapped[int | None] = mapped_column(Integer)
+    destination: Mapped[str] = mapped_column(String(300), default="")  # a masked phone, a URL
+    payload: Mapped[dict[str, Any]]
+    sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    state: Mapped[str] = mapped_column(String(10))  # pending | sent | dead | skipped
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_at: Mapped[datetime]
+    claimed_until: Mapped[datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    segments: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        Index(
+            "ix_outbox_messages_due",
+            "next_at",
+            postgresql_where=text("state = 'pending'"),
+            sqlite_where=text("state = 'pending'"),
+        ),
+        Index("ix_outbox_messages_shipment", "shipment_id"),
+        Index(
+            "ix_outbox_messages_dead",
+            "id",
+            postgresql_where=text("state = 'dead'"),
+            sqlite_where=text("state = 'dead'"),
+        ),
+    )
+
+
+class WebhookSubscription(Base):
+    """A unit's endpoint for custody events (Standard Webhooks). While a rotation is under
+    way the previous secret signs too, until `previous_until`."""
+
+    __tablename__ = "webhook_subscriptions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    url: Mapped[str] = mapped_column(String(500))
+    event_types: Mapped[list[Any]]
+    secret: Mapped[str] = mapped_column(String(100))
+    previous_secret: Mapped[str | None] = mapped_column(String(100))
+    previous_until: Mapped[datetime | None]
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_webhook_subscriptions_unit", "unit_id"),)
+
+
+class UnitNotify(Base):
+    """How a unit reaches citizens: `sms`, `zalo` (ZNS, SMS when the topic has no template)
+    or `off`; its ZNS template id per message kind; its SMS brand name."""
+
+    __tablename__ = "unit_notify"
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), primary_key=True, autoincrement=False)
+    channel: Mapped[str] = mapped_column(String(10))
+    zns_templates: Mapped[dict[str, Any]]
+    sms_sender: Mapped[str] = mapped_column(String(11), default="")
+    updated_at: Mapped[datetime]
+
+
+outbox_messages = OutboxMessage.__table__
+webhook_subscriptions = WebhookSubscription.__table__
+unit_notify = UnitNotify.__table__

@@ -31,6 +31,7 @@ from ..custody.service import (
 from ..db.engine import Database
 from ..errors import BadRequest, Conflict, Unprocessable
 from ..keys import ServerKeys
+from ..outbox import service as outbox_service
 from . import repository
 from .schemas import (
     Assigned,
@@ -233,6 +234,8 @@ async def insert_prepared(
     batch.accepted.append(event_row(event, ship_id, 1, None, now, None))
     apply_effects(ship, event, lifecycle.State.REGISTERED, now)
     batch.touched[ship_id] = ship
+    if p.pin is not None:  # the citizen's PIN and link, in this transaction (server/outbox)
+        batch.outbox += outbox_service.registration_rows(keys, ship, p.pin, now)
     await write_batch(conn, batch, now, merkle_log=db.merkle_log)
     return (
         ShipmentCreated(
@@ -448,6 +451,7 @@ async def assign(
                     "record a transfer from them, or ask a dispatcher to reassign it."
                 ) from None
             head = event.hash
+        await outbox_service.add_assigned(conn, ship, now)
     db.changed("assigned", [code])
     return Assigned(code=code, courier_id=courier_id, head=head)
 

@@ -6,12 +6,12 @@ key missing everywhere is shown as itself so a gap is visible, never a crash.
 
 from __future__ import annotations
 
-from . import console, counter, en, intake, shop, vi
+from . import console, counter, en, intake, outbox, shop, vi
 
 DEFAULT = "vi"
 LANGUAGES = {
-    "vi": {**vi.STRINGS, **console.VI, **shop.VI, **intake.VI, **counter.VI},
-    "en": {**en.STRINGS, **console.EN, **shop.EN, **intake.EN, **counter.EN},
+    "vi": {**vi.STRINGS, **console.VI, **shop.VI, **intake.VI, **counter.VI, **outbox.VI},
+    "en": {**en.STRINGS, **console.EN, **shop.EN, **intake.EN, **counter.EN, **outbox.EN},
 }
 
 

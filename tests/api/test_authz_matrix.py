@@ -145,6 +145,9 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/console/counter/{code:str}/receipt.pdf"):   "login 403 403 ok 403 403 403 403 403 login",
     ("GET", "/console/counter/collect"):                   "login 403 403 ok ok 403 403 403 403 login",
     ("POST", "/console/counter/collect"):                  "login 403 403 ok 403 403 403 403 403 login",
+    # the outbox's dead letters (issue 17): an unknown message id is a 404 to the admin
+    ("GET", "/console/outbox"):                            "login 403 403 403 403 403 403 403 ok login",
+    ("POST", "/console/outbox/{message_id:int}/retry"):    "login 403 403 403 403 403 403 403 404 login",
     ("GET", "/console/intake"):                            "login 403 403 ok ok ok ok 403 403 login",
     ("POST", "/console/intake"):                           "login 403 403 ok ok ok ok 403 403 login",
     ("GET", "/console/intake/template.xlsx"):              "login 403 403 ok ok ok ok 403 403 login",
@@ -195,6 +198,7 @@ def _request(method: str, path: str, s: Seeded, caller: str, n: int) -> dict[str
         .replace("{sha256:str}", SIG)
         .replace("{handover_id:int}", str(s.handover_id))
         .replace("{remittance_id:int}", str(s.remittance_id))
+        .replace("{message_id:int}", "999999")
         .replace("{lang:str}", "en")
         .replace("{file_path:path}", "console.css")
         .replace("{path:str}", "nothing-here")

@@ -1,7 +1,7 @@
 """intake: API keys of a unit's software and the idempotency records of dossiers registered
 by API or from a file (issue 17)
 
-Revision ID: 0011_intake
+Revision ID: 0010_intake
 Revises: 0009_shop
 Create Date: 2026-12-02 16:00:00
 """
@@ -9,7 +9,7 @@ Create Date: 2026-12-02 16:00:00
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011_intake"
+revision = "0010_intake"
 down_revision = "0009_shop"
 branch_labels = None
 depends_on = None

@@ -1,0 +1,58 @@
+# ruff: noqa: E501  (one string per line reads better than split sentences)
+"""The outbox's strings in the console (issue 17): a shipment's messages, the dead letters."""
+
+from __future__ import annotations
+
+VI: dict[str, str] = {
+    "nav.outbox": "Tin lỗi",
+    "outbox.title": "Tin nhắn gửi đi",
+    "outbox.none": "Chưa có tin nhắn nào cho bưu gửi này.",
+    "outbox.topic": "Loại tin",
+    "outbox.channel": "Kênh",
+    "outbox.to": "Đến",
+    "outbox.state": "Trạng thái",
+    "outbox.tries": "Số lần gửi",
+    "outbox.segments": "Số tin SMS",
+    "outbox.note": "Ghi chú",
+    "outbox.created": "Tạo lúc",
+    "outbox.sent_at": "Gửi lúc",
+    "outbox.state.pending": "đang chờ gửi",
+    "outbox.state.sent": "đã gửi",
+    "outbox.state.dead": "gửi không được (đã bỏ)",
+    "outbox.state.skipped": "không gửi",
+    "outbox.dead_title": "Tin gửi không được",
+    "outbox.dead_help": "Các tin đã thử gửi đủ số lần mà không được. Sửa nguyên nhân (cổng SMS, địa chỉ webhook) rồi bấm Gửi lại.",
+    "outbox.dead_none": "Không có tin nào gửi không được.",
+    "outbox.retry": "Gửi lại",
+    "outbox.retried": "Đã đưa tin số {id} vào hàng chờ gửi lại.",
+    "outbox.shipment": "Bưu gửi",
+    "outbox.webhooks": "Webhook của đơn vị",
+    "outbox.webhooks_help": "Thêm, đổi khóa bí mật hoặc tắt bằng lệnh: hoso webhook add|rotate|disable (docs/NOTIFICATIONS.md).",
+}
+
+EN: dict[str, str] = {
+    "nav.outbox": "Failed messages",
+    "outbox.title": "Messages sent out",
+    "outbox.none": "No messages for this shipment yet.",
+    "outbox.topic": "Kind",
+    "outbox.channel": "Channel",
+    "outbox.to": "To",
+    "outbox.state": "State",
+    "outbox.tries": "Tries",
+    "outbox.segments": "SMS segments",
+    "outbox.note": "Note",
+    "outbox.created": "Created",
+    "outbox.sent_at": "Sent",
+    "outbox.state.pending": "waiting to be sent",
+    "outbox.state.sent": "sent",
+    "outbox.state.dead": "failed (given up)",
+    "outbox.state.skipped": "not sent",
+    "outbox.dead_title": "Dead letters",
+    "outbox.dead_help": "Messages that failed every try. Fix the cause (SMS gateway, webhook URL), then press Retry.",
+    "outbox.dead_none": "No dead letters.",
+    "outbox.retry": "Retry",
+    "outbox.retried": "Message {id} is queued again.",
+    "outbox.shipment": "Shipment",
+    "outbox.webhooks": "Units' webhooks",
+    "outbox.webhooks_help": "Add, rotate the secret or disable with: hoso webhook add|rotate|disable (docs/NOTIFICATIONS.md).",
+}
