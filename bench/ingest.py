@@ -1,7 +1,7 @@
 """Ingest throughput of POST /api/v1/events against the irreducible per-event cost.
 
     .venv/bin/python bench/ingest.py [--events 10000] [--batch 100] [--backends sqlite,postgres]
-                                     [--processes 1] [--clients 1]
+                                     [--processes 1] [--clients 1] [--root ../before]
 
 For each backend: real `hoso serve` processes (`--processes`, default 1; each one uvicorn
 worker and the helper processes it starts to check signatures) on one fresh database;
@@ -112,7 +112,13 @@ class Result:
 
 
 def run_backend(
-    backend: str, n_events: int, batch: int, clients: int = 1, processes: int = 1, slice_batches: int = 10
+    backend: str,
+    n_events: int,
+    batch: int,
+    clients: int = 1,
+    processes: int = 1,
+    slice_batches: int = 10,
+    root: Path | None = None,
 ) -> Result:
     """Sync n_events through `processes` servers from `clients` phones at once.
 
@@ -123,7 +129,7 @@ def run_backend(
     machine's speed drifts."""
     import threading
 
-    with Server(backend, processes=processes) as srv:
+    with Server(backend, processes=processes, root=root) as srv:
         shipments = srv.shipments(n_events // CHAIN)
         chains = [srv.chain(code, head, CHAIN) for code, head in shipments]
         headers = {**srv.auth("courier"), "content-type": "application/json"}
@@ -208,6 +214,7 @@ def main() -> None:
     ap.add_argument(
         "--clients", type=int, default=0, help="phones syncing at once (default: one per server process)"
     )
+    ap.add_argument("--root", type=Path, help="serve another checkout's server (the code before a change)")
     args = ap.parse_args()
     clients = args.clients or args.processes
     print(
@@ -216,7 +223,7 @@ def main() -> None:
     )
     verdict = None
     for backend in args.backends.split(","):
-        r = run_backend(backend, args.events, args.batch, clients, args.processes)
+        r = run_backend(backend, args.events, args.batch, clients, args.processes, root=args.root)
         print(
             f"  {backend:<9} POST /api/v1/events: {r.rate:8.0f} events/s  "
             f"({r.rate / r.base:5.1%} of a baseline of {r.base:,.0f}/s; median batch {r.p50_ms:.1f} ms)"
