@@ -56,19 +56,29 @@ def database(backend: str, data_dir: Path, pg_url: str = PG_DEFAULT) -> Iterator
 
 
 class Server:
-    """`hoso serve` in its own process, with a post office, a clerk, a dispatcher and a courier."""
+    """`hoso serve` in its own process, with a post office, a clerk, a dispatcher and a courier.
+
+    `processes` > 1: that many `hoso serve` processes on the one database, each on its own
+    port (`ports`, `procs`); `port` and `proc` are the first."""
 
     def __init__(
-        self, backend: str, extra_env: dict[str, str] | None = None, root: Path | None = None
+        self,
+        backend: str,
+        extra_env: dict[str, str] | None = None,
+        root: Path | None = None,
+        processes: int = 1,
+        pg_url: str = PG_DEFAULT,
     ) -> None:
         self.backend = backend
+        self.pg_url = pg_url
         self.extra_env = extra_env or {}
         self.root = root or ROOT  # another checkout's server, for bench/compare.py
+        self.processes = max(1, processes)
         self._stack = contextlib.ExitStack()
 
     def __enter__(self) -> Server:
         self.data_dir = Path(self._stack.enter_context(tempfile.TemporaryDirectory(prefix="hoso-bench-")))
-        self.db_url = self._stack.enter_context(database(self.backend, self.data_dir))
+        self.db_url = self._stack.enter_context(database(self.backend, self.data_dir, self.pg_url))
         self.env = {
             **os.environ,
             "HOSO_DATA_DIR": str(self.data_dir),
@@ -78,22 +88,15 @@ class Server:
         self._cli(["unit", "add", "BC-1", "--name", "Bưu cục", "--kind", "post_office"])
         for user, role in (("clerk", "clerk"), ("dispatcher", "dispatcher"), ("courier", "courier")):
             self._cli(["user", "add", user, "--role", role, "--unit", "BC-1"], stdin=PASSWORD + "\n")
-        self.port = free_port()
+        self.ports = [free_port() for _ in range(self.processes)]
+        self.port = self.ports[0]
         self.base = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "server.cli", "serve", "--port", str(self.port)],
-            env=self.env,
-            cwd=self.root,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        self.procs: list[subprocess.Popen[bytes]] = []
         self._stack.callback(self._stop)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{self.base}/health").status_code == 200:
-                    break
-            time.sleep(0.1)
+        for port in self.ports:  # one after another: each runs the (idempotent) migration first
+            self.procs.append(self._spawn(port))
+            self._wait_ready(port)
+        self.proc = self.procs[0]
         self.http = self._stack.enter_context(httpx.Client(base_url=self.base, timeout=120))
         self.tokens = {u: self._login(u) for u in ("clerk", "dispatcher", "courier")}
         self.courier_id = self.http.post(
@@ -109,27 +112,35 @@ class Server:
     def __exit__(self, *exc: object) -> None:
         self._stack.close()
 
-    def start(self) -> None:
-        """(Re)start `hoso serve` on the same port and data, and wait until it answers."""
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "server.cli", "serve", "--port", str(self.port)],
+    def _spawn(self, port: int) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "server.cli", "serve", "--port", str(port)],
             env=self.env,
             cwd=self.root,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+
+    def _wait_ready(self, port: int) -> None:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{self.base}/health").status_code == 200:
+                if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
                     return
             time.sleep(0.1)
         raise RuntimeError("hoso serve did not start")
 
+    def start(self) -> None:
+        """(Re)start the first `hoso serve` on the same port and data, and wait until it answers."""
+        self.proc = self.procs[0] = self._spawn(self.port)
+        self._wait_ready(self.port)
+
     def _stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=20)
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs:
+            proc.wait(timeout=20)
 
     stop = _stop
 

@@ -1,47 +1,47 @@
 """Ingest throughput of POST /api/v1/events against the irreducible per-event cost.
 
     .venv/bin/python bench/ingest.py [--events 10000] [--batch 100] [--backends sqlite,postgres]
+                                     [--processes 1] [--clients 1] [--root ../before]
 
-For each backend: a real `hoso serve` (one uvicorn worker, and the helper processes it
-starts to check signatures) on a fresh database; the client pre-signs every event, then
-posts batches of 100 over one keep-alive connection, one after another.
+For each backend: real `hoso serve` processes (`--processes`, default 1; each one uvicorn
+worker and the helper processes it starts to check signatures) on one fresh database;
+the client pre-signs every event, then `--clients` phones (default: one per process)
+post batches of 100, each phone one batch after another over keep-alive connections,
+its requests spread round-robin over the processes (as a load balancer would).
 Baseline, in the same run: RFC 8785 canonical hash + Ed25519 verify of the same events
 on one core, with no HTTP and no database. The two are measured turn about: after every
-10 batches synced, the baseline checks those batches' events. This machine's CPU speed
-drifts by 20 % and more from one minute to the next; a baseline taken right before and
-right after the whole sync (as `--clients` > 1 still does) put single runs of the same
-code anywhere from 34 % to 54 %. Targets (issue 2): >= 5,000 events/s on SQLite, and
->= 40% of the baseline.
+10 batches per phone synced, the baseline checks those batches' events. This machine's
+CPU speed drifts by 20 % and more from one minute to the next; a baseline taken right
+before and right after the whole sync put single runs of the same code anywhere from
+34 % to 54 %. Targets (issue 2): >= 5,000 events/s on SQLite, and >= 40% of the
+baseline; issue 16: PostgreSQL >= 40 % with one process, and 1.6 times that with two.
+
+Also reported: the CPU seconds per 100 events of the server processes (the `hoso serve`
+worker, its signature helpers), of the database's backends (PostgreSQL, from
+pg_stat_activity), and of the bench client's own sync (not its baseline), from /proc;
+and each `hoso serve` process's resident memory before and after the sync.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import os
 import statistics
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._harness import Server
+from bench._harness import PG_DEFAULT, Server, _pg_admin
 from shared.events import CustodyEvent, verify_event
 
 CHAIN = 20  # events per shipment: pickup, 18 failed attempts, delivery
-
-
-def baseline(events: list[dict], passes: int = 2) -> tuple[int, float]:
-    """(events verified, seconds) over `passes` passes, one core."""
-    structs = [msgspec.convert(e, CustodyEvent) for e in events]
-    t0 = time.perf_counter()
-    for _ in range(passes):
-        for ev in structs:
-            verify_event(ev)
-    return passes * len(structs), time.perf_counter() - t0
 
 
 def interleave(chains: list[list[dict]], batch: int) -> list[list[dict]]:
@@ -67,87 +67,142 @@ def post_batch(conn: http.client.HTTPConnection, body: bytes, headers: dict[str,
     return str(bad[:3]) if bad else None
 
 
-def run_backend(
-    backend: str, n_events: int, batch: int, clients: int = 1, slice_batches: int = 10
-) -> tuple[float, float, float]:
-    """(events/s, baseline events/s, median batch ms).
+_TICK = os.sysconf("SC_CLK_TCK")
 
-    One phone (the issue's measure): its batches are sent in slices of `slice_batches`,
-    and after each slice the baseline checks that slice's events once, so the two rates
-    are measured turn about over the same minutes and share this machine's speed
-    drifts. `clients` > 1: that many phones sync at once, each over its own connection
-    and its own shipments, with the baseline measured right before and right after."""
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def children(pid: int) -> list[int]:
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(FileNotFoundError):
+            out += [int(x) for x in (task / "children").read_text().split()]
+    return out
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def pg_backends(srv: Server) -> list[int]:
+    if srv.backend == "sqlite":
+        return []
+    name = srv.db_url.rpartition("/")[2]
+    with _pg_admin(PG_DEFAULT) as conn:
+        return [r[0] for r in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (name,))]
+
+
+@dataclass
+class Result:
+    rate: float  # events/s while syncing
+    base: float  # baseline events/s, turn about
+    p50_ms: float  # median batch latency
+    cpu: dict[str, float]  # CPU seconds per 100 events: servers, helpers, database, client
+    rss: list[tuple[float, float]]  # each hoso serve's MiB before and after
+
+
+def run_backend(
+    backend: str,
+    n_events: int,
+    batch: int,
+    clients: int = 1,
+    processes: int = 1,
+    slice_batches: int = 10,
+    root: Path | None = None,
+) -> Result:
+    """Sync n_events through `processes` servers from `clients` phones at once.
+
+    Each phone has shipments of its own and sends its batches one after another, the
+    k-th of them to server (phone + k) mod processes; every `slice_batches` batches per
+    phone the phones wait for each other and the baseline checks that slice's events
+    once, so the two rates are measured turn about over the same minutes and share this
+    machine's speed drifts."""
     import threading
 
-    with Server(backend) as srv:
+    with Server(backend, processes=processes, root=root) as srv:
         shipments = srv.shipments(n_events // CHAIN)
         chains = [srv.chain(code, head, CHAIN) for code, head in shipments]
         headers = {**srv.auth("courier"), "content-type": "application/json"}
         latencies: list[float] = []
         errors: list[str] = []
+        # each phone's batches, and the same events as Structs for the baseline
+        streams = [interleave(chains[k::clients], batch) for k in range(clients)]
+        bodies = [[msgspec.json.encode({"events": b}) for b in stream] for stream in streams]
+        structs = [[[msgspec.convert(e, CustodyEvent) for e in b] for b in stream] for stream in streams]
 
-        def connect() -> http.client.HTTPConnection:
+        def connect(port: int) -> http.client.HTTPConnection:
             # the stdlib's HTTP/1.1 keep-alive client: the phone's HTTP work happens on the
             # phone, and httpx's own ~1.5 ms of Python per request would otherwise come out of
             # the same two cores the server is being measured on
-            return http.client.HTTPConnection("127.0.0.1", srv.port, timeout=120)
+            return http.client.HTTPConnection("127.0.0.1", port, timeout=120)
 
-        if clients == 1:
-            batches = interleave(chains, batch)
-            bodies = [msgspec.json.encode({"events": b}) for b in batches]
-            structs = [[msgspec.convert(e, CustodyEvent) for e in b] for b in batches]
-            conn = connect()
-            synced = checked = 0.0
-            try:
-                for start in range(0, len(bodies), slice_batches):
-                    t0 = time.perf_counter()
-                    for body in bodies[start : start + slice_batches]:
-                        t = time.perf_counter()
-                        error = post_batch(conn, body, headers)
-                        latencies.append(time.perf_counter() - t)
-                        assert error is None, error
-                    t1 = time.perf_counter()
-                    for part in structs[start : start + slice_batches]:
+        conns = [[connect(port) for port in srv.ports] for _ in range(clients)]
+
+        def phone(k: int, start: int) -> None:
+            for j, body in enumerate(bodies[k][start : start + slice_batches], start=start):
+                t = time.perf_counter()
+                error = post_batch(conns[k][(k + j) % processes], body, headers)
+                latencies.append(time.perf_counter() - t)
+                if error is not None:
+                    errors.append(error)
+                    return
+
+        servers = [p.pid for p in srv.procs]
+        helpers = [c for pid in servers for c in children(pid)]
+        database = pg_backends(srv)
+        rss_before = [rss_mib(pid) for pid in servers]
+        before = {pid: cpu_seconds(pid) for pid in servers + helpers + database}
+        synced = checked = client_cpu = 0.0
+        try:
+            for start in range(0, max(len(b) for b in bodies), slice_batches):
+                threads = [threading.Thread(target=phone, args=(k, start)) for k in range(clients)]
+                c0 = time.process_time()
+                t0 = time.perf_counter()
+                for th in threads:
+                    th.start()
+                for th in threads:
+                    th.join()
+                t1 = time.perf_counter()
+                client_cpu += time.process_time() - c0
+                assert not errors, errors[:3]
+                for k in range(clients):
+                    for part in structs[k][start : start + slice_batches]:
                         for ev in part:
                             verify_event(ev)
-                    synced += t1 - t0
-                    checked += time.perf_counter() - t1
-            finally:
-                conn.close()
-            n = sum(len(b) for b in batches)
-            return n / synced, n / checked, statistics.median(latencies) * 1000
-
-        streams = [
-            [msgspec.json.encode({"events": b}) for b in interleave(chains[k::clients], batch)]
-            for k in range(clients)
-        ]
-
-        def phone(bodies: list[bytes]) -> None:
-            conn = connect()
-            try:
-                for body in bodies:
-                    t = time.perf_counter()
-                    error = post_batch(conn, body, headers)
-                    latencies.append(time.perf_counter() - t)
-                    if error is not None:
-                        errors.append(error)
-                        return
-            finally:
-                conn.close()
-
-        threads = [threading.Thread(target=phone, args=(bodies,)) for bodies in streams]
-        sample = [e for c in chains for e in c]
-        n_before, s_before = baseline(sample)
-        t0 = time.perf_counter()
-        for th in threads:
-            th.start()
-        for th in threads:
-            th.join()
-        elapsed = time.perf_counter() - t0
-        n_after, s_after = baseline(sample)
-        assert not errors, errors
-        base = (n_before + n_after) / (s_before + s_after)
-        return len(sample) / elapsed, base, statistics.median(latencies) * 1000
+                synced += t1 - t0
+                checked += time.perf_counter() - t1
+        finally:
+            for row in conns:
+                for conn in row:
+                    conn.close()
+        database = sorted(set(database) | set(pg_backends(srv)))
+        spent = {pid: cpu_seconds(pid) - before.get(pid, 0.0) for pid in servers + helpers + database}
+        rss_after = [rss_mib(pid) for pid in servers]
+        n = sum(len(b) for stream in streams for b in stream)
+        per100 = 100 / n
+        cpu = {
+            "servers": sum(spent[p] for p in servers) * per100,
+            "helpers": sum(spent[p] for p in helpers) * per100,
+            "database": sum(spent[p] for p in database) * per100,
+            "client": client_cpu * per100,
+        }
+        return Result(
+            n / synced,
+            n / checked,
+            statistics.median(latencies) * 1000,
+            cpu,
+            list(zip(rss_before, rss_after, strict=True)),
+        )
 
 
 def main() -> None:
@@ -155,25 +210,37 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=10_000)
     ap.add_argument("--batch", type=int, default=100)
     ap.add_argument("--backends", default="sqlite,postgres")
+    ap.add_argument("--processes", type=int, default=1, help="hoso serve processes on the one database")
     ap.add_argument(
-        "--clients", type=int, default=1, help="phones syncing at once (default 1: one after another)"
+        "--clients", type=int, default=0, help="phones syncing at once (default: one per server process)"
     )
+    ap.add_argument("--root", type=Path, help="serve another checkout's server (the code before a change)")
     args = ap.parse_args()
+    clients = args.clients or args.processes
     print(
-        f"ingest: {args.events} events in batches of {args.batch}, {args.clients} client(s), "
-        f"one server worker, {os.cpu_count()} cores"
+        f"ingest: {args.events} events in batches of {args.batch}, {clients} phone(s), "
+        f"{args.processes} server process(es), {os.cpu_count()} cores"
     )
     verdict = None
     for backend in args.backends.split(","):
-        rate, base, p50 = run_backend(backend, args.events, args.batch, args.clients)
+        r = run_backend(backend, args.events, args.batch, clients, args.processes, root=args.root)
         print(
-            f"  {backend:<9} POST /api/v1/events: {rate:8.0f} events/s  "
-            f"({rate / base:5.1%} of a baseline of {base:,.0f}/s; median batch {p50:.1f} ms)"
+            f"  {backend:<9} POST /api/v1/events: {r.rate:8.0f} events/s  "
+            f"({r.rate / r.base:5.1%} of a baseline of {r.base:,.0f}/s; median batch {r.p50_ms:.1f} ms)"
         )
+        cpu = r.cpu
+        print(
+            f"            CPU ms per 100 events: servers {cpu['servers'] * 1000:.1f}, their signature "
+            f"helpers {cpu['helpers'] * 1000:.1f}, database {cpu['database'] * 1000:.1f}, "
+            f"bench client {cpu['client'] * 1000:.1f}; wall {100 / r.rate * 1000:.1f}"
+        )
+        rss = ", ".join(f"{a:.0f} -> {b:.0f}" for a, b in r.rss)
+        print(f"            hoso serve RSS MiB before -> after the sync: {rss}")
         if backend == "sqlite":
-            verdict = rate >= 5000 and rate / base >= 0.40
-    when = "turn about with the sync" if args.clients == 1 else "before and after the sync"
-    print(f"  baseline: hash + Ed25519 verify of the same events, one core, no HTTP/DB, {when}")
+            verdict = r.rate >= 5000 and r.rate / r.base >= 0.40
+    print(
+        "  baseline: hash + Ed25519 verify of the same events, one core, no HTTP/DB, turn about with the sync"
+    )
     if verdict is not None:
         met = "met" if verdict else "NOT met"
         print(f"  target: >= 5,000 events/s on SQLite and >= 40% of baseline: {met}")

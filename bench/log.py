@@ -96,13 +96,7 @@ def main() -> None:
             srv._stop()  # build the big log with the server stopped, then serve it again
             print(f"  {backend}: building")
             rate, lat = asyncio.run(build_and_probe(srv.db_url, args.leaves))
-            srv.proc = __import__("subprocess").Popen(
-                [sys.executable, "-m", "server.cli", "serve", "--port", str(srv.port)],
-                env=srv.env,
-                cwd=Path(__file__).resolve().parents[1],
-                stdout=-3,
-                stderr=-3,
-            )
+            srv.start()
             for _ in range(100):
                 try:
                     httpx.get(f"{srv.base}/health")
@@ -123,7 +117,7 @@ def main() -> None:
         rates = {}
         for flag in ("0", "1", "0", "1"):  # interleaved, best of two each
             os.environ["HOSO_MERKLE_LOG"] = flag
-            rate, _, _ = ingest.run_backend(backend, args.events, 100)
+            rate = ingest.run_backend(backend, args.events, 100).rate
             rates[flag] = max(rates.get(flag, 0.0), rate)
         os.environ.pop("HOSO_MERKLE_LOG", None)
         cost = rates["0"] / rates["1"] - 1

@@ -5,6 +5,9 @@ an asyncio lock, each transaction opened with BEGIN IMMEDIATE, readers alongside
 writer is SQLAlchemy's connection (`write()`), or, for ingest's hot path, a plain sqlite3
 connection on a thread of its own (`run_sqlite_write`), under the same lock.
 PostgreSQL: one pool; chain appends lock the shipment rows (SELECT … FOR UPDATE).
+Ingest writes through custody/repository.py's `PgIngestWriter` (a few statements in the
+driver's own text per batch), or with `pg_writer="core"` through the same SQLAlchemy
+Core statements as SQLite's core writer (the tests compare what the two store).
 """
 
 from __future__ import annotations
@@ -83,16 +86,25 @@ def _in_immediate_transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Co
 
 
 SQLITE_WRITERS = ("fast", "core")
+PG_WRITERS = ("fast", "core")
 
 
 class Database:
     def __init__(
-        self, url: str, *, merkle_log: bool = True, sqlite_writer: str = "fast", outbox: bool = True
+        self,
+        url: str,
+        *,
+        merkle_log: bool = True,
+        sqlite_writer: str = "fast",
+        pg_writer: str = "fast",
+        outbox: bool = True,
     ) -> None:
         if sqlite_writer not in SQLITE_WRITERS:
             raise ValueError(
                 f"sqlite_writer must be one of {', '.join(SQLITE_WRITERS)}, got {sqlite_writer!r}"
             )
+        if pg_writer not in PG_WRITERS:
+            raise ValueError(f"pg_writer must be one of {', '.join(PG_WRITERS)}, got {pg_writer!r}")
         self.url = url
         self.merkle_log = merkle_log  # off only to measure what the log costs (bench/log.py)
         self.outbox = outbox  # ingest's outbox rows; off only to measure their cost (bench/outbox.py)
@@ -109,6 +121,8 @@ class Database:
             self._lock = None
         # ingest on SQLite: the plain sqlite3 writer (fast) or SQLAlchemy's (core, to compare)
         self.sqlite_fast = self.is_sqlite and sqlite_writer == "fast"
+        # ingest on PostgreSQL: PgIngestWriter (fast) or SQLAlchemy Core's statements (core)
+        self.pg_fast = not self.is_sqlite and pg_writer == "fast"
         self._raw_path = make_url(url).database if self.is_sqlite else None
         self._raw_thread: ThreadPoolExecutor | None = None
         self._raw_conn: sqlite3.Connection | None = None

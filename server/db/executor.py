@@ -4,7 +4,11 @@ Repositories on the hot write path (ingest, the Merkle log) build SQLAlchemy Cor
 statements from the table metadata and run them through an `Executor`:
 
 - `CoreExecutor`: a SQLAlchemy `Connection` (on PostgreSQL, and on SQLite when
-  `HOSO_SQLITE_WRITER=core`), under `AsyncConnection.run_sync`.
+  `HOSO_SQLITE_WRITER=core`), under `AsyncConnection.run_sync`. On PostgreSQL its
+  `native` runs a statement written in the driver's own text (`$1`, arrays as lists) on
+  the same connection's DBAPI cursor, in the same transaction: ingest's few statements
+  per batch (custody/repository.py `PgIngestWriter`), with no compile-cache lookup and no
+  per-value processing in SQLAlchemy.
 - `SqliteExecutor`: a raw `sqlite3` connection, the whole transaction on one thread
   (`Database.run_sqlite_write`). Each statement is compiled once by SQLAlchemy's SQLite
   dialect, and each value passes through its column type's own bind and result
@@ -20,7 +24,7 @@ from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import AdaptedConnection, Connection
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.sql import ClauseElement, Executable, Select
 from sqlalchemy.sql.compiler import SQLCompiler
 
@@ -74,6 +78,23 @@ class CoreExecutor:
 
     def savepoint(self) -> Savepoint:
         return _CoreSavepoint(self.conn)
+
+    def native(self, sql: str, params: Sequence[Any] = ()) -> list[Sequence[Any]]:
+        """PostgreSQL: run `sql` (asyncpg's text: `$1`, `$2` …) with `params` as asyncpg
+        encodes them, on this connection's DBAPI cursor: inside the transaction (the
+        driver adapter's cursor starts it, as SQLAlchemy's own statements do), one round
+        trip. Its rows; a constraint it breaks raises SQLAlchemy's IntegrityError, as
+        `rows` and `many` do."""
+        dbapi = self.conn.dialect.loaded_dbapi
+        cursor = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(sql, params)
+            rows: list[Sequence[Any]] = list(cursor.fetchall()) if cursor.description else []
+            return rows
+        except dbapi.Error as exc:
+            raise DBAPIError.instance(sql, params, exc, dbapi.Error, hide_parameters=True) from exc
+        finally:
+            cursor.close()
 
     def run_async(self, fn: Callable[[], Awaitable[T]]) -> T:
         """Await fn() from inside `AsyncConnection.run_sync` (SQLAlchemy's documented

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 from sqlalchemy import and_, bindparam, func, insert, or_, select, text
 from sqlalchemy.sql import Select
 
 from shared import merkle
 
-from ..db.executor import Executor
+from ..db.executor import CoreExecutor, Executor
 from ..db.models import log_nodes
 
 _ADVISORY_KEY = 0x486F536F  # "HoSo": one total order of log appends on PostgreSQL
@@ -51,6 +52,45 @@ def append(ex: Executor, leaves: list[bytes]) -> int:
     created = merkle.append_nodes(start, [merkle.leaf_hash(x) for x in leaves], lambda lv, i: edge[(lv, i)])
     ex.many(_INSERT, [{"level": lv, "idx": i, "hash": h} for (lv, i), h in created.items()], _INSERT_KEYS)
     return start
+
+
+# --- PostgreSQL's append in two round trips (PgIngestWriter): the lock, then the size and
+# the right edge in one statement; the caller inserts the nodes with the batch's rows ---
+
+PG_LOCK = f"SELECT pg_advisory_xact_lock({_ADVISORY_KEY})"
+# the size, and the node at each set bit L of it: (L, (size >> L) - 1), merkle.right_edge;
+# each node read by its primary key (a scalar subquery: the planner cannot turn it into a
+# scan of the whole table, as it did with a join)
+PG_SIZE_AND_EDGE = (
+    "WITH s AS (SELECT coalesce(max(idx) + 1, 0) AS n FROM log_nodes WHERE level = 0) "
+    "SELECT s.n, e.lv, e.hash FROM s LEFT JOIN LATERAL (SELECT b.lv, "
+    "(SELECT l.hash FROM log_nodes l WHERE l.level = b.lv AND l.idx = (s.n >> b.lv) - 1) AS hash "
+    "FROM generate_series(0, 62) AS b(lv) WHERE (s.n >> b.lv) & 1 = 1) e ON true"
+)
+# the nodes as one INSERT from three arrays: $1 levels, $2 indexes, $3 hashes
+PG_INSERT_NODES = (
+    "INSERT INTO log_nodes (level, idx, hash) SELECT * FROM unnest($1::int[], $2::bigint[], $3::bytea[])"
+)
+
+
+def pg_nodes(ex: CoreExecutor, leaves: list[bytes]) -> tuple[int, list[list[Any]]]:
+    """PostgreSQL: take the log's lock for this transaction and compute the nodes that
+    appending `leaves` creates; (index of the first new leaf, [levels, indexes, hashes])
+    for PG_INSERT_NODES, which the caller must run in the same transaction."""
+    ex.native(PG_LOCK)  # its own statement: a statement's snapshot is taken before it waits
+    rows = ex.native(PG_SIZE_AND_EDGE)
+    start = int(rows[0][0])
+    edge = {(lv, (start >> lv) - 1): bytes(h) for _, lv, h in rows if h is not None}
+    if len(edge) != start.bit_count():
+        missing = sorted(set(merkle.right_edge(start)) - edge.keys())[:3]
+        raise RuntimeError(f"Merkle log nodes missing from the database: {missing}")
+    created = merkle.append_nodes(start, [merkle.leaf_hash(x) for x in leaves], lambda lv, i: edge[(lv, i)])
+    levels, idxs, hashes = [], [], []
+    for (lv, i), h in created.items():
+        levels.append(lv)
+        idxs.append(i)
+        hashes.append(h)
+    return start, [levels, idxs, hashes]
 
 
 # --- reads for the hot routes (issue 16): plain SQL text, built once, one statement each ---

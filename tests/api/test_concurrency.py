@@ -1,17 +1,28 @@
 """Concurrent syncs never fork a chain: on SQLite (one writer, BEGIN IMMEDIATE) and on
-PostgreSQL (row locks), within one server and across two servers sharing the database."""
+PostgreSQL (row locks), within one server, across two app instances sharing the
+database, and across two real `hoso serve` processes."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
+import httpx
 import msgspec
+import pytest
 from litestar.testing import AsyncTestClient
 
+from bench._harness import PG_DEFAULT, Server
 from server.app import create_app
-from shared.events import CustodyEvent, verify_event
+from shared import merkle
+from shared.events import CustodyEvent, new_event_id, sign_event, verify_event
+from shared.timeutil import to_wire, utcnow
 from tests.api.conftest import Api
-from tests.conftest import BOTH_SQLITE_WRITERS
+from tests.conftest import BOTH_SQLITE_WRITERS, PG_URL
 
 pytestmark = BOTH_SQLITE_WRITERS
 
@@ -100,3 +111,100 @@ async def test_many_shipments_in_parallel(api):
     assert all(x["status"] == "accepted" for r in responses for x in r.json()["results"])
     for code, _ in codes_heads:
         assert len(await _chain_ok(api, code)) == 3
+
+
+def _rival(srv, code: str, prev: str, n: int) -> dict:
+    """A signed delivery attempt of the harness's courier claiming `prev` as its predecessor."""
+    t = utcnow() + timedelta(seconds=n)
+    ev = sign_event(
+        srv.device,
+        id=new_event_id(),
+        shipment=code,
+        type="delivery_failed",
+        occurred_at=to_wire(t),
+        actor=f"courier:{srv.courier_id}",
+        location={"lat": 13.98, "lon": 108.0, "accuracy_m": 5.0, "fix_at": to_wire(t)},
+        data={"reason": "not_home"},
+        prev=prev,
+    )
+    return msgspec.to_builtins(ev)
+
+
+def _leaves(srv) -> list[tuple[int, str]]:
+    """(log index, hash) of every leaf in the database, in index order."""
+    sql = (
+        "SELECT log_index, hash FROM custody_events UNION ALL "
+        "SELECT log_index, hash FROM device_enrolments ORDER BY 1"
+    )
+    if srv.backend.startswith("sqlite"):
+        import sqlite3
+
+        with contextlib.closing(sqlite3.connect(srv.db_url.removeprefix("sqlite+aiosqlite:///"))) as conn:
+            return conn.execute(sql).fetchall()
+    import psycopg
+
+    with psycopg.connect(srv.db_url.replace("postgresql+asyncpg://", "postgresql://")) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def test_two_serve_processes_rival_events_exactly_one_accepted(backend, tmp_path):
+    """Two real `hoso serve` processes on one database: rival events for one head, sent
+    at once to both, and many chains at once through both; every chain stays one line,
+    and the Merkle log has every accepted event exactly once, in one order."""
+    if backend == "postgres" and not PG_URL:
+        pytest.skip("PostgreSQL run needs HOSO_TEST_POSTGRES_URL")
+    env = {"HOSO_SQLITE_WRITER": "core"} if backend == "sqlite-core" else {}
+    kind = "postgres" if backend == "postgres" else "sqlite"
+    with Server(kind, extra_env=env, processes=2, pg_url=PG_URL or PG_DEFAULT) as srv:
+        bases = [f"http://127.0.0.1:{port}" for port in srv.ports]
+        headers = srv.auth("courier")
+        (code, head), *others = srv.shipments(9)
+        first = srv.chain(code, head, 1)
+        assert srv.http.post("/api/v1/events", json={"events": first}, headers=headers).status_code == 200
+        rivals = [_rival(srv, code, first[0]["hash"], n) for n in range(12)]
+        # the other shipments' whole chains, each split in two halves sent to the two servers
+        chains = [srv.chain(c, h, 6) for c, h in others]
+        jobs = [(bases[n % 2], [ev]) for n, ev in enumerate(rivals)]
+        jobs += [(bases[n % 2], half) for n, ch in enumerate(chains) for half in (ch[:3], ch[3:])]
+        start = threading.Barrier(len(jobs))
+
+        def send(job: tuple[str, list[dict]]) -> list[dict]:
+            base, events = job
+            with httpx.Client(base_url=base, timeout=60) as client:
+                start.wait()
+                for _ in range(40):  # a second half sent before its first is in: sync again
+                    r = client.post("/api/v1/events", json={"events": events}, headers=headers)
+                    assert r.status_code == 200, r.text
+                    results = r.json()["results"]
+                    if events[0] in rivals or all(x["status"] != "rejected" for x in results):
+                        return results
+                    time.sleep(0.05)
+                return results
+
+        with ThreadPoolExecutor(len(jobs)) as pool:
+            answers = list(pool.map(send, jobs))
+        statuses = [a[0]["status"] for a in answers[: len(rivals)]]
+        assert statuses.count("accepted") == 1 and statuses.count("rejected") == 11, statuses
+        for answer in answers[len(rivals) :]:
+            assert {x["status"] for x in answer} <= {"accepted", "duplicate"}, answer
+        dispatcher = srv.auth("dispatcher")
+        for c, chain in [(code, None), *zip([c for c, _ in others], chains, strict=True)]:
+            detail = srv.http.get(f"/api/v1/shipments/{c}", headers=dispatcher).json()
+            prev = None
+            for view in detail["events"]:
+                ev = msgspec.convert(view["event"], CustodyEvent)
+                verify_event(ev)
+                assert ev.prev == prev, "chain forked or broken"
+                prev = ev.hash
+            assert detail["head"] == prev
+            if chain is None:
+                assert len(detail["events"]) == 3 and len(detail["rejected"]) == 11
+            else:
+                assert [v["event"]["id"] for v in detail["events"][1:]] == [e["id"] for e in chain]
+        leaves = _leaves(srv)
+        assert [i for i, _ in leaves] == list(range(len(leaves)))  # no gap, no index twice
+        log_head = srv.http.get("/api/v1/log/head").json()
+        assert log_head["size"] == len(leaves)
+        assert (
+            log_head["root"] == merkle.root_of([merkle.leaf_hash(bytes.fromhex(h)) for _, h in leaves]).hex()
+        )

@@ -1,4 +1,5 @@
-"""Ingest's two SQLite writers (HOSO_SQLITE_WRITER=fast|core) store the very same bytes."""
+"""Ingest's two SQLite writers (HOSO_SQLITE_WRITER=fast|core) store the very same bytes,
+and so do its two PostgreSQL writers (PgIngestWriter, and SQLAlchemy Core's statements)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ from shared.events import CustodyEvent
 from shared.timeutil import to_wire
 from tests.api.test_events import _ready
 
-pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 TABLES = ("custody_events", "rejected_events", "shipments", "log_nodes")
 
 
@@ -35,7 +35,8 @@ def _dump(path) -> dict[str, list[tuple]]:
         conn.close()
 
 
-async def test_fast_and_core_writers_store_identical_rows(api, settings, db, tmp_path):
+async def _batch(api, db) -> tuple[list[CustodyEvent], CurrentUser, dict, dict]:
+    """A batch of every kind of row, its courier, and two of its events (d1, f3)."""
     await api.login("courier2")
     delivered, head_d = await _ready(api)
     transferred, head_t = await _ready(api)
@@ -69,6 +70,12 @@ async def test_fast_and_core_writers_store_identical_rows(api, settings, db, tmp
     async with db.read() as conn:
         row = (await conn.execute(select(users).where(users.c.id == api.user_ids["courier1"]))).one()
     user = CurrentUser(row.id, row.username, row.role, row.unit_id, "BC-PLEIKU")
+    return batch, user, d1, f3
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_fast_and_core_writers_store_identical_rows(api, settings, db, tmp_path):
+    batch, user, d1, f3 = await _batch(api, db)
     now = datetime.now(UTC)
 
     source = settings.db_url.removeprefix("sqlite+aiosqlite:///")
@@ -102,3 +109,54 @@ async def test_fast_and_core_writers_store_identical_rows(api, settings, db, tmp
     assert stored[d1["id"]] is None and "null" not in stored.values()
     assert indexed == 1
     assert [r.flags for r in results][5] == ["device_clock_ahead"] and results[0].flags == []
+
+
+def _pg_dump(url: str) -> dict[str, list[str]]:
+    """Every row of the ingest tables as PostgreSQL writes it out (row to text)."""
+    import psycopg
+
+    with psycopg.connect(url.replace("postgresql+asyncpg://", "postgresql://")) as conn:
+        return {t: [r[0] for r in conn.execute(f"SELECT t::text FROM {t} t ORDER BY 1")] for t in TABLES}
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_pg_fast_and_core_writers_store_identical_rows(api, settings, db):
+    """PgIngestWriter's few statements against the Core statements' executemany: the same
+    rows, value for value (JSON text, timestamps, the log's nodes), on two copies of one
+    database."""
+    from tests.conftest import _pg_admin, _pg_url_for
+
+    batch, user, _, f3 = await _batch(api, db)
+    now = datetime.now(UTC)
+    source = settings.db_url.rpartition("/")[2]
+    await db.dispose()
+    dumps, answers = {}, {}
+    with _pg_admin() as admin:
+        # a template must have no sessions: the app's pooled connections are closed for it
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (source,))
+        for writer in ("fast", "core"):
+            admin.execute(f'DROP DATABASE IF EXISTS "{source}_{writer}"')
+            admin.execute(f'CREATE DATABASE "{source}_{writer}" TEMPLATE "{source}"')
+    try:
+        for writer in ("fast", "core"):
+            url = _pg_url_for(f"{source}_{writer}")
+            target = Database(url, pg_writer=writer)
+            try:
+                events = [msgspec.structs.replace(e) for e in batch]
+                answers[writer] = await service.ingest(target, user, events, now)
+            finally:
+                await target.dispose()
+            dumps[writer] = _pg_dump(url)
+    finally:
+        with _pg_admin() as admin:
+            for writer in ("fast", "core"):
+                admin.execute(f'DROP DATABASE IF EXISTS "{source}_{writer}" WITH (FORCE)')
+    assert [r.status for r in answers["fast"]] == ["accepted"] * 6 + ["rejected"] * 2, answers["fast"]
+    assert answers["fast"] == answers["core"]
+    for table in TABLES:
+        assert dumps["fast"][table] == dumps["core"][table], table
+    fast = dumps["fast"]
+    assert len(fast["rejected_events"]) == 2
+    assert any('"[""device_clock_ahead""]"' in row for row in fast["custody_events"] if f3["id"] in row)
+    # no flags: SQL NULL (an empty field in the row's text), not JSON 'null'
+    assert not any(",null," in row for row in fast["custody_events"])
