@@ -211,39 +211,32 @@ async def claim(conn: AsyncConnection, me: str, n: int, lease_s: float, now: dat
     return sorted(rows, key=lambda r: r.id)
 
 
-_DONE = (
-    update(outbox_messages)
-    .where(T.id == bindparam("b_id"), T.claimed_by == bindparam("b_me"))
-    .values(
-        state=bindparam("state"),
-        attempts=bindparam("attempts"),
-        channel=bindparam("channel"),
-        destination=bindparam("destination"),
-        segments=bindparam("segments"),
-        last_error=bindparam("last_error"),
-        sent_at=bindparam("sent_at"),
-        next_at=bindparam("next_at"),
-        sealed=null(),
-        claimed_until=null(),
-        claimed_by=null(),
+def _outcome(**also: Any) -> Any:
+    """Record a try's outcome on a row this worker still holds, and let the row go."""
+    return (
+        update(outbox_messages)
+        .where(T.id == bindparam("b_id"), T.claimed_by == bindparam("b_me"))
+        .values(
+            **{c: bindparam(c) for c in _OUTCOME_COLUMNS},
+            claimed_until=null(),
+            claimed_by=null(),
+            **also,
+        )
     )
+
+
+_OUTCOME_COLUMNS = (
+    "state",
+    "attempts",
+    "channel",
+    "destination",
+    "segments",
+    "last_error",
+    "sent_at",
+    "next_at",
 )
-_AGAIN = (
-    update(outbox_messages)
-    .where(T.id == bindparam("b_id"), T.claimed_by == bindparam("b_me"))
-    .values(
-        state=bindparam("state"),
-        attempts=bindparam("attempts"),
-        channel=bindparam("channel"),
-        destination=bindparam("destination"),
-        segments=bindparam("segments"),
-        last_error=bindparam("last_error"),
-        sent_at=bindparam("sent_at"),
-        next_at=bindparam("next_at"),
-        claimed_until=null(),
-        claimed_by=null(),
-    )
-)
+_DONE = _outcome(sealed=null())  # sent or given up: the sealed PIN is erased
+_AGAIN = _outcome()  # to be tried again: the PIN stays sealed
 
 
 async def finish(
