@@ -369,3 +369,38 @@ async def test_the_server_runs_a_worker_by_default(settings):
                     break
                 await asyncio.sleep(0.05)
         assert [r.json()["data"]["shipment"] for r in hook.received] == [sub["code"]]
+
+
+async def test_one_dead_letter_retried_ten_times_at_once_is_queued_once(api, db):
+    """Two admins (or a double click) retrying the same dead letter: one retry takes it, the
+    others are told it is no longer a dead letter; nothing else changes, no 500."""
+    from tests.api.test_console import console_login, csrf
+
+    sub = await api.create_shipment("submission")
+    async with db.write() as conn:
+        await conn.execute(
+            update(outbox_messages)
+            .where(outbox_messages.c.topic == "registered")
+            .values(state="dead", attempts=8)
+        )
+    client = api.client
+    await console_login(client, "admin")
+    dead = await client.get("/console/outbox")
+    message_id = int(re.search(r'id="dead-(\d+)"', dead.text).group(1))
+    token = csrf(dead.text)
+    answers = await asyncio.gather(
+        *(client.post(f"/console/outbox/{message_id}/retry", data={"_csrf_token": token}) for _ in range(10))
+    )
+    codes = sorted(r.status_code for r in answers)
+    assert codes == [200] + [404] * 9, codes  # the one that took it lands on the list again
+    async with db.read() as conn:
+        states = (
+            (
+                await conn.execute(
+                    select(outbox_messages.c.state).where(outbox_messages.c.shipment_id.isnot(None))
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert "dead" not in states and sub["code"]
