@@ -9,7 +9,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException
 from litestar.response import Redirect, Template
 
-from shared.i18n import lang_or_default, t
+from shared.i18n import lang_or_default, number, t, vnd
 
 from ..auth.security import LoginRequired
 
@@ -83,6 +83,8 @@ def page(
             "lang": lang,
             "other_lang": "en" if lang == "vi" else "vi",
             "t": lambda key, **kw: t(key, lang, **kw),
+            "num": lambda value, digits=None: number(value, digits, lang),
+            "vnd": vnd,
             "user": user,
             "nav": nav,
             "title": title,

@@ -19,6 +19,7 @@ import msgspec
 from sqlalchemy.exc import IntegrityError
 
 from shared import codes
+from shared.i18n import vnd
 from shared.jcs import canonicalize
 from shared.timeutil import as_utc, to_wire, utcnow
 
@@ -41,12 +42,6 @@ MAX_AMOUNT = 10**12
 MAX_DAYS = 62
 SIGNATURE_LIMITS = {"image/png": 2 * 1024 * 1024, "application/json": 1024 * 1024}
 RECORD_VERSION = 1
-
-
-def vnd(amount: int) -> str:
-    """1234000 → '1.234.000 ₫' (Vietnamese thousands separator)."""
-    sign = "−" if amount < 0 else ""
-    return f"{sign}{abs(amount):,}".replace(",", ".") + " ₫"
 
 
 def local_day(dt: datetime) -> date:

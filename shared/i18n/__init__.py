@@ -22,3 +22,23 @@ def lang_or_default(lang: str | None) -> str:
 def t(key: str, lang: str | None = DEFAULT, /, **values: object) -> str:
     text = LANGUAGES[lang_or_default(lang)].get(key) or LANGUAGES[DEFAULT].get(key) or key
     return text.format(**values) if values else text
+
+
+def number(value: float | None, digits: int | None = None, lang: str | None = DEFAULT, /) -> str:
+    """A number as people of the language write it: `1.234,5` in Vietnamese, `1,234.5` in
+    English. `digits` decimals, or as few as the value needs when None; None is "—"."""
+    if value is None:
+        return "—"
+    text = f"{value:,.{digits}f}" if digits is not None else f"{value:,.6f}".rstrip("0").rstrip(".")
+    if text in ("-0", "") or (text.startswith("-") and not text.strip("-0.,")):
+        text = text.lstrip("-") or "0"
+    if lang_or_default(lang) == "vi":
+        text = text.translate(str.maketrans({",": ".", ".": ","}))
+    return text
+
+
+def vnd(amount: int) -> str:
+    """1234000 → '1.234.000 ₫': whole đồng with the Vietnamese thousands separator, in
+    every language (how amounts in đồng are printed on receipts and in the registers)."""
+    sign = "−" if amount < 0 else ""
+    return f"{sign}{abs(amount):,}".replace(",", ".") + " ₫"

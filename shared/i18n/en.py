@@ -30,6 +30,12 @@ STRINGS: dict[str, str] = {
     "holder.hub": "A post office",
     "holder.proxy": "An authorised person",
     "holder.business": "A business",
+    "party.citizen": "Citizen",  # the other party of an event, whatever its direction
+    "party.proxy": "Authorised person",
+    "party.business": "Business",
+    "party.courier": "Courier",
+    "party.clerk": "Reception clerk",
+    "party.hub": "Post office",
     "page.title": "Tracking dossier {code}",
     "page.now": "Now",
     "page.holder": "Held by",

@@ -30,6 +30,12 @@ STRINGS: dict[str, str] = {
     "holder.hub": "Bưu cục",
     "holder.proxy": "Người được ủy quyền",
     "holder.business": "Doanh nghiệp",
+    "party.citizen": "Công dân",  # the other party of an event, whatever its direction
+    "party.proxy": "Người được ủy quyền",
+    "party.business": "Doanh nghiệp",
+    "party.courier": "Bưu tá",
+    "party.clerk": "Cán bộ tiếp nhận",
+    "party.hub": "Bưu cục",
     "page.title": "Theo dõi hồ sơ {code}",
     "page.now": "Hiện tại",
     "page.holder": "Đang giữ",

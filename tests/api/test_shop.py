@@ -161,7 +161,7 @@ async def test_ha_long_figures_end_to_end(api):
     assert r.status_code == 200, r.text[-500:]
     block = re.search(r'<div class="reform-unit" data-unit="TTHCC-HL">.*?</table>', r.text, re.S).group(0)
     rows_shown = re.findall(r'<td class="fraction">([^<]+)</td>\s*<td class="share">([^<]+)</td>', block)
-    assert rows_shown == [("29 / 299", "9.70 %"), ("0 / 44.865", "0.00 %"), ("120 / 44.865", "0.27 %")]
+    assert rows_shown == [("29 / 299", "9,70 %"), ("0 / 44.865", "0,00 %"), ("120 / 44.865", "0,27 %")]
     assert "≥ 1 % → 1" in block and "Tỉnh Quảng Ninh, từ 01/01/2026" in block
 
     r = await client.get("/console/reports?from=2026-01-01&to=2026-09-30&format=xlsx")
