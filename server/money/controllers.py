@@ -134,7 +134,6 @@ class MoneyConsoleController(Controller):
             "money.html",
             title=t("nav.money", lang),
             sheet=sheet,
-            vnd=service.vnd,
             agencies=await service.agencies(db),
             month=sheet.end.strftime("%Y-%m"),
             can_remit=request.user.role in CASHIERS,
@@ -147,7 +146,6 @@ class MoneyConsoleController(Controller):
             status=status,
             title=t("money.remit_title", lang_of(request)),
             owes=owes,
-            vnd=service.vnd,
             **{"error": None, "form": {}, **ctx},
         )
 
@@ -191,7 +189,6 @@ class MoneyConsoleController(Controller):
             "remittance.html",
             title=t("money.slip", lang_of(request)),
             r=v,
-            vnd=service.vnd,
             group=codes.group,
         )
 
@@ -229,6 +226,5 @@ class MoneyConsoleController(Controller):
             "statement.html",
             title=t("money.statement", lang_of(request)),
             s=s,
-            vnd=service.vnd,
             group=codes.group,
         )

@@ -9,10 +9,11 @@ from __future__ import annotations
 import io
 
 from shared import codes
+from shared.i18n import vnd
 
 from ..console.service import VN
 from ..labels.documents import Document
-from .service import Statement, vnd
+from .service import Statement
 
 TITLE = "BẢNG KÊ THU HỘ PHÍ, LỆ PHÍ"
 HEADERS = (

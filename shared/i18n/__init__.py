@@ -24,6 +24,9 @@ def t(key: str, lang: str | None = DEFAULT, /, **values: object) -> str:
     return text.format(**values) if values else text
 
 
+_VI_MARKS = str.maketrans(",.", ".,")  # thousands and decimal marks swap
+
+
 def number(value: float | None, digits: int | None = None, lang: str | None = DEFAULT, /) -> str:
     """A number as people of the language write it: `1.234,5` in Vietnamese, `1,234.5` in
     English. `digits` decimals, or as few as the value needs when None; None is "—"."""
@@ -33,7 +36,7 @@ def number(value: float | None, digits: int | None = None, lang: str | None = DE
     if text in ("-0", "") or (text.startswith("-") and not text.strip("-0.,")):
         text = text.lstrip("-") or "0"
     if lang_or_default(lang) == "vi":
-        text = text.translate(str.maketrans({",": ".", ".": ","}))
+        text = text.translate(_VI_MARKS)
     return text
 
 
