@@ -33,8 +33,8 @@ def number(value: float | None, digits: int | None = None, lang: str | None = DE
     if value is None:
         return "—"
     text = f"{value:,.{digits}f}" if digits is not None else f"{value:,.6f}".rstrip("0").rstrip(".")
-    if text in ("-0", "") or (text.startswith("-") and not text.strip("-0.,")):
-        text = text.lstrip("-") or "0"
+    if text.startswith("-") and not text.strip("-0.,"):  # -0.0001 to 2 digits is 0.00, not -0.00
+        text = text[1:]
     if lang_or_default(lang) == "vi":
         text = text.translate(_VI_MARKS)
     return text
