@@ -32,6 +32,67 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def start_serve(
+    env: dict[str, str], port: int, root: Path = ROOT, timeout: float = 120.0
+) -> subprocess.Popen[bytes]:
+    """Start `hoso serve` on 127.0.0.1:port and return it once /health answers 200.
+
+    If it exits first, or does not answer within `timeout` seconds, it is stopped and a
+    RuntimeError says which, with the last lines it printed: a test or bench then fails
+    there, not later with a connection refused."""
+    log = tempfile.TemporaryFile()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "server.cli", "serve", "--port", str(port)],
+        env=env,
+        cwd=root,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + timeout
+    while True:
+        code = proc.poll()
+        if code is None:
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=10).status_code == 200:
+                    return proc
+            if time.monotonic() < deadline:
+                time.sleep(0.1)
+                continue
+            proc.terminate()
+            proc.wait(timeout=20)
+            why = f"did not answer /health within {timeout:.0f} s"
+        else:
+            why = f"exited with code {code} before answering /health"
+        log.seek(0)
+        tail = log.read().decode(errors="replace").strip().splitlines()[-15:]
+        raise RuntimeError(f"hoso serve on port {port} {why}; its last output:\n" + "\n".join(tail))
+
+
+def stop_serve(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in procs:
+        proc.wait(timeout=20)
+
+
+@contextlib.contextmanager
+def serving(env: dict[str, str], n: int = 1, root: Path = ROOT) -> Iterator[list[str]]:
+    """n `hoso serve` processes on the database `env` names; yields their base URLs once
+    each answers. They start one after another: each runs the (idempotent) migration first,
+    and two doing so at once on one database is not what an operator does either."""
+    procs: list[subprocess.Popen[bytes]] = []
+    bases = []
+    try:
+        for _ in range(n):
+            port = free_port()
+            procs.append(start_serve(env, port, root))
+            bases.append(f"http://127.0.0.1:{port}")
+        yield bases
+    finally:
+        stop_serve(procs)
+
+
 def _pg_admin(pg_url: str):
     import psycopg
 
@@ -94,8 +155,7 @@ class Server:
         self.procs: list[subprocess.Popen[bytes]] = []
         self._stack.callback(self._stop)
         for port in self.ports:  # one after another: each runs the (idempotent) migration first
-            self.procs.append(self._spawn(port))
-            self._wait_ready(port)
+            self.procs.append(start_serve(self.env, port, self.root))
         self.proc = self.procs[0]
         self.http = self._stack.enter_context(httpx.Client(base_url=self.base, timeout=120))
         self.tokens = {u: self._login(u) for u in ("clerk", "dispatcher", "courier")}
@@ -112,35 +172,12 @@ class Server:
     def __exit__(self, *exc: object) -> None:
         self._stack.close()
 
-    def _spawn(self, port: int) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
-            [sys.executable, "-m", "server.cli", "serve", "--port", str(port)],
-            env=self.env,
-            cwd=self.root,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-
-    def _wait_ready(self, port: int) -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
-                    return
-            time.sleep(0.1)
-        raise RuntimeError("hoso serve did not start")
-
     def start(self) -> None:
         """(Re)start the first `hoso serve` on the same port and data, and wait until it answers."""
-        self.proc = self.procs[0] = self._spawn(self.port)
-        self._wait_ready(self.port)
+        self.proc = self.procs[0] = start_serve(self.env, self.port, self.root)
 
     def _stop(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.procs:
-            proc.wait(timeout=20)
+        stop_serve(self.procs)
 
     stop = _stop
 

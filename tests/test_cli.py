@@ -8,11 +8,13 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from bench import _harness as harness
 from shared.crypto import SigningKey
 
 HOSO = [sys.executable, "-m", "server.cli"]
@@ -28,30 +30,12 @@ def run(args: list[str], data_dir: Path, stdin: str | None = None) -> subprocess
 
 
 @contextlib.contextmanager
-def serving(data_dir: Path):
+def serving(data_dir: Path) -> Iterator[str]:
     """`hoso serve` on a free port over data_dir; yields its base URL once /health answers."""
-    port = free_port()
     env = {**os.environ, "HOSO_DATA_DIR": str(data_dir)}
     env.pop("HOSO_DATABASE_URL", None)
-    proc = subprocess.Popen(
-        [*HOSO, "serve", "--port", str(port)],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(150):
-            try:
-                if httpx.get(f"{base}/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+    with harness.serving(env) as (base,):
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def free_port() -> int:

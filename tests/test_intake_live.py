@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import os
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,8 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench import _harness as harness
 from tests.conftest import PG_URL, STRICT, _pg_admin, _pg_url_for
-from tests.test_cli import HOSO, ROOT, free_port
+from tests.test_cli import HOSO, ROOT
 
 
 @contextlib.contextmanager
@@ -46,37 +46,6 @@ def _hoso(env: dict[str, str], *args: str) -> str:
     return done.stdout
 
 
-@contextlib.contextmanager
-def _servers(env: dict[str, str], n: int) -> Iterator[list[str]]:
-    procs, bases = [], []
-    for _ in range(n):
-        port = free_port()
-        procs.append(
-            subprocess.Popen(
-                [*HOSO, "serve", "--port", str(port)],
-                env=env,
-                cwd=ROOT,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
-        bases.append(f"http://127.0.0.1:{port}")
-    try:
-        for base in bases:
-            for _ in range(300):
-                try:
-                    if httpx.get(f"{base}/health").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.1)
-        yield bases
-    finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            p.wait(timeout=10)
-
-
 BODY = {
     "kind": "result",
     "dossier_ref": "000.00.12.H21-261202-0042",
@@ -94,7 +63,7 @@ def test_twenty_identical_requests_on_two_servers_make_one_shipment(backend, tmp
         _hoso(env, "unit", "add", "TTHCC-GL", "--name", "TTHCC Gia Lai", "--kind", "one_stop_shop")
         key = _hoso(env, "apikey", "create", "TTHCC-GL", "--name", "Phần mềm một cửa").strip()
         assert key.startswith("hoso_ak_")
-        with _servers(env, 2) as bases:
+        with harness.serving(env, 2) as bases:
 
             async def burst(bodies: list[dict]) -> list[httpx.Response]:
                 clients = [httpx.AsyncClient(base_url=b, timeout=60) for b in bases]

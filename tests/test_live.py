@@ -3,12 +3,9 @@ from one `hoso serve` process to another sharing the database."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import queue
 import re
-import subprocess
-import sys
 import threading
 import time
 
@@ -16,7 +13,7 @@ import httpx
 import msgspec
 import pytest
 
-from bench._harness import PASSWORD, ROOT, Server, free_port
+from bench._harness import PASSWORD, Server, free_port, start_serve, stop_serve
 
 REDIS_URL = os.environ.get("HOSO_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 STRICT = os.environ.get("HOSO_TEST_STRICT") == "1"
@@ -124,29 +121,16 @@ def test_live_updates_across_processes_on_redis():
     _redis_or_skip()
     with Server("postgres", extra_env={"HOSO_REDIS_URL": REDIS_URL}) as srv:
         port = free_port()
-        other = subprocess.Popen(
-            [sys.executable, "-m", "server.cli", "serve", "--port", str(port)],
-            env=srv.env,
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        other = start_serve(srv.env, port)
         try:
             base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                with contextlib.suppress(httpx.TransportError):
-                    if httpx.get(f"{base}/health").status_code == 200:
-                        break
-                time.sleep(0.1)
             stream = EventStream(console_client(base))  # watching the second process ...
             try:
                 _check_changes_arrive(srv, stream)  # ... while the courier syncs to the first
             finally:
                 stream.close()
         finally:
-            other.terminate()
-            other.wait(timeout=20)
+            stop_serve([other])
 
 
 def test_live_stream_tells_each_unit_only_of_its_shipments():

@@ -35,11 +35,12 @@ from schemathesis.checks import (
 )
 from schemathesis.core.failures import FailureGroup
 
+from bench import _harness as harness
 from server.demo import DEMO_PASSWORD
 from server.demo import USERS as DEMO_USERS
 
 from .conftest import PASSWORD, PG_URL, USERS, _pg_admin, _pg_url_for
-from .test_cli import ROOT, free_port
+from .test_cli import ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -51,27 +52,8 @@ ROLES = ("courier", "clerk", "dispatcher", "auditor", "admin")
 @contextlib.contextmanager
 def serving(env: dict[str, str]) -> Iterator[str]:
     """`hoso serve` on a free port with this environment; yields the base URL once it answers."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve", "--port", str(port)],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{base}/health").status_code == 200:
-                    break
-            time.sleep(0.1)
-        else:
-            pytest.fail("hoso serve did not answer /health within 30 s")
+    with harness.serving(env) as (base,):
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
