@@ -70,11 +70,13 @@ def _validation_detail(exc: ValidationException) -> str:
             message = str(first.get("message", "")).strip()
             key = first.get("key")
             source = first.get("source")
+            source = getattr(source, "value", source)  # Litestar's ParamType enum: "query", "path" …
             if message:
                 where = "request body" if source in (None, "body") else f"{source} parameter"
+                end = "" if message.endswith(".") else "."
                 if key and key != "data" and str(key) not in message:
-                    return f"Invalid {where} `{key}`: {message}"
-                return f"Invalid {where}: {message}"
+                    return f"Invalid {where} `{key}`: {message}{end}"
+                return f"Invalid {where}: {message}{end}"
     return str(exc.detail)
 
 

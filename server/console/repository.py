@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, insert, or_, select, text
+from sqlalchemy import Float, and_, case, cast, func, insert, literal, not_, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement, TextClause
 
@@ -35,6 +35,33 @@ class BoardQuery:
     due_before: datetime | None  # late: due before now
     due_between: tuple[datetime, datetime] | None  # at risk: due soon
     min_attempts: int | None = None  # to return: in custody with at least this many failed attempts
+    # at risk, in SQL (PostgreSQL): registered, or not yet this many metres from the recipient
+    # by the last known position (service.py's haversine, the same sum); None: not filtered here
+    far_m: float | None = None
+
+
+EARTH_M = 6_371_008.8
+
+
+def _far(s: Any, last: Any, metres: float) -> ColumnElement[bool]:
+    """Registered (not yet picked up), or the last known position is unknown or more than
+    `metres` from the recipient (service._row's "at risk" beyond its due-soon window)."""
+    lat, lon = s.recipient["lat"], s.recipient["lon"]
+    known = and_(
+        last.c.lat.is_not(None),
+        last.c.lon.is_not(None),
+        func.json_typeof(lat) == "number",
+        func.json_typeof(lon) == "number",
+    )
+    la1, lo1 = func.radians(last.c.lat), func.radians(last.c.lon)
+    # the casts only inside the CASE: a destination without numbers is never cast
+    la2, lo2 = func.radians(cast(lat.as_string(), Float)), func.radians(cast(lon.as_string(), Float))
+    h = func.power(func.sin((la2 - la1) / 2), 2) + func.cos(la1) * func.cos(la2) * func.power(
+        func.sin((lo2 - lo1) / 2), 2
+    )
+    metres_away = 2 * EARTH_M * func.asin(func.least(literal(1.0, Float), func.sqrt(h)))
+    near = case((known, metres_away <= metres), else_=False)
+    return or_(s.state == "registered", not_(near))
 
 
 async def board(
@@ -67,12 +94,15 @@ async def board(
         conds.append(and_(s.due_at >= q.due_between[0], s.due_at < q.due_between[1]))
     if q.min_attempts is not None:
         conds.append(and_(s.state == "in_custody", s.attempts >= q.min_attempts))
+    last = custody_events.alias("last")
+    at_last = shipments.outerjoin(last, and_(last.c.shipment_id == s.id, last.c.seq == s.seq))
+    if q.far_m is not None:
+        conds.append(_far(s, last, q.far_m))
     page_conds = list(conds)
     if after is not None:
         page_conds.append(or_(s.due_at > after[0], and_(s.due_at == after[0], s.id > after[1])))
     courier = users.alias("courier")
     holder = users.alias("holder")
-    last = custody_events.alias("last")
     query = (
         select(
             s.id,
@@ -96,9 +126,9 @@ async def board(
             last.c.lon,
         )
         .select_from(
-            shipments.outerjoin(courier, courier.c.id == s.assigned_courier_id)
-            .outerjoin(holder, holder.c.id == s.custodian_user_id)
-            .outerjoin(last, and_(last.c.shipment_id == s.id, last.c.seq == s.seq))
+            at_last.outerjoin(courier, courier.c.id == s.assigned_courier_id).outerjoin(
+                holder, holder.c.id == s.custodian_user_id
+            )
         )
         .where(*page_conds)
         .order_by(s.due_at, s.id)
@@ -107,7 +137,10 @@ async def board(
     rows = (await conn.execute(query.limit(fetch))).all()
     if not count:
         return list(rows), 0, 0
-    counted = (await conn.execute(select(func.count(), late_expr).where(*conds))).one()
+    counting = select(func.count(), late_expr).where(*conds)
+    if q.far_m is not None:  # the last position is part of the filter
+        counting = counting.select_from(at_last)
+    counted = (await conn.execute(counting)).one()
     return list(rows), int(counted[0]), int(counted[1] or 0)
 
 
