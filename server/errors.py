@@ -77,7 +77,8 @@ def _validation_detail(exc: ValidationException) -> str:
                 if key and key != "data" and str(key) not in message:
                     return f"Invalid {where} `{key}`: {message}{end}"
                 return f"Invalid {where}: {message}{end}"
-    return str(exc.detail)
+    detail = str(exc.detail)  # e.g. "Missing required query parameter 'second' for path …"
+    return detail if detail.endswith(".") else f"{detail}."
 
 
 def _http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:

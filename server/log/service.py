@@ -345,15 +345,14 @@ _CHECKPOINT = "log.checkpoint"
 
 async def _read_tile(db: Database, t: tiles.Tile) -> tuple[int, bytes]:
     """(how many hashes or leaves the log has in the tile's range, their bytes)."""
+    lv, a, b = tiles.tile_node_range(t)
     if t.level == tiles.ENTRIES:
-        a = t.index * tiles.TILE_WIDTH
         if not db.is_sqlite:
-            row = (await db.pg_fetch(repository.PG_ENTRIES, a, a + t.width))[0]
+            row = (await db.pg_fetch(repository.PG_ENTRIES, a, b))[0]
             return int(row["n"]), bytes(row["body"] or b"")
         async with db.read() as conn:
-            rows = (await conn.execute(repository.ENTRIES, {"a": a, "b": a + t.width})).all()
+            rows = (await conn.execute(repository.ENTRIES, {"a": a, "b": b})).all()
         return len(rows), tiles.entry_bundle([bytes.fromhex(r.hash) for r in rows])
-    lv, a, b = tiles.tile_node_range(t)
     if not db.is_sqlite:  # one statement, one value: string_agg of the hashes
         row = (await db.pg_fetch(repository.PG_TILE, lv, a, b))[0]
         return int(row["n"]), bytes(row["body"] or b"")

@@ -140,9 +140,12 @@ class TileCache:
 
 
 def tile_node_range(tile: Tile) -> tuple[int, int, int]:
-    """(tree level, first node index, end) of the log nodes a hash tile holds."""
+    """(tree level, first node index, end) of the log nodes a hash tile holds (or of the
+    leaves an entry bundle holds); the end at most 2^63 - 1, a bigint (the last full tile
+    numbered 2^55 - 1 would end at 2^63, and no log has it)."""
     first = tile.index * TILE_WIDTH
-    return TILE_HEIGHT * tile.level, first, first + tile.width
+    level = max(tile.level, 0) * TILE_HEIGHT
+    return level, first, min(first + tile.width, (1 << 63) - 1)
 
 
 def entry_bundle(leaves: list[bytes]) -> bytes:

@@ -144,6 +144,19 @@ async def _checkpoint(api):
     return verify_checkpoint(r.text, name, b64url_decode(keys["log_public_key"])), r.text
 
 
+def test_tile_cache_keeps_the_most_recently_read_full_tiles():
+    cache = tiles.TileCache(size=3)
+    full = [tiles.Tile(0, i, tiles.TILE_WIDTH) for i in range(4)]
+    for t in full[:3]:
+        cache.put(t, bytes([t.index]))
+    assert cache.get(full[0]) == b"\x00"  # read: now the most recent
+    cache.put(full[3], b"\x03")  # drops the least recently read: tile 1
+    assert len(cache) == 3 and cache.get(full[1]) is None
+    assert [cache.get(t) for t in (full[0], full[2], full[3])] == [b"\x00", b"\x02", b"\x03"]
+    cache.put(tiles.Tile(0, 9, 5), b"partial")  # a partial tile changes as the log grows: never kept
+    assert cache.get(tiles.Tile(0, 9, 5)) is None and len(cache) == 3
+
+
 async def test_checkpoint_matches_the_json_head_and_rejects_forgery(api):
     from tests.api.test_log import _journey
 
