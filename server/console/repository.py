@@ -106,7 +106,10 @@ async def board(
         page_conds.append(or_(s.due_at > after[0], and_(s.due_at == after[0], s.id > after[1])))
     courier = users.alias("courier")
     holder = users.alias("holder")
-    query = (
+    # the page first, in the open-due index's order, then the names joined to its rows: so
+    # the planner reads the index until the page is full and stops (joined first, it read every
+    # row of an at-risk window and sorted them, estimating the distance filter as few rows)
+    page = (
         select(
             s.id,
             s.code,
@@ -118,26 +121,37 @@ async def board(
             s.recipient,
             s.custodian_role,
             s.custodian_name,
+            s.custodian_user_id,
             s.assigned_courier_id,
             s.attempts,
             s.created_at,
             s.due_at,
-            courier.c.full_name.label("courier_name"),
-            courier.c.username.label("courier_username"),
-            holder.c.full_name.label("holder_name"),
             last.c.lat,
             last.c.lon,
         )
-        .select_from(
-            at_last.outerjoin(courier, courier.c.id == s.assigned_courier_id).outerjoin(
-                holder, holder.c.id == s.custodian_user_id
-            )
-        )
+        .select_from(at_last)
         .where(*page_conds)
         .order_by(s.due_at, s.id)
+        .limit(fetch)
+        .subquery("page")
+    )
+    p = page.c
+    query = (
+        select(
+            *(c for c in page.c if c.key != "custodian_user_id"),
+            courier.c.full_name.label("courier_name"),
+            courier.c.username.label("courier_username"),
+            holder.c.full_name.label("holder_name"),
+        )
+        .select_from(
+            page.outerjoin(courier, courier.c.id == p.assigned_courier_id).outerjoin(
+                holder, holder.c.id == p.custodian_user_id
+            )
+        )
+        .order_by(p.due_at, p.id)
     )
     late_expr = func.sum(case((s.due_at < now, 1), else_=0))
-    rows = (await conn.execute(query.limit(fetch))).all()
+    rows = (await conn.execute(query)).all()
     if not count:
         return list(rows), 0, 0
     counted = (await conn.execute(select(func.count(), late_expr).where(*conds))).one()
