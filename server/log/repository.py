@@ -135,8 +135,9 @@ PG_HEAD = (
 # $1 leaf (hex), $2 tree size or NULL (the current): the leaf's index i, the log's size, the
 # size n, and the nodes: the sibling of each ancestor of leaf i that lies wholly inside n,
 # and n's right edge (the one sibling that reaches past n is made of those)
+PG_LEAF_INDEX = "(SELECT log_index FROM custody_events WHERE hash = $1)"
 PG_INCLUSION = (
-    "WITH f AS (SELECT (SELECT log_index FROM custody_events WHERE hash = $1) AS i, "
+    f"WITH f AS (SELECT {PG_LEAF_INDEX} AS i, "
     f"{_PG_CURRENT} AS current), "
     "s AS (SELECT i, current, coalesce($2::bigint, current) AS n FROM f) "
     f"SELECT s.i, s.current, s.n, k.lv, k.idx, {_PG_NODE} FROM s LEFT JOIN LATERAL ("
