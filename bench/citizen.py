@@ -1,16 +1,20 @@
 """The citizen page under load, next to /health on the same server; and label sheets.
 
     .venv/bin/python bench/citizen.py [--requests 3000] [--clients 4] [--labels 1000]
+        [--backend sqlite|postgres] [--root OTHER_CHECKOUT]
 
-A real `hoso serve` (one worker, SQLite). /t/{code} (a delivered result with its full
-two-leg journey) and /health are each hit by --clients keep-alive clients; figures are
-requests/s and p99. Target (issue 4): the page does >= 50% of /health's rate. Then the
-time to render one A4 PDF of --labels labels through POST /api/v1/labels.pdf.
+A real `hoso serve` (one worker, SQLite by default; `--backend postgres`: a fresh PostgreSQL
+database, dropped after; `--root`: another checkout's server, the "before"). /t/{code} (a
+delivered result with its full two-leg journey) and /health are each hit by --clients
+keep-alive clients; figures are requests/s and p99. Target (issue 4): the page does >= 50%
+of /health's rate. Then the time to render one A4 PDF of --labels labels through POST
+/api/v1/labels.pdf.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import threading
 import time
@@ -61,8 +65,11 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=3000)
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--labels", type=int, default=1000)
+    ap.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
+    ap.add_argument("--root", type=Path, default=None, help="another checkout's server (the before)")
     args = ap.parse_args()
-    with Server("sqlite") as srv:
+    print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (shared machine)")
+    with Server(args.backend, root=args.root) as srv:
         _, res = srv.delivered_result(PARTY, chain_length=4)
         page = res["tracking_url"].replace("http://127.0.0.1:" + str(srv.port), "")
         weight = len(httpx.get(srv.base + page).content)
@@ -78,8 +85,8 @@ def main() -> None:
         health = max(r for lbl, r, _ in rows if lbl == "/health")
         citizen = max(r for lbl, r, _ in rows if lbl != "/health")
         print(
-            f"citizen page: {args.requests} requests x2 rounds, {args.clients} clients, "
-            f"page weight {weight} bytes"
+            f"citizen page ({args.backend}, server {srv.root}): {args.requests} requests x2 rounds, "
+            f"{args.clients} clients, page weight {weight} bytes"
         )
         for label, rate, p99 in rows:
             print(f"  {label:<15} {rate:7.0f} req/s  p99 {p99:6.1f} ms")
@@ -94,6 +101,7 @@ def main() -> None:
             f"  A4 sheet of {len(codes)} labels: {elapsed:.1f} s, {len(codes) / elapsed:.0f} labels/s, "
             f"{len(r.content) / 1e6:.1f} MB"
         )
+    print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

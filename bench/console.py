@@ -5,7 +5,9 @@
     .venv/bin/python bench/console.py run                           # board p50/p95, a month's report
     .venv/bin/python bench/console.py explain                       # the plans behind the figures
 
-`seed` builds the database `hoso_bench_console` (dropped first) with the real migrations, then
+`seed` builds the database `hoso_bench_console` (dropped first; env `HOSO_BENCH_CONSOLE_DB`
+names another, e.g. a scratch database of one's own, for `seed`, `run`, `explain` and the
+HTTP benches that read it: bench/board_http.py, bench/log_http.py) with the real migrations, then
 fills it in SQL (generate_series, no Python per row): 20 units, 200 couriers, shipments over the
 last 365 days (about 4 % still open: those of the last two weeks), and their custody events —
 registered, picked up, failed attempts, transfers, delivered or returned, citizens' ratings.
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import time
@@ -33,7 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._harness import PG_DEFAULT, _pg_admin
 
-NAME = "hoso_bench_console"
+# the database seeded and read; HOSO_BENCH_CONSOLE_DB picks another name (a scratch one)
+NAME = os.environ.get("HOSO_BENCH_CONSOLE_DB", "hoso_bench_console")
 COURIERS = 200
 UNITS = 10  # post offices 1..10, one-stop shops 11..20
 FIELDS = [

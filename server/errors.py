@@ -70,12 +70,15 @@ def _validation_detail(exc: ValidationException) -> str:
             message = str(first.get("message", "")).strip()
             key = first.get("key")
             source = first.get("source")
+            source = getattr(source, "value", source)  # Litestar's ParamType enum: "query", "path" …
             if message:
                 where = "request body" if source in (None, "body") else f"{source} parameter"
+                end = "" if message.endswith(".") else "."
                 if key and key != "data" and str(key) not in message:
-                    return f"Invalid {where} `{key}`: {message}"
-                return f"Invalid {where}: {message}"
-    return str(exc.detail)
+                    return f"Invalid {where} `{key}`: {message}{end}"
+                return f"Invalid {where}: {message}{end}"
+    detail = str(exc.detail)  # e.g. "Missing required query parameter 'second' for path …"
+    return detail if detail.endswith(".") else f"{detail}."
 
 
 def _http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:

@@ -48,7 +48,16 @@ _FAMILY_VERSION = text(
 )
 
 
+# the same on PostgreSQL through Database.pg_fetch (asyncpg's text): the page's hot check
+_PG_FAMILY_VERSION = (
+    "SELECT id, head, updated_at FROM shipments WHERE code = $1 OR parent_code = $1 "
+    "OR code = (SELECT parent_code FROM shipments WHERE code = $1) ORDER BY id"
+)
+
+
 async def family_version(db: Database, code: str) -> tuple[tuple[Any, ...], ...]:
+    if not db.is_sqlite:
+        return tuple(tuple(r) for r in await db.pg_fetch(_PG_FAMILY_VERSION, code))
     async with db.read() as conn:
         return tuple(tuple(r) for r in (await conn.execute(_FAMILY_VERSION, {"code": code})).all())
 

@@ -164,6 +164,11 @@ async def board(db: Database, user: CurrentUser, f: BoardFilters, *, limit: int 
         raise BadRequest(f"state must be one of the open states: {', '.join(OPEN)}.")
     if f.kind and f.kind not in KINDS:
         raise BadRequest(f"kind must be one of {', '.join(KINDS)}.")
+    # at risk needs the distance to the destination. PostgreSQL computes it in the query (the
+    # same haversine), so one read in the open-due index's order, limit + 1 rows, no over-read.
+    # SQLite (no trigonometry in SQL): read a page past the limit, keep the rows at risk, and
+    # read on after the last one only while the page is not yet full (at most AT_RISK_READS).
+    in_sql = f.at_risk and not f.late and not db.is_sqlite
     query = repository.BoardQuery(
         state=f.state,
         kind=f.kind,
@@ -173,17 +178,15 @@ async def board(db: Database, user: CurrentUser, f: BoardFilters, *, limit: int 
         due_before=now if f.late else None,
         due_between=(now, now + AT_RISK_WITHIN) if f.at_risk and not f.late else None,
         min_attempts=RETURN_AFTER_ATTEMPTS if f.to_return else None,
+        far_m=NEAR_M if in_sql else None,
     )
-    # at risk needs the distance, known only after reading: read a page past the limit, keep
-    # the rows at risk, and read on after the last one only while the page is not yet full
-    # (one read when most shipments due soon are at risk; never a fixed 5x over-read)
     async with db.read() as conn:
         rows, matched, late = await repository.board(conn, user, query, now, limit + 1)
         out = [_row(r, now) for r in rows]
         if f.at_risk:
             kept = [r for r in out if r.at_risk]
             reads = 1
-            while len(kept) <= limit and len(rows) == limit + 1 and reads < AT_RISK_READS:
+            while not in_sql and len(kept) <= limit and len(rows) == limit + 1 and reads < AT_RISK_READS:
                 last = rows[-1]
                 rows, _, _ = await repository.board(
                     conn, user, query, now, limit + 1, after=(last.due_at, last.id), count=False

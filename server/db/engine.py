@@ -8,6 +8,9 @@ PostgreSQL: one pool; chain appends lock the shipment rows (SELECT … FOR UPDAT
 Ingest writes through custody/repository.py's `PgIngestWriter` (a few statements in the
 driver's own text per batch), or with `pg_writer="core"` through the same SQLAlchemy
 Core statements as SQLite's core writer (the tests compare what the two store).
+Hot reads on PostgreSQL (the log's routes, the citizen page's version check) go through
+`pg_fetch`: a small asyncpg pool of its own, statements in the driver's text ($1 …),
+prepared once per connection, without the async ORM's per-query overhead.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
+import asyncpg
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -126,6 +130,8 @@ class Database:
         self._raw_path = make_url(url).database if self.is_sqlite else None
         self._raw_thread: ThreadPoolExecutor | None = None
         self._raw_conn: sqlite3.Connection | None = None
+        self._pg_pool: asyncpg.Pool | None = None
+        self._pg_pool_lock = asyncio.Lock()
 
     @property
     def dialect(self) -> str:
@@ -145,6 +151,31 @@ class Database:
             return
         async with self._lock, self.writer.begin() as conn:
             yield conn
+
+    async def pg_fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        """PostgreSQL only: the rows of one read-only statement in asyncpg's text ($1, $2 …),
+        on a pool of its own (opened on first use). For hot read routes: no SQLAlchemy
+        between the route and the driver."""
+        assert not self.is_sqlite, "pg_fetch is for PostgreSQL"
+        pool = self._pg_pool or await self._open_pg_pool()
+        async with pool.acquire() as conn:
+            rows: list[asyncpg.Record] = await conn.fetch(sql, *args)
+            return rows
+
+    async def _open_pg_pool(self) -> asyncpg.Pool:
+        async with self._pg_pool_lock:
+            if self._pg_pool is None:
+                u = make_url(self.url)
+                self._pg_pool = await asyncpg.create_pool(
+                    host=u.host,
+                    port=u.port,
+                    user=u.username,
+                    password=u.password,
+                    database=u.database,
+                    min_size=1,
+                    max_size=10,
+                )
+            return self._pg_pool
 
     def changed(self, what: str, codes: list[str]) -> None:
         """Call after a commit; a failing listener is logged, never undoes or fails the change."""
@@ -184,6 +215,9 @@ class Database:
             await asyncio.get_running_loop().run_in_executor(self._raw_thread, self._raw_close)
             self._raw_thread.shutdown()
             self._raw_thread = None
+        if self._pg_pool is not None:
+            await self._pg_pool.close()
+            self._pg_pool = None
         await self.reader.dispose()
         if self.writer is not self.reader:
             await self.writer.dispose()

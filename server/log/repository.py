@@ -112,3 +112,58 @@ ENTRIES = text(
     "SELECT log_index, hash FROM device_enrolments WHERE log_index >= :a AND log_index < :b "
     "ORDER BY 1"
 )
+
+# --- the same reads on PostgreSQL through Database.pg_fetch (asyncpg's text, $1 …): one
+# statement a route. A proof's nodes are found in SQL from the sizes and the leaf index:
+# a superset of what merkle.inclusion_path / consistency_path ask for (the caller runs those
+# over the rows), each node read by its primary key in a scalar subquery ---
+
+# the perfect subtrees a tree of n leaves ends with (merkle.right_edge: the node at each set
+# bit lv of n), which make up any subtree_root(x, n) a proof asks for
+_PG_RIGHT_EDGE = (
+    "SELECT b.lv, (s.n >> b.lv) - 1 FROM generate_series(0, 62) AS b(lv) WHERE (s.n >> b.lv) & 1 = 1"
+)
+_PG_NODE = "(SELECT l.hash FROM log_nodes l WHERE l.level = k.lv AND l.idx = k.idx) AS hash"
+_PG_CURRENT = "(SELECT coalesce(max(idx) + 1, 0) FROM log_nodes WHERE level = 0)"
+
+# the newest signed head and the log's size: always one row (no head yet: NULLs)
+PG_HEAD = (
+    f"SELECT {_PG_CURRENT} AS current, h.size, h.root, h.timestamp, h.sig FROM (SELECT 1) AS one "
+    "LEFT JOIN LATERAL (SELECT size, root, timestamp, sig FROM tree_heads "
+    "ORDER BY size DESC LIMIT 1) h ON true"
+)
+# $1 leaf (hex), $2 tree size or NULL (the current): the leaf's index i, the log's size, the
+# size n, and the nodes: the sibling of each ancestor of leaf i that lies wholly inside n,
+# and n's right edge (the one sibling that reaches past n is made of those)
+PG_LEAF_INDEX = "(SELECT log_index FROM custody_events WHERE hash = $1)"
+PG_INCLUSION = (
+    f"WITH f AS (SELECT {PG_LEAF_INDEX} AS i, "
+    f"{_PG_CURRENT} AS current), "
+    "s AS (SELECT i, current, coalesce($2::bigint, current) AS n FROM f) "
+    f"SELECT s.i, s.current, s.n, k.lv, k.idx, {_PG_NODE} FROM s LEFT JOIN LATERAL ("
+    "SELECT b.lv, (s.i >> b.lv) # 1 AS idx FROM generate_series(0, 62) AS b(lv) "
+    "WHERE ((s.i >> b.lv) # 1) < (s.n >> b.lv) "
+    f"UNION ALL {_PG_RIGHT_EDGE}) k ON s.i IS NOT NULL AND s.i < s.n AND s.n <= s.current"
+)
+# $1 first, $2 second: the log's size, and the nodes: each ancestor of leaf first - 1 and
+# its sibling, where wholly inside second, and second's right edge
+PG_CONSISTENCY = (
+    f"WITH s AS (SELECT {_PG_CURRENT} AS current, $1::bigint AS m, $2::bigint AS n) "
+    f"SELECT s.current, k.lv, k.idx, {_PG_NODE} FROM s LEFT JOIN LATERAL ("
+    "SELECT b.lv, ((s.m - 1) >> b.lv) # x.d AS idx FROM generate_series(0, 62) AS b(lv), "
+    "(VALUES (0::bigint), (1::bigint)) AS x(d) WHERE (((s.m - 1) >> b.lv) # x.d) < (s.n >> b.lv) "
+    f"UNION ALL {_PG_RIGHT_EDGE}) k ON 0 < s.m AND s.m <= s.n AND s.n <= s.current"
+)
+# a hash tile as one value: $1 tree level, nodes [$2, $3)
+PG_TILE = (
+    "SELECT count(*) AS n, string_agg(hash, ''::bytea ORDER BY idx) AS body FROM log_nodes "
+    "WHERE level = $1 AND idx >= $2 AND idx < $3"
+)
+# an entry bundle as one value: the leaves [$1, $2), each uint16 length-prefixed
+PG_ENTRIES = (
+    "SELECT count(*) AS n, string_agg(int2send(length(h)::int2) || h, ''::bytea ORDER BY i) AS body FROM ("
+    "SELECT log_index AS i, decode(hash, 'hex') AS h FROM custody_events "
+    "WHERE log_index >= $1 AND log_index < $2 "
+    "UNION ALL "
+    "SELECT log_index, decode(hash, 'hex') FROM device_enrolments WHERE log_index >= $1 AND log_index < $2) e"
+)

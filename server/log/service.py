@@ -117,15 +117,23 @@ def _head_dict(row: Any) -> dict[str, Any]:
 
 async def signed_head(db: Database, keys: ServerKeys) -> dict[str, Any]:
     """The newest signed tree head, signing a new one if the log grew since the last."""
-    async with db.read() as conn:
-        last = (await conn.execute(repository.SIZE_AND_HEAD)).first()
-        if last is not None:
-            current = 0 if last.last is None else int(last.last) + 1
-            if last.size == current:
-                return _head_dict(last)
-        else:
-            current = _count(await conn.scalar(repository.SIZE))
-        root_hex = (await root(conn, current, db.cache)).hex()
+    if not db.is_sqlite:  # one statement: the size and the newest head
+        last = (await db.pg_fetch(repository.PG_HEAD))[0]
+        current = int(last["current"])
+        if last["size"] == current:
+            return {k: last[k] for k in ("size", "root", "timestamp", "sig")}
+        async with db.read() as conn:
+            root_hex = (await root(conn, current, db.cache)).hex()
+    else:
+        async with db.read() as conn:
+            row = (await conn.execute(repository.SIZE_AND_HEAD)).first()
+            if row is not None:
+                current = _count(row.last)
+                if row.size == current:
+                    return _head_dict(row)
+            else:
+                current = _count(await conn.scalar(repository.SIZE))
+            root_hex = (await root(conn, current, db.cache)).hex()
     timestamp = int(time.time() * 1000)
     sig = keys.log.sign_b64(head_message(current, root_hex, timestamp))
     ins = pg_insert if db.dialect == "postgresql" else sqlite_insert
@@ -135,15 +143,56 @@ async def signed_head(db: Database, keys: ServerKeys) -> dict[str, Any]:
             .values(size=current, root=root_hex, timestamp=timestamp, sig=sig, key=keys.log.public_key_b64)
             .on_conflict_do_nothing()
         )
-        row = (await conn.execute(select(tree_heads).where(tree_heads.c.size == current))).first()
-    return _head_dict(row)
+        written = (await conn.execute(select(tree_heads).where(tree_heads.c.size == current))).first()
+    return _head_dict(written)
 
 
 def _count(last: Any) -> int:
     return 0 if last is None else int(last) + 1
 
 
+# sizes and indexes are bigints in the database: a number past them names no tree
+MAX_TREE_SIZE = 2**63 - 1
+
+
+def _within_bigint(**values: int | None) -> None:
+    for name, value in values.items():
+        if value is not None and value > MAX_TREE_SIZE:
+            raise BadRequest(
+                f"{name} must be at most the log size (GET /api/v1/log/head); {value} is more "
+                f"than any log can hold (2^63 - 1 leaves)."
+            )
+
+
+def _pg_getter(rows: list[Any]) -> merkle.NodeGetter:
+    """The nodes of a PG_INCLUSION / PG_CONSISTENCY answer, for merkle's proof functions."""
+    nodes = {(r["lv"], r["idx"]): bytes(r["hash"]) for r in rows if r["hash"] is not None}
+
+    def get(level: int, idx: int) -> bytes:
+        try:
+            return nodes[(level, idx)]
+        except KeyError:
+            raise RuntimeError(f"Merkle log node missing from the database: {(level, idx)}") from None
+
+    return get
+
+
+def _bad_inclusion_size(index: int, current: int) -> BadRequest:
+    return BadRequest(f"size must be more than the leaf's index {index} and at most the log size {current}.")
+
+
 async def inclusion(db: Database, leaf_hex: str, tree_size: int | None) -> dict[str, Any]:
+    _within_bigint(size=tree_size)
+    if not db.is_sqlite:  # one statement: the leaf's index, the sizes and the proof's nodes
+        rows = await db.pg_fetch(repository.PG_INCLUSION, leaf_hex, tree_size)
+        index = rows[0]["i"]
+        if index is None:
+            raise NotFoundException(f"No accepted event has the hash {leaf_hex}.")
+        current, n = int(rows[0]["current"]), int(rows[0]["n"])
+        if not index < n <= current:
+            raise _bad_inclusion_size(index, current)
+        proof = merkle.inclusion_path(index, n, _pg_getter(rows))
+        return {"index": index, "size": n, "proof": [p.hex() for p in proof]}
     async with db.read() as conn:
         row = (await conn.execute(repository.INDEX_AND_SIZE, {"h": leaf_hex})).one()
         index = row.idx
@@ -152,9 +201,7 @@ async def inclusion(db: Database, leaf_hex: str, tree_size: int | None) -> dict[
         current = _count(row.last)
         n = current if tree_size is None else tree_size
         if not index < n <= current:
-            raise BadRequest(
-                f"size must be more than the leaf's index {index} and at most the log size {current}."
-            )
+            raise _bad_inclusion_size(index, current)
         proof = await inclusion_proof(conn, index, n, db.cache)
     return {"index": index, "size": n, "proof": [p.hex() for p in proof]}
 
@@ -165,13 +212,25 @@ async def inclusion_proof(
     return await _run(conn, lambda get: merkle.inclusion_path(index, tree_size, get), cache)
 
 
+def _bad_sizes(first: int, second: int, current: int) -> BadRequest:
+    return BadRequest(
+        f"need 0 < first <= second <= {current} (the log size); got first={first}, second={second}."
+    )
+
+
 async def consistency(db: Database, first: int, second: int) -> dict[str, Any]:
+    _within_bigint(first=first, second=second)
+    if not db.is_sqlite:  # one statement: the size and the proof's nodes
+        rows = await db.pg_fetch(repository.PG_CONSISTENCY, first, second)
+        current = int(rows[0]["current"])
+        if not 0 < first <= second <= current:
+            raise _bad_sizes(first, second, current)
+        proof = merkle.consistency_path(first, second, _pg_getter(rows))
+        return {"first": first, "second": second, "proof": [p.hex() for p in proof]}
     async with db.read() as conn:
         current = _count(await conn.scalar(repository.SIZE))
         if not 0 < first <= second <= current:
-            raise BadRequest(
-                f"need 0 < first <= second <= {current} (the log size); got first={first}, second={second}."
-            )
+            raise _bad_sizes(first, second, current)
         proof = await _run(conn, lambda get: merkle.consistency_path(first, second, get), db.cache)
     return {"first": first, "second": second, "proof": [p.hex() for p in proof]}
 
@@ -284,29 +343,38 @@ _TILES_KEPT = 4096  # full tiles kept in the process (8 KiB each): 32 MiB at mos
 _CHECKPOINT = "log.checkpoint"
 
 
+async def _read_tile(db: Database, t: tiles.Tile) -> tuple[int, bytes]:
+    """(how many hashes or leaves the log has in the tile's range, their bytes)."""
+    lv, a, b = tiles.tile_node_range(t)
+    if t.level == tiles.ENTRIES:
+        if not db.is_sqlite:
+            row = (await db.pg_fetch(repository.PG_ENTRIES, a, b))[0]
+            return int(row["n"]), bytes(row["body"] or b"")
+        async with db.read() as conn:
+            rows = (await conn.execute(repository.ENTRIES, {"a": a, "b": b})).all()
+        return len(rows), tiles.entry_bundle([bytes.fromhex(r.hash) for r in rows])
+    if not db.is_sqlite:  # one statement, one value: string_agg of the hashes
+        row = (await db.pg_fetch(repository.PG_TILE, lv, a, b))[0]
+        return int(row["n"]), bytes(row["body"] or b"")
+    async with db.read() as conn:
+        rows = (await conn.execute(repository.TILE, {"lv": lv, "a": a, "b": b})).all()
+    return len(rows), b"".join(bytes(r.hash) for r in rows)
+
+
 async def tile(db: Database, t: tiles.Tile) -> bytes:
     """The bytes of a hash tile or an entry bundle; 404 while the log has too few leaves for it."""
-    kept: dict[tiles.Tile, bytes] = db.cache.setdefault(_TILE_CACHE, {})
+    kept: tiles.TileCache = db.cache.get(_TILE_CACHE) or db.cache.setdefault(
+        _TILE_CACHE, tiles.TileCache(_TILES_KEPT)
+    )
     if (hit := kept.get(t)) is not None:
         return hit
-    async with db.read() as conn:
-        if t.level == tiles.ENTRIES:
-            a = t.index * tiles.TILE_WIDTH
-            rows = (await conn.execute(repository.ENTRIES, {"a": a, "b": a + t.width})).all()
-            body = tiles.entry_bundle([bytes.fromhex(r.hash) for r in rows])
-        else:
-            lv, a, b = tiles.tile_node_range(t)
-            rows = (await conn.execute(repository.TILE, {"lv": lv, "a": a, "b": b})).all()
-            body = b"".join(bytes(r.hash) for r in rows)
-    if len(rows) != t.width:
+    found, body = await _read_tile(db, t)
+    if found != t.width:
         raise NotFoundException(
             f"The log does not have this tile yet: {t.path} needs {t.width} hashes, the log has "
-            f"{len(rows)} there. Read /api/v1/log/checkpoint for the tree size."
+            f"{found} there. Read /api/v1/log/checkpoint for the tree size."
         )
-    if t.full:
-        if len(kept) >= _TILES_KEPT:
-            kept.pop(next(iter(kept)))
-        kept[t] = body
+    kept.put(t, body)
     return body
 
 

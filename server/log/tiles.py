@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from shared.crypto import SigningKey
@@ -98,15 +99,53 @@ def parse_tile_path(rest: str) -> Tile:
     if len(elems) > 1 and elems[0] == "x000":
         raise BadTilePath("The tile index has a leading x000 element; write it without.")
     index = int("".join(e.lstrip("x") for e in elems))
-    if index.bit_length() > 63:
-        raise BadTilePath("The tile index is too large for this log.")
+    if index >= MAX_INDEX:
+        raise BadTilePath(
+            f"The tile index is too large: a log holds fewer than 2^63 leaves, so its tiles are "
+            f"numbered below {MAX_INDEX:,} (2^55); read /api/v1/log/checkpoint for the tree size."
+        )
     return Tile(level, index, width)
 
 
+# a log holds at most 2^63 - 1 leaves (indexes are bigints), so every tile's first node is
+# below 2^63 / 256: the tiles are numbered below 2^55
+MAX_INDEX = 1 << (63 - TILE_HEIGHT)
+
+
+class TileCache:
+    """Full tiles kept in the process, the least recently read dropped first. A full tile
+    never changes (the log only appends), so a kept one is never stale; partial tiles are
+    not kept."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._kept: OrderedDict[Tile, bytes] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def get(self, tile: Tile) -> bytes | None:
+        body = self._kept.get(tile)
+        if body is not None:
+            self._kept.move_to_end(tile)
+        return body
+
+    def put(self, tile: Tile, body: bytes) -> None:
+        if not tile.full:
+            return
+        self._kept[tile] = body
+        self._kept.move_to_end(tile)
+        while len(self._kept) > self.size:
+            self._kept.popitem(last=False)
+
+
 def tile_node_range(tile: Tile) -> tuple[int, int, int]:
-    """(tree level, first node index, end) of the log nodes a hash tile holds."""
+    """(tree level, first node index, end) of the log nodes a hash tile holds (or of the
+    leaves an entry bundle holds); the end at most 2^63 - 1, a bigint (the last full tile
+    numbered 2^55 - 1 would end at 2^63, and no log has it)."""
     first = tile.index * TILE_WIDTH
-    return TILE_HEIGHT * tile.level, first, first + tile.width
+    level = max(tile.level, 0) * TILE_HEIGHT
+    return level, first, min(first + tile.width, (1 << 63) - 1)
 
 
 def entry_bundle(leaves: list[bytes]) -> bytes:

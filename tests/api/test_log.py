@@ -91,6 +91,43 @@ async def test_head_inclusion_and_consistency(api):
     assert r.status_code == 400
 
 
+async def test_sizes_and_indexes_past_any_log_are_400(api):
+    """2^63 and more (past the database's bigints) and other sizes no log has: a 400 with a
+    sentence, never a 500."""
+    codes = await _journey(api, 1)
+    leaf = (await api.shipment(codes[0]))["head"]
+    big = 2**63
+    for path, params in [
+        ("/api/v1/log/inclusion", {"leaf": leaf, "size": big}),
+        ("/api/v1/log/inclusion", {"leaf": leaf, "size": 2**64 + 5}),
+        ("/api/v1/log/inclusion", {"leaf": leaf, "size": 10**40}),
+        ("/api/v1/log/inclusion", {"leaf": leaf, "size": big - 1}),
+        ("/api/v1/log/inclusion", {"leaf": leaf, "size": 0}),
+        ("/api/v1/log/inclusion", {"leaf": leaf, "size": "x"}),
+        ("/api/v1/log/inclusion", {"leaf": "ab" * 31}),
+        ("/api/v1/log/consistency", {"first": 1, "second": big}),
+        ("/api/v1/log/consistency", {"first": big, "second": big}),
+        ("/api/v1/log/consistency", {"first": 4 * big, "second": 4 * big}),
+        ("/api/v1/log/consistency", {"first": big - 1, "second": big - 1}),
+        ("/api/v1/log/consistency", {"first": -1, "second": 3}),
+        ("/api/v1/log/consistency", {"first": "1.5", "second": 3}),
+        ("/api/v1/log/consistency", {"first": 1}),
+        ("/api/v1/log/tile/0/x009/x223/x372/x036/x854/x775/807", {}),
+        ("/api/v1/log/tile/0/x036/x028/x797/x018/x963/968", {}),
+        ("/api/v1/log/tile/entries/x036/x028/x797/x018/x963/968.p/5", {}),
+        ("/api/v1/log/tile/0/x999/x999/x999/x999/x999/x999/x999/999", {}),
+    ]:
+        r = await api.call("GET", path, params=params)
+        assert r.status_code == 400, (path, params, r.status_code, r.text)
+        detail = r.json()["detail"]
+        assert detail.endswith(".") and "ParamType" not in detail, (path, params, detail)
+    r = await api.call("GET", "/api/v1/log/inclusion", params={"leaf": leaf, "size": big})
+    assert "at most the log size" in r.json()["detail"]
+    # the last tile a log could have is a 404 (not there yet), not a 400
+    r = await api.call("GET", "/api/v1/log/tile/0/x036/x028/x797/x018/x963/967")
+    assert r.status_code == 404
+
+
 async def test_export_verifies_and_edits_are_caught(api):
     [code] = await _journey(api, 1)
     bundle = await _export(api, code)

@@ -144,6 +144,19 @@ async def _checkpoint(api):
     return verify_checkpoint(r.text, name, b64url_decode(keys["log_public_key"])), r.text
 
 
+def test_tile_cache_keeps_the_most_recently_read_full_tiles():
+    cache = tiles.TileCache(size=3)
+    full = [tiles.Tile(0, i, tiles.TILE_WIDTH) for i in range(4)]
+    for t in full[:3]:
+        cache.put(t, bytes([t.index]))
+    assert cache.get(full[0]) == b"\x00"  # read: now the most recent
+    cache.put(full[3], b"\x03")  # drops the least recently read: tile 1
+    assert len(cache) == 3 and cache.get(full[1]) is None
+    assert [cache.get(t) for t in (full[0], full[2], full[3])] == [b"\x00", b"\x02", b"\x03"]
+    cache.put(tiles.Tile(0, 9, 5), b"partial")  # a partial tile changes as the log grows: never kept
+    assert cache.get(tiles.Tile(0, 9, 5)) is None and len(cache) == 3
+
+
 async def test_checkpoint_matches_the_json_head_and_rejects_forgery(api):
     from tests.api.test_log import _journey
 
@@ -226,5 +239,21 @@ async def test_full_and_upper_tiles_of_a_big_tree(api, db):
     for first in (1, 255, 256, 257, 700, n):
         c = await api.call("GET", "/api/v1/log/consistency", params={"first": first, "second": n})
         assert c.json()["proof"] == [p.hex() for p in subproof(first, hashes, True)]
+    for _ in range(40):  # between older sizes too (PostgreSQL finds the nodes in SQL)
+        second = rng.randrange(1, n + 1)
+        first = rng.randrange(1, second + 1)
+        c = await api.call("GET", "/api/v1/log/consistency", params={"first": first, "second": second})
+        assert c.json()["proof"] == [p.hex() for p in subproof(first, hashes[:second], True)], (first, second)
+    if not db.is_sqlite:  # the inclusion statement's nodes, at indexes this tree has no events for
+        from server.log import repository
+        from server.log.service import _pg_getter
+
+        by_index = repository.PG_INCLUSION.replace(repository.PG_LEAF_INDEX, "$1::bigint")
+        for _ in range(60):
+            size = rng.randrange(1, n + 1)
+            i = rng.randrange(size)
+            rows = await db.pg_fetch(by_index, i, size)
+            got_path = merkle.inclusion_path(i, size, _pg_getter(rows))
+            assert got_path == path(i, hashes[:size]), (i, size)
     again = await api.call("GET", "/api/v1/log/tile/0/001")  # from the process cache now
     assert again.content == b"".join(hashes[256:512])
