@@ -512,7 +512,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEYS",
         help="keys the record must be signed with: a keys file saved from GET /api/v1/keys, or a "
         "witness's public key (or a file holding it) whose co-signature the tree head must carry; "
-        "repeatable. Without it the exit status is 3: consistent, authenticity unproven",
+        "repeatable (a key that starts with '-' is written --trust=KEY). Without it the exit status "
+        "is 3: consistent, authenticity unproven",
     )
     v.set_defaults(fn=cmd_verify)
 

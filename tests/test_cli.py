@@ -258,7 +258,8 @@ def test_verify_exit_status_says_what_was_proven(tmp_path):
     r = run(["verify", str(forged), "--trust", str(keys)], tmp_path)
     assert r.returncode == 1 and "[FAIL] tree head signature" in r.stdout
     witness = SigningKey.generate().public_key_b64
-    r = run(["verify", str(honest), "--trust", str(keys), "--trust", witness], tmp_path)
+    # a base64url key may start with '-': written with '=' argparse takes it as the value
+    r = run(["verify", str(honest), "--trust", str(keys), f"--trust={witness}"], tmp_path)
     assert r.returncode == 1 and "has not co-signed" in r.stdout
     r = run(["verify", str(honest), "--trust", str(tmp_path / "nowhere.json")], tmp_path)
     assert r.returncode == 2 and "not a keys file or a witness key" in r.stderr
