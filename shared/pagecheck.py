@@ -52,6 +52,7 @@ class PageReport:
     sharpness: int
     skew_deg: float
     problems: tuple[str, ...]  # each a sentence in Vietnamese, then English
+    cut: str | None = None  # the side where the page is cut off (top, bottom, left, right)
 
     @property
     def ok(self) -> bool:
@@ -135,6 +136,10 @@ class PageUnreadable(ValueError):
     """A page that cannot be judged at all (not an image, damaged): the sentence says which."""
 
 
+class PageTooSmall(PageUnreadable):
+    """A page image with a side under MIN_PAGE_SIDE pixels: too small to judge, let alone read."""
+
+
 class PageTooLarge(PageUnreadable):
     """A page image with more pixels than allowed (its header says so, nothing is decoded)."""
 
@@ -157,7 +162,7 @@ def open_page(body: bytes, max_pixels: int = MAX_PAGE_PIXELS) -> Image.Image:
     if img.format not in ("JPEG", "PNG"):
         raise PageUnreadable(f"chỉ nhận JPEG hoặc PNG / only JPEG or PNG pages are taken, not {img.format}")
     if min(img.width, img.height) < MIN_PAGE_SIDE:
-        raise PageUnreadable(
+        raise PageTooSmall(
             f"ảnh {img.width}×{img.height} quá nhỏ (mỗi cạnh cần ít nhất {MIN_PAGE_SIDE} điểm ảnh) / "
             f"the image is {img.width}×{img.height} pixels; a page needs at least {MIN_PAGE_SIDE} "
             "on each side to be read"
@@ -201,6 +206,7 @@ def check_page(number: int, body: bytes, max_pixels: int = MAX_PAGE_PIXELS) -> P
             "hold still and retake it."
         )
     skew = 0.0
+    side = None
     if not problems:
         side = cut_side(small.astype(np.float32))
         if side is not None:
@@ -211,7 +217,7 @@ def check_page(number: int, body: bytes, max_pixels: int = MAX_PAGE_PIXELS) -> P
             )
         else:
             skew = skew_angle(small.astype(np.float32))
-    return PageReport(number, width, height, luminance, sharpness, skew, tuple(problems))
+    return PageReport(number, width, height, luminance, sharpness, skew, tuple(problems), side)
 
 
 def straightened(body: bytes, skew_deg: float) -> bytes | None:

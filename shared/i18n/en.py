@@ -282,4 +282,32 @@ STRINGS: dict[str, str] = {
     "sync.flag_identity_mismatch": "ID card does not match the recipient on record.",
     "sync.flag_device_clock_ahead": "The phone's clock is ahead.",
     "handover.remove": "Remove from the batch",
+    "capture.title": "Photograph the dossier's pages",
+    "capture.help": (
+        "Lay each page flat in good light and shoot straight down. Each page is checked on the phone at once."
+    ),
+    "capture.shoot": "Shoot page {n}",
+    "capture.checking": "Checking page {n}…",
+    "capture.accepted": "Page {n} passed — sharpness {score}.",
+    "capture.retake": "Page {n} did not pass: {why}. Retake it.",
+    "capture.why_blurred": "blurred — sharpness {score} (needs {need})",
+    "capture.why_dark": "too dark — brightness {score} (needs {need})",
+    "capture.why_cut": "cut off at the {side} edge — the whole page must be in the frame",
+    "capture.why_unreadable": "the image cannot be read",
+    "capture.why_too_small": "the image is too small — each side needs at least {need} pixels",
+    "capture.why_too_big": "the image is too large — at most {need} MiB per page",
+    "capture.too_many": "{n} pages already, the most a dossier may have.",
+    "capture.too_heavy": "The pages already fill one upload ({mib} MiB).",
+    "capture.done": "Done ({n} pages)",
+    "capture.skip": "Skip — the counter will scan it",
+    "capture.none": "No page taken yet.",
+    "capture.no_pickup": (
+        "Pages are taken only right at a pickup from a citizen on this phone; the counter scans the dossier."
+    ),
+    "capture.queued": "{n} pages kept; sent once the server has acknowledged the pickup.",
+    "capture.refused": "The pages of {code} were not taken: {reason}",
+    "side.top": "top",
+    "side.bottom": "bottom",
+    "side.left": "left",
+    "side.right": "right",
 }
