@@ -55,6 +55,10 @@ CREATE TABLE IF NOT EXISTS page_drafts (
     created_at TEXT NOT NULL,
     PRIMARY KEY (shipment, n)
 );
+CREATE TABLE IF NOT EXISTS page_captures (  -- offered after a pickup, neither done nor skipped yet
+    shipment TEXT PRIMARY KEY,
+    opened_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS page_batches (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     shipment TEXT NOT NULL,
@@ -330,9 +334,33 @@ class Outbox:
         ).fetchall()
         return [PageDraft(*r) for r in rows]
 
-    def drop_page_drafts(self, shipment: str) -> None:
+    def open_capture(self, shipment: str) -> None:
+        """The pages of this dossier are being taken: Today offers to go on until done or skipped."""
         with self._lock:
-            self._db.execute("DELETE FROM page_drafts WHERE shipment = ?", (shipment,))
+            self._db.execute(
+                "INSERT OR IGNORE INTO page_captures (shipment, opened_at) VALUES (?, ?)",
+                (shipment, to_wire(utcnow())),
+            )
+
+    def open_captures(self) -> list[tuple[str, int]]:
+        """(shipment, pages kept) of the dossiers whose pages are neither done nor skipped."""
+        rows = self._db.execute(
+            "SELECT c.shipment, (SELECT count(*) FROM page_drafts d WHERE d.shipment = c.shipment) "
+            "FROM page_captures c ORDER BY c.opened_at"
+        ).fetchall()
+        return [(str(r[0]), int(r[1])) for r in rows]
+
+    def drop_page_drafts(self, shipment: str) -> None:
+        """Skipped: the counter scans the dossier."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("DELETE FROM page_drafts WHERE shipment = ?", (shipment,))
+                self._db.execute("DELETE FROM page_captures WHERE shipment = ?", (shipment,))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
 
     def queue_pages(self, shipment: str, after_event: str) -> int:
         """The drafts become one batch to upload after `after_event` (the pickup), atomically."""
@@ -351,6 +379,7 @@ class Outbox:
                     (batch, shipment),
                 )
                 self._db.execute("DELETE FROM page_drafts WHERE shipment = ?", (shipment,))
+                self._db.execute("DELETE FROM page_captures WHERE shipment = ?", (shipment,))
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")

@@ -55,6 +55,8 @@ class CaptureFlow:
 
     def __post_init__(self) -> None:
         self.pages = self.outbox.page_drafts(self.code)  # pages kept before the app was closed
+        if self.pickup_id is not None:
+            self.outbox.open_capture(self.code)  # Today offers to go on until done or skipped
 
     @property
     def pickup_id(self) -> str | None:

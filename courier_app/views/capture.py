@@ -66,6 +66,7 @@ def capture_screen(shell: Navigator, code: str, flow: CaptureFlow | None = None)
         shoot_label.value = tr("capture.shoot", n=flow.next_number)
         done_label.value = tr("capture.done", n=len(flow.pages))
         done.disabled = not flow.pages
+        done.bgcolor = ui.PRIMARY if flow.pages else ft.Colors.BLUE_GREY_200
 
     async def shoot(e: object = None) -> None:
         jpeg = await panel.take_picture(as_seen=True)  # kept as evidence: never mirrored

@@ -375,10 +375,15 @@ def _courier_refusal(user: CurrentUser, ship: Any) -> None:
             "record the pickup (and let it sync), then send its pages."
         )
     if ship.custodian_user_id != user.id or ship.state != "in_custody":
-        raise PermissionDeniedException(
-            f"Hồ sơ {grouped} đã được giao tiếp, quầy sẽ quét trang / Dossier {grouped} is no longer "
-            "in your hands (it was handed on): the counter scans its pages instead."
-        )
+        raise _handed_on(ship.code)
+
+
+def _handed_on(code: str) -> PermissionDeniedException:
+    grouped = codes.group(code)
+    return PermissionDeniedException(
+        f"Hồ sơ {grouped} đã được giao tiếp, quầy sẽ quét trang / Dossier {grouped} is no longer "
+        "in your hands (it was handed on): the counter scans its pages instead."
+    )
 
 
 async def _already(db: Database, ship_id: int, data: dict[str, Any]) -> Any:
@@ -408,7 +413,12 @@ async def digitise(
     who picked it up and holds it (`_courier_refusal`): checked, bound, stored, signed."""
     code = parse_code(code_text)
     async with db.read() as conn:
-        ship = await repository.visible(conn, user, code)  # 404 unknown, 403/404 another unit's
+        try:
+            ship = await repository.visible(conn, user, code)  # 404 unknown, 403/404 another unit's
+        except PermissionDeniedException:
+            if user.role == "courier" and await repository.signed_by(conn, code, user.actor):
+                raise _handed_on(code) from None
+            raise
     if user.role == "courier":
         _courier_refusal(user, ship)
     if ship.state not in ("registered", "in_custody"):
@@ -443,10 +453,7 @@ async def digitise(
         locked = (await lock_shipments(conn, [code])).get(code)
         assert locked is not None
         if user.role == "courier" and locked["custodian_user_id"] != user.id:
-            raise PermissionDeniedException(
-                f"Hồ sơ {codes.group(code)} vừa được giao tiếp / Dossier {codes.group(code)} was just "
-                "handed on: the counter scans its pages instead."
-            )
+            raise _handed_on(code)
         try:
             event = await append_server_event(
                 conn,

@@ -310,4 +310,5 @@ STRINGS: dict[str, str] = {
     "side.bottom": "bottom",
     "side.left": "left",
     "side.right": "right",
+    "capture.resume": "Go on photographing the pages of {code} ({n} pages)",
 }

@@ -307,4 +307,5 @@ STRINGS: dict[str, str] = {
     "side.bottom": "dưới",
     "side.left": "trái",
     "side.right": "phải",
+    "capture.resume": "Tiếp tục chụp trang hồ sơ {code} ({n} trang)",
 }

@@ -26,6 +26,8 @@ def test_pages_are_judged_on_the_phone_kept_and_signed_by_the_server(server, tmp
     assert flow.pickup_id is None  # no pickup on this phone yet: nothing to go with
     _pick_up(ctx, code)
     assert flow.pickup_id is not None
+    flow = CaptureFlow(ctx.outbox, code, ctx.tr)  # the screen opened right after the pickup
+    assert ctx.outbox.open_captures() == [(code, 0)]  # Today offers to go on
 
     first = flow.take(jpeg(page_image(1)))
     assert first.ok and first.n == 1 and first.message.startswith("Trang 1 đạt — độ nét ")
@@ -43,8 +45,10 @@ def test_pages_are_judged_on_the_phone_kept_and_signed_by_the_server(server, tmp
     assert flow.take(jpeg(page_image(2))).ok and len(flow.pages) == 2
     assert flow.thumbnail(flow.pages[0])[:3] == b"\xff\xd8\xff"
 
+    assert ctx.outbox.open_captures() == [(code, 2)]
     flow.finish()
     assert ctx.outbox.page_drafts(code) == [] and [b.pages for b in ctx.outbox.page_batches()] == [2]
+    assert ctx.outbox.open_captures() == []
     report = ctx.sync_now()
     assert report is not None and (report.accepted, report.pages_sent) == (1, 1), report
     detail = _server_events(server, code)
@@ -100,4 +104,5 @@ def test_skip_and_nothing_to_finish(server, tmp_path):
     assert flow.take(jpeg(page_image(1))).ok
     flow.skip()
     assert ctx.outbox.page_drafts(sub["code"]) == [] and ctx.outbox.page_batches() == []
+    assert ctx.outbox.open_captures() == []
     assert pages_route(sub["code"]) == PAGES.replace(":code", sub["code"])
