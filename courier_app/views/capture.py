@@ -27,10 +27,12 @@ def capture_screen(shell: Navigator, code: str, flow: CaptureFlow | None = None)
     if flow is None:
         flow = CaptureFlow(ctx.outbox, code, ctx.tr)
         shell.keep(flow=flow)
-    if flow.pickup_id is None:  # a deep link to a dossier this phone did not pick up
+    if flow.pickup_id is None:  # the pickup was rejected, or a link to one this phone did not make
+        flow.skip()  # nothing for the pages to go with: Today stops offering them
+        rejected = any(r.shipment == code and r.type == "picked_up" for r in ctx.outbox.rejected())
         return ui.form(
             [
-                ui.note(tr("capture.no_pickup"), ui.SOON, size=18),
+                ui.note(tr("capture.pickup_rejected" if rejected else "capture.no_pickup"), ui.SOON, size=18),
                 ft.Row([ui.button(tr("today.title"), lambda e: shell.go(TODAY, root=True))]),
             ]
         )

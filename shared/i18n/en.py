@@ -311,4 +311,5 @@ STRINGS: dict[str, str] = {
     "side.left": "left",
     "side.right": "right",
     "capture.resume": "Go on photographing the pages of {code} ({n} pages)",
+    "capture.pickup_rejected": "The server rejected the pickup, so no pages are sent: the counter scans it.",
 }

@@ -308,4 +308,5 @@ STRINGS: dict[str, str] = {
     "side.left": "trái",
     "side.right": "phải",
     "capture.resume": "Tiếp tục chụp trang hồ sơ {code} ({n} trang)",
+    "capture.pickup_rejected": "Lần nhận bị máy chủ từ chối nên không gửi trang; quầy sẽ quét hồ sơ.",
 }
