@@ -15,8 +15,8 @@ from shared.pages import MAX_UPLOAD_BYTES, MiB
 from ..auth.security import roles
 from ..auth.service import CurrentUser
 from ..deps import DB, Cfg, KeysDep
-from ..errors import BadRequest, Conflict, TooLarge, Unprocessable, UnsupportedMediaType
-from ..openapi import ShipmentCode
+from ..errors import Conflict, NotFoundException, TooLarge, Unprocessable, UnsupportedMediaType
+from ..openapi import ShipmentCode, multipart_files
 from . import service
 
 PART = "page"  # the multipart field of each page image, in order
@@ -48,7 +48,14 @@ class PagesController(Controller):
         before_request=_multipart_only,
         request_max_body_size=MAX_UPLOAD_BYTES,
         status_code=HTTP_201_CREATED,
-        raises=[BadRequest, Conflict, TooLarge, Unprocessable, UnsupportedMediaType],
+        operation_class=multipart_files(PART, "the page images (JPEG or PNG), in order, at most 40"),
+        raises=[
+            NotFoundException,
+            Conflict,
+            TooLarge,
+            Unprocessable,
+            UnsupportedMediaType,
+        ],
     )
     async def courier_digitise(
         self,
