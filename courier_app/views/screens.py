@@ -419,4 +419,19 @@ def sync_screen(shell: Navigator) -> ft.Control:
                 )
             )
         items.append(ui.note(tr("sync.rejected_help")))
+    for batch in ctx.outbox.page_batches("pending"):
+        items.append(ui.note(tr("capture.waiting", code=group(batch.shipment), n=batch.pages)))
+    for batch in ctx.outbox.page_batches("rejected"):  # kept with the server's sentence, not retried
+        items.append(
+            ft.Container(
+                ft.Text(
+                    tr("capture.refused", code=group(batch.shipment), reason=batch.reason or ""),
+                    size=16,
+                    color=ui.SOON,
+                ),
+                border=ft.Border.all(1, ui.SOON),
+                border_radius=8,
+                padding=10,
+            )
+        )
     return ft.Column(items, spacing=12, scroll=ft.ScrollMode.AUTO)

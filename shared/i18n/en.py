@@ -312,4 +312,5 @@ STRINGS: dict[str, str] = {
     "side.right": "right",
     "capture.resume": "Go on photographing the pages of {code} ({n} pages)",
     "capture.pickup_rejected": "The server rejected the pickup, so no pages are sent: the counter scans it.",
+    "capture.waiting": "{n} pages of {code} wait to be sent (after the pickup).",
 }

@@ -309,4 +309,5 @@ STRINGS: dict[str, str] = {
     "side.right": "phải",
     "capture.resume": "Tiếp tục chụp trang hồ sơ {code} ({n} trang)",
     "capture.pickup_rejected": "Lần nhận bị máy chủ từ chối nên không gửi trang; quầy sẽ quét hồ sơ.",
+    "capture.waiting": "{n} trang của hồ sơ {code} chờ gửi (sau lần nhận).",
 }
