@@ -26,6 +26,7 @@ from shared.api import (
     EventBatchResult,
     EventResult,
     Keys,
+    PagesDigitised,
     PendingHandover,
     PendingHandovers,
     PinCheckRequest,
@@ -37,6 +38,7 @@ from shared.events import CustodyEvent
 
 HTTP_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 PROBE_TIMEOUT = httpx.Timeout(3.0, connect=3.0)
+PAGES_TIMEOUT = httpx.Timeout(120.0, connect=5.0)  # the server binds the PDF (and OCR) before it answers
 T = TypeVar("T")
 
 
@@ -135,6 +137,8 @@ class ApiClient:
         content_type: str | None = None,
         token: str | None = None,
         signed_in: bool = True,
+        files: list[tuple[str, tuple[str, bytes, str]]] | None = None,
+        timeout: httpx.Timeout | None = None,
     ) -> httpx.Response:
         headers: dict[str, str] = {}
         if signed_in:
@@ -144,7 +148,14 @@ class ApiClient:
         if content_type is not None:
             headers["content-type"] = content_type
         try:
-            r = self.http.request(method, path, content=content, headers=headers)
+            if files is not None:  # multipart: httpx writes the content type with its boundary
+                r = self.http.request(
+                    method, path, files=files, headers=headers, timeout=timeout or HTTP_TIMEOUT
+                )
+            else:
+                r = self.http.request(
+                    method, path, content=content, headers=headers, timeout=timeout or HTTP_TIMEOUT
+                )
         except httpx.TransportError as exc:
             self.heard(False)
             raise ServerUnavailable(str(exc)) from exc
@@ -219,3 +230,11 @@ class ApiClient:
         reason). A batch refused as a whole raises Refused."""
         r = self._send("POST", api.EVENTS, body={"events": list(events)})
         return self._decode(r, EventBatchResult).results
+
+    def upload_pages(self, code: str, pages: Sequence[bytes]) -> PagesDigitised:
+        """A dossier's page photos (JPEG, in order): the server checks them, binds the PDF and
+        signs `digitised`; the same pages again answer with that event. Refused with the
+        server's sentence (403: handed on, the counter scans it instead; 409; 413; 422)."""
+        files = [("page", (f"page{n}.jpg", body, "image/jpeg")) for n, body in enumerate(pages, start=1)]
+        r = self._send("POST", api.pages_path(code), files=files, timeout=PAGES_TIMEOUT)
+        return self._decode(r, PagesDigitised)

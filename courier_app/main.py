@@ -28,7 +28,7 @@ import flet as ft
 from flet.utils.platform_utils import is_mobile
 
 from .context import AppContext
-from .views import forms, screens
+from .views import capture, forms, screens
 from .views.hardware import GeoLocator, SecureKeyStore
 from .views.navigation import LOGIN, Routes
 from .views.shell import Shell
@@ -48,6 +48,7 @@ def routes() -> Routes:
     table = Routes()
     screens.register(table)
     forms.register(table)
+    capture.register(table)
     return table
 
 

@@ -44,7 +44,40 @@ CREATE TABLE IF NOT EXISTS attachments (
     uploaded INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- a dossier's pages photographed at the pickup (CUSTODY.md §4.1): each accepted page is kept
+-- at once as a draft; "done" turns the drafts into a batch, uploaded once the pickup is acked
+CREATE TABLE IF NOT EXISTS page_drafts (
+    shipment TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    body BLOB NOT NULL,
+    sharpness INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (shipment, n)
+);
+CREATE TABLE IF NOT EXISTS page_captures (  -- offered after a pickup, neither done nor skipped yet
+    shipment TEXT PRIMARY KEY,
+    opened_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS page_batches (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    shipment TEXT NOT NULL,
+    after_event TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    reason TEXT,
+    head TEXT,
+    created_at TEXT NOT NULL,
+    answered_at TEXT
+);
+CREATE TABLE IF NOT EXISTS page_batch_pages (
+    batch_id INTEGER NOT NULL REFERENCES page_batches (id),
+    n INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    body BLOB NOT NULL,
+    PRIMARY KEY (batch_id, n)
+);
 """
+SENT = "sent"  # a page batch the server bound and signed (`digitised`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +85,24 @@ class Attachment:
     sha256: str
     content_type: str
     body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class PageDraft:
+    n: int  # 1-based, as people count pages
+    sha256: str
+    body: bytes
+    sharpness: int
+
+
+@dataclass(frozen=True, slots=True)
+class PageBatch:
+    id: int
+    shipment: str
+    after_event: str  # the pickup the pages were taken at: uploaded once the server acked it
+    state: str  # pending | sent | rejected
+    reason: str | None
+    pages: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,9 +265,27 @@ class Outbox:
         count: int = self._db.execute("SELECT count(*) FROM events WHERE state = ?", (PENDING,)).fetchone()[0]
         return count
 
+    def waiting_for(self, shipment: str) -> int:
+        """Events of this shipment still to be sent."""
+        count: int = self._db.execute(
+            "SELECT count(*) FROM events WHERE state = ? AND shipment = ?", (PENDING, shipment)
+        ).fetchone()[0]
+        return count
+
     def last_sync(self) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key = 'last_sync'").fetchone()
         return row[0] if row else None
+
+    def latest_event_id(self, shipment: str, type_: str) -> str | None:
+        """The id of this phone's latest unrejected event of this type for a shipment."""
+        rows = self._db.execute(
+            "SELECT id, body FROM events WHERE shipment = ? AND state != ? ORDER BY seq DESC",
+            (shipment, REJECTED),
+        ).fetchall()
+        for event_id, body in rows:
+            if msgspec.json.decode(body).get("type") == type_:
+                return str(event_id)
+        return None
 
     def local_events(self, shipment: str) -> list[tuple[str, str | None, str]]:
         """(type, prev, hash) of this phone's unrejected events for a shipment, oldest first."""
@@ -242,3 +311,124 @@ class Outbox:
 
     def counts(self) -> dict[str, int]:
         return dict(self._db.execute("SELECT state, count(*) FROM events GROUP BY state").fetchall())
+
+    # pages photographed at the pickup ----------------------------------------------------------
+
+    def add_page_draft(self, shipment: str, sha256: str, body: bytes, sharpness: int) -> int:
+        """Keep an accepted page at once (the app may be closed between pages); its number."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT coalesce(max(n), 0) + 1 FROM page_drafts WHERE shipment = ?", (shipment,)
+            ).fetchone()
+            n = int(row[0])
+            self._db.execute(
+                "INSERT INTO page_drafts (shipment, n, sha256, body, sharpness, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (shipment, n, sha256, body, sharpness, to_wire(utcnow())),
+            )
+        return n
+
+    def page_drafts(self, shipment: str) -> list[PageDraft]:
+        rows = self._db.execute(
+            "SELECT n, sha256, body, sharpness FROM page_drafts WHERE shipment = ? ORDER BY n", (shipment,)
+        ).fetchall()
+        return [PageDraft(*r) for r in rows]
+
+    def open_capture(self, shipment: str) -> None:
+        """The pages of this dossier are being taken: Today offers to go on until done or skipped."""
+        with self._lock:
+            self._db.execute(
+                "INSERT OR IGNORE INTO page_captures (shipment, opened_at) VALUES (?, ?)",
+                (shipment, to_wire(utcnow())),
+            )
+
+    def open_captures(self) -> list[tuple[str, int]]:
+        """(shipment, pages kept) of the dossiers whose pages are neither done nor skipped."""
+        rows = self._db.execute(
+            "SELECT c.shipment, (SELECT count(*) FROM page_drafts d WHERE d.shipment = c.shipment) "
+            "FROM page_captures c ORDER BY c.opened_at"
+        ).fetchall()
+        return [(str(r[0]), int(r[1])) for r in rows]
+
+    def drop_page_drafts(self, shipment: str) -> None:
+        """Skipped: the counter scans the dossier."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("DELETE FROM page_drafts WHERE shipment = ?", (shipment,))
+                self._db.execute("DELETE FROM page_captures WHERE shipment = ?", (shipment,))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def queue_pages(self, shipment: str, after_event: str) -> int:
+        """The drafts become one batch to upload after `after_event` (the pickup), atomically."""
+        now = to_wire(utcnow())
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                cur = self._db.execute(
+                    "INSERT INTO page_batches (shipment, after_event, created_at) VALUES (?, ?, ?)",
+                    (shipment, after_event, now),
+                )
+                batch = int(cur.lastrowid or 0)
+                self._db.execute(
+                    "INSERT INTO page_batch_pages (batch_id, n, sha256, body) "
+                    "SELECT ?, n, sha256, body FROM page_drafts WHERE shipment = ? ORDER BY n",
+                    (batch, shipment),
+                )
+                self._db.execute("DELETE FROM page_drafts WHERE shipment = ?", (shipment,))
+                self._db.execute("DELETE FROM page_captures WHERE shipment = ?", (shipment,))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return batch
+
+    def page_batches(self, state: str | None = None) -> list[PageBatch]:
+        query = (
+            "SELECT b.id, b.shipment, b.after_event, b.state, b.reason, "
+            "(SELECT count(*) FROM page_batch_pages p WHERE p.batch_id = b.id) FROM page_batches b"
+        )
+        args: tuple[str, ...] = ()
+        if state is not None:
+            query += " WHERE b.state = ?"
+            args = (state,)
+        return [PageBatch(*r) for r in self._db.execute(query + " ORDER BY b.id", args).fetchall()]
+
+    def batch_pages(self, batch_id: int) -> list[bytes]:
+        rows = self._db.execute(
+            "SELECT body FROM page_batch_pages WHERE batch_id = ? ORDER BY n", (batch_id,)
+        ).fetchall()
+        return [bytes(r[0]) for r in rows]
+
+    def pages_sent(self, batch_id: int, event: CustodyEvent) -> None:
+        """The server bound the batch and signed `digitised`: keep that event as acknowledged,
+        so this phone's next event for the dossier links to it (its `prev`)."""
+        now = to_wire(utcnow())
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute(
+                    "INSERT OR IGNORE INTO events (id, shipment, hash, body, state, created_at, acked_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (event.id, event.shipment, event.hash, msgspec.json.encode(event), ACKED, now, now),
+                )
+                self._db.execute(
+                    "UPDATE page_batches SET state = ?, head = ?, answered_at = ? WHERE id = ?",
+                    (SENT, event.hash, now, batch_id),
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def pages_refused(self, batch_id: int, reason: str) -> None:
+        """The server said no (handed on: the counter scans it instead; the pickup was
+        rejected): kept with its reason, never retried."""
+        with self._lock:
+            self._db.execute(
+                "UPDATE page_batches SET state = ?, reason = ?, answered_at = ? WHERE id = ?",
+                (REJECTED, reason, to_wire(utcnow()), batch_id),
+            )

@@ -18,7 +18,12 @@ from dataclasses import dataclass
 from shared.api import EventResult
 
 from .api import ApiClient, Refused, ServerUnavailable, TokenExpired
-from .outbox import Outbox
+from .outbox import ACKED, PENDING, Outbox
+
+PICKUP_REJECTED = (
+    "Lần nhận hồ sơ bị máy chủ từ chối nên các trang không được gửi; quầy sẽ quét hồ sơ. "
+    "(The pickup was rejected, so the pages were not sent: the counter scans the dossier instead.)"
+)
 
 __all__ = ["BATCH", "ServerUnavailable", "SyncDriver", "SyncReport", "Syncer", "TokenExpired"]
 
@@ -32,6 +37,8 @@ class SyncReport:
     duplicate: int = 0
     rejected: int = 0
     flagged: int = 0  # accepted, and flagged by the server (pin_mismatch, identity_mismatch, …)
+    pages_sent: int = 0  # page batches the server bound and signed
+    pages_refused: int = 0  # page batches it refused (handed on: the counter scans them)
 
     def add(self, other: SyncReport) -> None:
         self.uploaded += other.uploaded
@@ -39,6 +46,8 @@ class SyncReport:
         self.duplicate += other.duplicate
         self.rejected += other.rejected
         self.flagged += other.flagged
+        self.pages_sent += other.pages_sent
+        self.pages_refused += other.pages_refused
 
 
 class Syncer:
@@ -80,8 +89,31 @@ class Syncer:
             report.flagged += self.outbox.note_flags(events, results)
             for res in results:
                 setattr(report, res.status, getattr(report, res.status) + 1)
+        self._send_pages(report)
         self.failures = 0
         return report
+
+    def _send_pages(self, report: SyncReport) -> None:
+        """Page batches, each once the pickup it was taken at is acknowledged and no record of
+        the dossier waits before it (the `digitised` event the server signs moves the head).
+        A record made after the pages (a handover) has reached the server first, so the
+        server refuses the batch: the counter scans the dossier instead (CUSTODY.md §4.1)."""
+        for batch in self.outbox.page_batches(PENDING):
+            state = self.outbox.states([batch.after_event]).get(batch.after_event)
+            if state == PENDING or self.outbox.waiting_for(batch.shipment):
+                continue
+            if state != ACKED:
+                self.outbox.pages_refused(batch.id, PICKUP_REJECTED)
+                report.pages_refused += 1
+                continue
+            try:
+                done = self.api.upload_pages(batch.shipment, self.outbox.batch_pages(batch.id))
+            except Refused as exc:
+                self.outbox.pages_refused(batch.id, exc.detail)
+                report.pages_refused += 1
+                continue
+            self.outbox.pages_sent(batch.id, done.event)
+            report.pages_sent += 1
 
     def next_delay(self) -> float:
         """Full jitter: uniform in [0, min(max, base·2^failures)]."""
@@ -102,7 +134,11 @@ class Syncer:
                 self.sleep(self.next_delay())
                 continue
             total.add(report)
-            if not self.outbox.waiting() and not self.outbox.pending_attachments():
+            if (
+                not self.outbox.waiting()
+                and not self.outbox.pending_attachments()
+                and not self.outbox.page_batches(PENDING)
+            ):
                 return total
 
 

@@ -42,6 +42,7 @@ from .log.controllers import LogController
 from .money.controllers import MoneyConsoleController, MoneyController
 from .outbox.controllers import OutboxConsole
 from .outbox.worker import run_until
+from .pages.controllers import PagesController
 from .reports.controllers import ReportController
 from .shipments.controllers import ShipmentController
 from .shop.console import ShopConsole
@@ -119,6 +120,7 @@ def create_app(settings: Cfg) -> Litestar:
             AuthController,
             ShipmentController,
             CustodyController,
+            PagesController,
             LogController,
             LabelController,
             DocumentController,

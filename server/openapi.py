@@ -24,6 +24,7 @@ from litestar.openapi.spec import (
     OpenAPIType,
     Operation,
     Reference,
+    RequestBody,
     Schema,
     SecurityScheme,
 )
@@ -82,6 +83,22 @@ def also_as(media_types: dict[str, Schema | Reference], status: int = 200) -> ty
     return _Operation
 
 
+def multipart_files(field: str, description: str) -> type[Operation]:
+    """An Operation class whose request body is multipart/form-data with repeated file parts
+    `field` (a handler that reads `request.form()` itself documents no body otherwise)."""
+
+    @dataclass
+    class _Operation(Operation):
+        def __post_init__(self) -> None:
+            files = Schema(type=OpenAPIType.ARRAY, items=BINARY, description=description)
+            body = Schema(type=OpenAPIType.OBJECT, properties={field: files}, required=[field])
+            self.request_body = RequestBody(
+                content={"multipart/form-data": OpenAPIMediaType(schema=body)}, required=True
+            )
+
+    return _Operation
+
+
 def _common_errors(handler: HTTPRouteHandler) -> list[type[HTTPException]]:
     """The errors a route may answer because of its kind, whatever it does."""
     out: list[type[HTTPException]] = []
@@ -107,4 +124,12 @@ def document(app: Litestar) -> None:
                 handler.security = [{BEARER: []}]
 
 
-__all__ = ["BINARY", "CODE_PATTERN", "ShipmentCode", "also_as", "components", "document"]
+__all__ = [
+    "BINARY",
+    "CODE_PATTERN",
+    "ShipmentCode",
+    "also_as",
+    "components",
+    "document",
+    "multipart_files",
+]

@@ -32,6 +32,7 @@ __all__ = [
     "EventResult",
     "Keys",
     "LabelKeyOut",
+    "PagesDigitised",
     "PendingHandover",
     "PendingHandovers",
     "PinCheckRequest",
@@ -41,6 +42,7 @@ __all__ = [
     "TokenResponse",
     "UserOut",
     "attachment_path",
+    "pages_path",
     "pin_check_path",
 ]
 
@@ -186,6 +188,21 @@ class EventResult(Struct, omit_defaults=True):
     reason: str | None = None
     head: str | None = None
     flags: list[str] = []  # what the dispatcher is shown about an accepted event (pin_mismatch, …)
+
+
+# A dossier's pages photographed at the pickup, bound and signed by the server -------------------
+def pages_path(code: str) -> str:
+    """Where the courier app uploads a dossier's page photos (multipart, one `page` part each)."""
+    return f"/api/v1/shipments/{code}/pages"
+
+
+class PagesDigitised(Struct):
+    code: str
+    head: str  # the shipment's head now: the `digitised` event's hash (the next event's prev)
+    event: CustodyEvent  # the server-signed `digitised` event (CUSTODY.md §4.1)
+    pages: dict[str, Any]  # its data.pages
+    ocr_note: str
+    repeated: bool = False  # these pages were recorded before: this is that event
 
 
 # A PIN typed at the door, checked online at once ----------------------------------------------

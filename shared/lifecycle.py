@@ -87,8 +87,10 @@ TRANSITIONS: dict[EventType, Transition] = {
         _t(E.RETURNED, {S.IN_CUSTODY}, S.RETURNED, {R.COURIER, R.CLERK}, True, False),
         _t(E.CANCELLED, {S.REGISTERED}, S.CANCELLED, {R.CLERK, R.DISPATCHER}, False, True),
         _t(E.CONFIRMED, {S.DELIVERED}, S.DELIVERED, {R.CITIZEN}, False, True),
-        # pages scanned or uploaded at the counter, bound into a PDF by the server (CUSTODY.md §4.1)
-        _t(E.DIGITISED, {S.REGISTERED, S.IN_CUSTODY}, None, {R.CLERK, R.DISPATCHER}, False, True),
+        # pages scanned or uploaded at the counter, or photographed by the courier at pickup,
+        # bound into a PDF and signed by the server (CUSTODY.md §4.1): a courier causes it by
+        # uploading pages, never signs it (sync refuses a device-signed one)
+        _t(E.DIGITISED, {S.REGISTERED, S.IN_CUSTODY}, None, {R.CLERK, R.DISPATCHER, R.COURIER}, False, True),
         # a result handed to the citizen at a post-office counter or the one-stop shop's desk by
         # its clerk, recorded by the server: ends the result's chain (CUSTODY.md §3)
         _t(E.COLLECTED, {S.REGISTERED, S.IN_CUSTODY}, S.COLLECTED, {R.CLERK}, True, True),
@@ -151,5 +153,6 @@ def may(role: str, event_type: str, state: str | None) -> bool:
 
 
 def allowed_types(role: str, state: str | None) -> list[EventType]:
-    """Event types `role` may record now (the app offers only these flows)."""
-    return [t for t in TRANSITIONS if may(role, t, state)]
+    """Event types `role` may sign on a device now (the app offers only these flows): the
+    server-signed ones (a courier's `digitised`) are caused through their own routes."""
+    return [t for t, tr in TRANSITIONS.items() if not tr.server_signed and may(role, t, state)]

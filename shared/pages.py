@@ -20,7 +20,19 @@ import hashlib
 import re
 from typing import Any
 
+# The limits on digitised pages, in one place (docs/API.md "Limits"): the server enforces them
+# on every upload, the courier app before it queues a page (shared/pagecheck.py judges a page).
+MiB = 1024 * 1024
 MAX_PAGES = 40  # pages of one dossier (README "Limits")
+MAX_PAGE_BYTES = 4 * MiB  # one page photo (a 1600×1200 JPEG is about 0.3 MiB)
+MAX_PAGE_PIXELS = 12_000_000  # as a photo attachment (Settings.max_photo_pixels)
+MIN_PAGE_SIDE = 100  # pixels: a smaller image cannot be judged, let alone read
+MAX_SCANNER_PDF_BYTES = 15 * MiB  # below the request body limit (Settings.max_body_bytes)
+MAX_UPLOAD_BYTES = 16 * MiB  # one request of page photos from the courier app (the body cap)
+MIN_MEAN_LUMINANCE = 70  # mean grey level (0–255) below which a page is too dark
+SHARPNESS_SIDE = 800  # the longer side (pixels) the sharpness is measured at
+MIN_SHARPNESS = 120  # variance of the Laplacian below which a page is blurred
+DESKEW_MIN_DEG = 1.0  # pages tilted by this much or more are turned level for the PDF
 OCR_STATES = ("vie", "skipped")
 SOURCES = ("photos", "scanner_pdf")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")

@@ -42,6 +42,7 @@ from .navigation import (
     TODAY,
     Navigator,
     Routes,
+    pages_route,
     stop_route,
     stop_scan_route,
 )
@@ -263,9 +264,17 @@ def pickup_screen(
         SignatureBox(flow.pad, tr, on_change=lambda: None),
         _photo_row(shell, flow),
         error,
-        ft.Row([_finish_button(shell, tr("pickup.finish"), flow, error)]),
+        ft.Row([_finish_button(shell, tr("pickup.finish"), flow, error, then=_pages_after(shell, flow))]),
     ]
     return ui.form(items)
+
+
+def _pages_after(shell: Navigator, flow: PickupFlow) -> Callable[[], None] | None:
+    """A dossier taken from the citizen: its pages may be photographed now (or skipped)."""
+    if not (flow.from_citizen and flow.row.a.kind == "submission"):
+        return None
+    code = flow.row.a.code
+    return lambda: shell.go(pages_route(code))
 
 
 def delivery_screen(

@@ -35,6 +35,7 @@ FAILED = "/stop/:code/failed"
 RETURN = "/stop/:code/return"
 STOP_HANDOVER = "/stop/:code/handover"
 STOP_SCAN = "/stop/:code/scan"
+PAGES = "/stop/:code/pages"  # the dossier's pages photographed right after a citizen's pickup
 COUNTER = "/counter/:id"
 
 
@@ -46,6 +47,11 @@ def stop_route(row: Row, action: str | None = None) -> str:
 def stop_scan_route(row: Row) -> str:
     """Tapping a stop: scan the envelope in hand first; the scan opens the stop's form."""
     return f"/stop/{row.a.code}/scan"
+
+
+def pages_route(code: str) -> str:
+    """Photographing the dossier's pages, offered right after a pickup from a citizen."""
+    return PAGES.replace(":code", code)
 
 
 def counter_route(handover_id: int) -> str:

@@ -28,6 +28,7 @@ from .navigation import (
     Navigator,
     Routes,
     counter_route,
+    pages_route,
     stop_route,
     stop_scan_route,
 )
@@ -181,6 +182,25 @@ def today_screen(shell: Navigator) -> ft.Control:
                     on_click=lambda e, p=pending: _open_counter(shell, p),
                 ),
                 identifier="counter-handover",
+                button=True,
+            )
+        )
+    for code, n in ctx.outbox.open_captures():  # pages offered, neither done nor skipped yet
+        header.append(
+            ft.Semantics(
+                content=ft.Container(
+                    ft.Text(
+                        tr("capture.resume", code=group(code), n=n),
+                        color=ft.Colors.WHITE,
+                        size=16,
+                        weight=ft.FontWeight.W_600,
+                    ),
+                    bgcolor=ui.PRIMARY,
+                    padding=12,
+                    border_radius=8,
+                    on_click=lambda e, c=code: shell.go(pages_route(c)),
+                ),
+                identifier="capture-resume",
                 button=True,
             )
         )
@@ -399,4 +419,19 @@ def sync_screen(shell: Navigator) -> ft.Control:
                 )
             )
         items.append(ui.note(tr("sync.rejected_help")))
+    for batch in ctx.outbox.page_batches("pending"):
+        items.append(ui.note(tr("capture.waiting", code=group(batch.shipment), n=batch.pages)))
+    for batch in ctx.outbox.page_batches("rejected"):  # kept with the server's sentence, not retried
+        items.append(
+            ft.Container(
+                ft.Text(
+                    tr("capture.refused", code=group(batch.shipment), reason=batch.reason or ""),
+                    size=16,
+                    color=ui.SOON,
+                ),
+                border=ft.Border.all(1, ui.SOON),
+                border_radius=8,
+                padding=10,
+            )
+        )
     return ft.Column(items, spacing=12, scroll=ft.ScrollMode.AUTO)

@@ -16,6 +16,7 @@ from litestar.params import Body, Parameter, QueryParameter
 from litestar.response import Redirect, ServerSentEvent, Template
 from msgspec import Struct
 
+from shared import pagecheck
 from shared.i18n import t
 from shared.lifecycle import IDENTITY_METHODS
 
@@ -322,7 +323,7 @@ class ConsoleController(Controller):
         )
         if content_type not in ("image/jpeg", "image/png"):
             raise NotFoundException(f"Attachment {sha256} is not an image and has no thumbnail.")
-        small = await anyio.to_thread.run_sync(pages.thumbnail, body)
+        small = await anyio.to_thread.run_sync(pagecheck.thumbnail, body)
         headers = attachment_store.served_headers(sha256, "image/jpeg")
         headers["Content-Disposition"] = "inline"
         return Response(small, media_type="image/jpeg", headers=headers)

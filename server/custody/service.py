@@ -610,6 +610,17 @@ def _decide(
         return reject(p, ship, p.problem)
     if ship["assigned_courier_id"] != user.id:
         return reject(p, ship, f"shipment {ship['code']} is not assigned to {user.actor}")
+    if lifecycle.TRANSITIONS[ev.type].server_signed:
+        return reject(
+            p,
+            ship,
+            f"a {ev.type} event is signed by the server, not by a device: "
+            + (
+                f"upload the pages (POST /api/v1/shipments/{ship['code']}/pages) and the server records it"
+                if ev.type is EventType.DIGITISED
+                else "it is recorded through its own route"
+            ),
+        )
     try:
         new_state = lifecycle.check(user.role, ev.type, ship["state"])
     except IllegalTransition as exc:

@@ -19,23 +19,28 @@ import anyio
 import anyio.to_thread
 
 from shared import codes
+from shared import pagecheck as checks
+from shared.events import CustodyEvent
 from shared.lifecycle import EventType, IllegalTransition
-from shared.pages import MAX_PAGES, pages_problem
+from shared.pages import (
+    DESKEW_MIN_DEG,
+    MAX_PAGE_BYTES,
+    MAX_PAGE_PIXELS,
+    MAX_PAGES,
+    MAX_SCANNER_PDF_BYTES,
+    MiB,
+    pages_problem,
+)
 
 from ..auth.service import CurrentUser
 from ..custody import attachments
 from ..custody.service import append_server_event, lock_shipments
 from ..db.engine import Database
-from ..errors import BadRequest, Conflict, TooLarge, Unprocessable
+from ..errors import BadRequest, Conflict, PermissionDeniedException, TooLarge, Unprocessable
 from ..keys import ServerKeys
 from ..shipments import repository
 from ..shipments.service import parse_code
-from . import checks
 
-MiB = 1024 * 1024
-MAX_PAGE_BYTES = 4 * MiB  # one page photo (a 1600×1200 JPEG is about 0.3 MiB)
-MAX_SCANNER_PDF_BYTES = 15 * MiB  # below the request body limit (Settings.max_body_bytes)
-MAX_PAGE_PIXELS = 12_000_000  # as a photo attachment (Settings.max_photo_pixels)
 OCR_TIMEOUT_S = 120
 SCAN_DPI = 100  # page images rendered from a scanner's PDF, for the checks and thumbnails
 OCR_MISSING = "OCR bỏ qua: máy chủ chưa cài tesseract-ocr-vie / OCR skipped: tesseract (vie) is not installed"
@@ -68,6 +73,8 @@ class Digitised:
     pages: dict[str, Any]
     ocr_note: str
     reports: list[checks.PageReport] = field(default_factory=list)
+    event: CustodyEvent | None = None  # the signed `digitised` event
+    repeated: bool = False  # the same pages were sent again: the earlier event is the answer
 
 
 class PagesRefused(Unprocessable):
@@ -269,7 +276,7 @@ def bind_images(pages: list[tuple[bytes, str]], *, ocr: bool = True) -> Bound:
     parts: list[bytes] = []
     for (body, ctype), report in zip(pages, reports, strict=True):
         turned = checks.straightened(body, report.skew_deg)
-        level = turned is not None and abs(report.skew_deg) >= checks.DESKEW_MIN_DEG
+        level = turned is not None and abs(report.skew_deg) >= DESKEW_MIN_DEG
         bound.append((body, ctype, report, report.skew_deg if level else None))
         parts.append(turned or (_rgb_png(body) if ctype == "image/png" else body))
     try:
@@ -333,19 +340,6 @@ def bind_scanner_pdf(pdf: bytes, *, ocr: bool = True) -> Bound:
     )
 
 
-def thumbnail(body: bytes, side: int = 240) -> bytes:
-    from PIL import Image, ImageOps
-
-    with Image.open(io.BytesIO(body)) as img:
-        if img.format == "JPEG":
-            img.draft("RGB", (side, side))
-        small = ImageOps.exif_transpose(img).convert("RGB")
-        small.thumbnail((side, side))
-        out = io.BytesIO()
-        small.save(out, "JPEG", quality=80)
-        return out.getvalue()
-
-
 def pages_data(bound: Bound) -> dict[str, Any]:
     data: dict[str, Any] = {
         "pdf": hashlib.sha256(bound.pdf).hexdigest(),
@@ -366,6 +360,45 @@ def pages_data(bound: Bound) -> dict[str, Any]:
     return data
 
 
+def _courier_refusal(user: CurrentUser, ship: Any) -> None:
+    """May this courier send the pages of this dossier? Only the courier who picked it up from
+    the citizen and still holds it: the pages are captured at the pickup (CUSTODY.md §4.1)."""
+    grouped = codes.group(ship.code)
+    if ship.kind == "result":
+        raise Conflict(
+            f"Bưu gửi {grouped} là kết quả, không phải hồ sơ: không chụp trang / Shipment {grouped} "
+            "is a result, not a dossier: only a dossier's pages are captured at pickup."
+        )
+    if ship.state == "registered":
+        raise Conflict(
+            f"Hồ sơ {grouped} chưa được nhận / Dossier {grouped} has not been picked up yet: "
+            "record the pickup (and let it sync), then send its pages."
+        )
+    if ship.custodian_user_id != user.id or ship.state != "in_custody":
+        raise _handed_on(ship.code)
+
+
+def _handed_on(code: str) -> PermissionDeniedException:
+    grouped = codes.group(code)
+    return PermissionDeniedException(
+        f"Hồ sơ {grouped} đã được giao tiếp, quầy sẽ quét trang / Dossier {grouped} is no longer "
+        "in your hands (it was handed on): the counter scans its pages instead."
+    )
+
+
+async def _already(db: Database, ship_id: int, data: dict[str, Any]) -> Any:
+    """The `digitised` event that already holds exactly these pages (a retry whose answer was
+    lost), or None."""
+    wanted = [p["sha256"] for p in data["pages"]]
+    async with db.read() as conn:
+        done = await repository.events_of(conn, ship_id, [EventType.DIGITISED.value])
+    for stored in done:
+        pages = stored.event.data.get("pages") if isinstance(stored.event.data, dict) else None
+        if isinstance(pages, dict) and [p.get("sha256") for p in pages.get("pages", [])] == wanted:
+            return stored.event
+    return None
+
+
 async def digitise(
     db: Database,
     keys: ServerKeys,
@@ -376,21 +409,38 @@ async def digitise(
     *,
     max_unreferenced: int = attachments.MAX_UNREFERENCED_BYTES,
 ) -> Digitised:
+    """Pages from the counter (a clerk or dispatcher who sees the dossier) or from the courier
+    who picked it up and holds it (`_courier_refusal`): checked, bound, stored, signed."""
     code = parse_code(code_text)
     async with db.read() as conn:
-        ship = await repository.visible(conn, user, code)  # 404 unknown, 403/404 another unit's
+        try:
+            ship = await repository.visible(conn, user, code)  # 404 unknown, 403/404 another unit's
+        except PermissionDeniedException:
+            if user.role == "courier" and await repository.signed_by(conn, code, user.actor):
+                raise _handed_on(code) from None
+            raise
+    if user.role == "courier":
+        _courier_refusal(user, ship)
     if ship.state not in ("registered", "in_custody"):
         raise Conflict(
             f"Bưu gửi {codes.group(code)} đã {ship.state} / Shipment {codes.group(code)} is "
             f"{ship.state}: its pages can be added only while it is open."
         )
     typed = check_uploads(uploads)
+    if user.role == "courier" and typed[0][1] == "application/pdf":
+        raise BadRequest(
+            "Ứng dụng bưu tá gửi ảnh trang, không gửi PDF / The courier app sends page photos, not a PDF: "
+            "a scanner's PDF is uploaded at the counter."
+        )
     if typed[0][1] == "application/pdf":
         bound = await anyio.to_thread.run_sync(bind_scanner_pdf, typed[0][0].body, limiter=_LIMITER)
     else:
         images = [(u.body, ctype) for u, ctype in typed]
         bound = await anyio.to_thread.run_sync(bind_images, images, limiter=_LIMITER)
     data = pages_data(bound)
+    reports = [r for _, _, r, _ in bound.pages]
+    if user.role == "courier" and (earlier := await _already(db, ship.id, data)) is not None:
+        return Digitised(code, earlier.hash, earlier.data["pages"], bound.ocr_note, reports, earlier, True)
     files = [(b, t) for b, t, _, _ in bound.pages] + [(bound.pdf, "application/pdf")]
     if bound.original is not None:
         files.append((bound.original, "application/pdf"))
@@ -402,6 +452,8 @@ async def digitise(
     async with db.write() as conn:
         locked = (await lock_shipments(conn, [code])).get(code)
         assert locked is not None
+        if user.role == "courier" and locked["custodian_user_id"] != user.id:
+            raise _handed_on(code)
         try:
             event = await append_server_event(
                 conn,
@@ -417,4 +469,4 @@ async def digitise(
         except IllegalTransition as exc:
             raise Conflict(f"Không thêm được trang / The pages cannot be added: {exc}.") from None
     db.changed("digitised", [code])
-    return Digitised(code, event.hash, data, bound.ocr_note, [r for _, _, r, _ in bound.pages])
+    return Digitised(code, event.hash, data, bound.ocr_note, reports, event)

@@ -107,6 +107,17 @@ async def visible(conn: AsyncConnection, user: CurrentUser, code: str) -> Any:
     return row
 
 
+async def signed_by(conn: AsyncConnection, code: str, actor: str) -> bool:
+    """Whether `actor` recorded any accepted event of this shipment (a courier who held it once)."""
+    query = (
+        select(custody_events.c.id)
+        .join(shipments, shipments.c.id == custody_events.c.shipment_id)
+        .where(shipments.c.code == code, custody_events.c.actor == actor)
+        .limit(1)
+    )
+    return (await conn.execute(query)).first() is not None
+
+
 async def visible_many(conn: AsyncConnection, user: CurrentUser, wanted: list[str]) -> list[Any]:
     """Several shipments in the order asked for; the first unknown or unseen one fails."""
     query = select(*SHIPMENT_COLUMNS).where(shipments.c.code.in_(wanted))

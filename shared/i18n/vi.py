@@ -278,4 +278,36 @@ STRINGS: dict[str, str] = {
     "sync.flag_identity_mismatch": "CCCD không khớp người nhận trên hồ sơ.",
     "sync.flag_device_clock_ahead": "Đồng hồ máy chạy nhanh.",
     "handover.remove": "Bỏ khỏi lô",
+    "capture.title": "Chụp trang hồ sơ",
+    "capture.help": (
+        "Đặt từng trang lên mặt phẳng, đủ sáng, chụp thẳng từ trên xuống. "
+        "Mỗi trang được kiểm tra ngay trên máy."
+    ),
+    "capture.shoot": "Chụp trang {n}",
+    "capture.checking": "Đang kiểm tra trang {n}…",
+    "capture.accepted": "Trang {n} đạt — độ nét {score}.",
+    "capture.retake": "Trang {n} chưa đạt: {why}. Chụp lại.",
+    "capture.why_blurred": "mờ — độ nét {score} (cần {need})",
+    "capture.why_dark": "quá tối — độ sáng {score} (cần {need})",
+    "capture.why_cut": "bị cắt ở cạnh {side} — cần thấy đủ cả trang",
+    "capture.why_unreadable": "không đọc được ảnh",
+    "capture.why_too_small": "ảnh quá nhỏ — mỗi cạnh cần ít nhất {need} điểm ảnh",
+    "capture.why_too_big": "ảnh quá lớn — tối đa {need} MiB mỗi trang",
+    "capture.too_many": "Đã đủ {n} trang, tối đa một hồ sơ.",
+    "capture.too_heavy": "Các trang đã đủ dung lượng một lần gửi ({mib} MiB).",
+    "capture.done": "Xong ({n} trang)",
+    "capture.skip": "Bỏ qua — quầy sẽ quét sau",
+    "capture.none": "Chưa chụp trang nào.",
+    "capture.no_pickup": (
+        "Chỉ chụp trang ngay khi nhận hồ sơ từ người dân trên máy này; quầy sẽ quét hồ sơ."
+    ),
+    "capture.queued": "Đã lưu {n} trang; sẽ gửi khi lần nhận được máy chủ xác nhận.",
+    "capture.refused": "Trang của {code} không được nhận: {reason}",
+    "side.top": "trên",
+    "side.bottom": "dưới",
+    "side.left": "trái",
+    "side.right": "phải",
+    "capture.resume": "Tiếp tục chụp trang hồ sơ {code} ({n} trang)",
+    "capture.pickup_rejected": "Lần nhận bị máy chủ từ chối nên không gửi trang; quầy sẽ quét hồ sơ.",
+    "capture.waiting": "{n} trang của hồ sơ {code} chờ gửi (sau lần nhận).",
 }

@@ -28,6 +28,7 @@ from server.app import create_app
 from server.console import live
 from tests.api.conftest import PNG_1PX
 from tests.conftest import PASSWORD
+from tests.pages_fixture import jpeg, page_image
 
 CALLERS = (
     "anonymous",
@@ -52,6 +53,7 @@ ACCOUNTS = {
     "admin": "admin",
 }
 SIG = hashlib.sha256(PNG_1PX).hexdigest()
+PAGE = jpeg(page_image(1))  # a page photo that passes the checks
 
 # one line per route: the outcome for each caller, in the order of CALLERS
 # fmt: off
@@ -101,6 +103,8 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/log/witness"):                       "401 403 403 ok ok 403 403 403 403 403",
     ("GET", "/api/v1/me/handovers"):                       "401 ok ok 403 403 403 403 403 403 403",
     ("POST", "/api/v1/me/stops/{code:str}/pin-check"):     "401 ok 403 403 403 403 403 403 403 403",
+    # pages photographed at the pickup: only the courier who holds the dossier (issue 18)
+    ("POST", "/api/v1/shipments/{code:str}/pages"):        "401 ok 403 403 403 403 403 403 403 403",
     # labels and documents
     ("GET", "/api/v1/shipments/{code:str}/label.png"):     "401 403 403 ok 403 ok 403 403 ok 403",
     ("GET", "/api/v1/shipments/{code:str}/label.pdf"):     "401 403 403 ok 403 ok 403 403 ok 403",
@@ -242,6 +246,8 @@ def _request(method: str, path: str, s: Seeded, caller: str, n: int) -> dict[str
     body = bodies.get((method, path))
     if body is not None:
         kw["json"] = body
+    if (method, path) == ("POST", "/api/v1/shipments/{code:str}/pages"):
+        kw["files"] = [("page", ("p1.jpg", PAGE, "image/jpeg"))]
     if (method, path) == ("PUT", "/api/v1/attachments/{sha256:str}"):
         kw["content"] = PNG_1PX
         kw["headers"] = {"Content-Type": "image/png"}

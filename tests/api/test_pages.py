@@ -12,16 +12,17 @@ import shutil
 import anyio
 import pytest
 
-from server.pages import checks, service
+from server.pages import service
+from shared import pagecheck as checks
 from shared.bundle import verify_bundle
-from shared.pages import pages_problem
+from shared.pages import MAX_PAGE_PIXELS, pages_problem
 from tests.api.test_console import console_login, csrf
 from tests.pages_fixture import blurred, dark, jpeg, page_image
 from tests.test_cli import run
 
 HAS_OCR = service.ocr_available()
 NO_OCR = "tesseract-ocr-vie is not installed here (.ci/run installs it): the text layer cannot be checked"
-MAX_PX = service.MAX_PAGE_PIXELS
+MAX_PX = MAX_PAGE_PIXELS
 
 
 # ---- the page checks, pure ---------------------------------------------------------------------

@@ -145,6 +145,17 @@ def shell(tmp_path: Path):
     )
     ctx.outbox.put(refused)
     ctx.outbox.acknowledge([EventResult(refused.id, "rejected", "unknown shipment 2000000000009")])
+    picked = sign_event(  # this phone's pickup of 3000000000009: its pages may be photographed
+        key,
+        id=new_event_id(),
+        shipment="3000000000009",
+        type="picked_up",
+        occurred_at="2026-11-23T03:04:05.123Z",
+        actor="courier:7",
+        prev="cd" * 32,
+        data={"no_fix_reason": "gps off"},
+    )
+    ctx.outbox.put(picked)
     page: Surface = PageWithoutClient()
     nav = Shell(page, ctx, routes())
     nav.go("/today", root=True)
@@ -175,6 +186,8 @@ def test_every_screen_builds_and_is_translated(shell: Shell, lang: str) -> None:
         "handover": _open(shell, "/stop/3000000000009/handover", identified=SCANNED),
         "counter": _open(shell, "/counter/1"),
         "photo": _open(shell, "/photo", got=lambda jpeg: None),
+        "pages": _open(shell, "/stop/3000000000009/pages"),
+        "pages-no-pickup": _open(shell, "/stop/1000000000009/pages"),
     }
     assert shell.routes.templates() and len(shell.page.views) == len(built) + 1  # a stack of views
     for name, control in built.items():
@@ -190,6 +203,9 @@ def test_every_screen_builds_and_is_translated(shell: Shell, lang: str) -> None:
     assert "Đã quét tem bì thư" in _texts(built["pickup"]) or "Envelope label scanned" in _texts(
         built["pickup"]
     )  # says how it was identified
+    pages = " ".join(_texts(built["pages"]))
+    assert ("Bỏ qua — quầy sẽ quét sau" in pages and "Xong (0 trang)" in pages) or "Skip" in pages
+    assert "quầy sẽ quét" in " ".join(_texts(built["pages-no-pickup"])) or lang == "en"
     sync = " ".join(_texts(built["sync"]))
     assert "unknown shipment 2000000000009" in sync and (
         "Máy chủ không biết" in sync or "does not know" in sync

@@ -136,6 +136,18 @@ def _tap_below(page, name: str) -> None:
     button.click()
 
 
+def _skip_pages(page, *, rejected: bool = False) -> None:
+    """After a pickup from a citizen the app offers to photograph the dossier's pages: skip.
+    A pickup the server rejected has no pages to go with: the screen says so, back to Today."""
+    _wait_text(page, "Chụp trang hồ sơ")
+    if rejected:
+        _wait_text(page, "Lần nhận bị máy chủ từ chối nên không gửi trang", timeout=60_000)
+        _shot(page, ARTIFACTS / "courier-10a-no-pages-after-rejection.png")
+        page.get_by_role("button", name="Hôm nay").click()
+        return
+    _tap_below(page, "Bỏ qua — quầy sẽ quét sau")
+
+
 def _signed_in(page) -> None:
     """Sign in unless the app resumed an earlier session (each test can run alone)."""
     try:
@@ -229,6 +241,7 @@ def test_login_scan_pickup_sync(server, app, artifacts, tmp_path):
         _sign(page)
         _shot(page, artifacts / "courier-04-pickup-signed.png")
         _tap_below(page, "Hoàn tất nhận")
+        _skip_pages(page)
         _wait_text(page, "Hôm nay")
         _shot(page, artifacts / "courier-05-today-after.png")
 
@@ -365,6 +378,7 @@ def test_typed_code_and_a_rejected_record_shown_with_its_reason(server, app, art
         _type_into(page, "4 số cuối CCCD", "4821")
         _sign(page)
         _tap_below(page, "Hoàn tất nhận")
+        _skip_pages(page, rejected=True)
         _wait_text(page, "bị máy chủ từ chối", timeout=60_000)
         _shot(page, artifacts / "courier-10-rejected-banner.png")
         page.get_by_text("bị máy chủ từ chối").first.click()

@@ -65,3 +65,11 @@ def test_allowed_types_for_the_app():
         "returned",
     }
     assert lc.allowed_types("courier", "delivered") == []
+
+
+def test_a_courier_causes_digitised_but_never_signs_it():
+    # the courier uploads pages at pickup; the server binds them and signs `digitised`
+    assert lc.check("courier", "digitised", "in_custody") == State.IN_CUSTODY
+    assert lc.TRANSITIONS[EventType.DIGITISED].server_signed
+    assert all(not lc.TRANSITIONS[t].server_signed for s in State for t in lc.allowed_types("courier", s))
+    assert EventType.DIGITISED not in lc.allowed_types("courier", "in_custody")

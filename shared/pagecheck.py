@@ -1,4 +1,7 @@
-"""Page checks for a digitised dossier (issue 18): pure functions over the bytes of one page.
+"""Page checks for a digitised dossier (issue 18): pure functions over the bytes of one page,
+run by the server before it binds the pages (server/pages/service.py) and by the courier app
+on the phone right after each photo (courier_app/flows/pages.py), so both judge a page alike.
+The limits are in shared/pages.py.
 
 Each page is read once, at a reduced size (JPEG's DCT scaling, `Image.draft`), as grey:
 - **too dark**: the mean luminance (0–255) is below `MIN_MEAN_LUMINANCE`;
@@ -10,6 +13,8 @@ Each page is read once, at a reduced size (JPEG's DCT scaling, `Image.draft`), a
   cut off if writing (dark pixels) reaches into the outer 1.5 % strip of a side; when the
   paper lies on a darker background, it is cut off if paper covers more than half of one
   side's border (the sheet runs out of the frame there);
+- **too small**: a page with a side under `MIN_PAGE_SIDE` pixels cannot be judged (it is
+  refused as unreadable, before any score is computed);
 - **skew**: the angle in [-5°, 5°] (0.5° steps) whose rotation makes the rows of writing
   line up best (largest variance of the row sums of dark pixels); pages tilted by 1° or
   more are turned straight before they go into the PDF.
@@ -24,10 +29,16 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps
 
-MIN_MEAN_LUMINANCE = 70
-SHARPNESS_SIDE = 800
-MIN_SHARPNESS = 120
-DESKEW_MIN_DEG = 1.0
+from .pages import (
+    DESKEW_MIN_DEG,
+    MAX_PAGE_PIXELS,
+    MIN_MEAN_LUMINANCE,
+    MIN_PAGE_SIDE,
+    MIN_SHARPNESS,
+    SHARPNESS_SIDE,
+)
+
+THUMB_SIDE = 240
 _SKEW_SIDE = 500
 _ANGLES = [a / 2 for a in range(-10, 11)]
 
@@ -41,6 +52,7 @@ class PageReport:
     sharpness: int
     skew_deg: float
     problems: tuple[str, ...]  # each a sentence in Vietnamese, then English
+    cut: str | None = None  # the side where the page is cut off (top, bottom, left, right)
 
     @property
     def ok(self) -> bool:
@@ -124,11 +136,15 @@ class PageUnreadable(ValueError):
     """A page that cannot be judged at all (not an image, damaged): the sentence says which."""
 
 
+class PageTooSmall(PageUnreadable):
+    """A page image with a side under MIN_PAGE_SIDE pixels: too small to judge, let alone read."""
+
+
 class PageTooLarge(PageUnreadable):
     """A page image with more pixels than allowed (its header says so, nothing is decoded)."""
 
 
-def open_page(body: bytes, max_pixels: int) -> Image.Image:
+def open_page(body: bytes, max_pixels: int = MAX_PAGE_PIXELS) -> Image.Image:
     """The decoded header of a page image (no pixels yet); ValueError with a sentence when it is
     not a JPEG or PNG or has more pixels than allowed."""
     from PIL import UnidentifiedImageError
@@ -145,6 +161,12 @@ def open_page(body: bytes, max_pixels: int) -> Image.Image:
         raise PageUnreadable(f"không đọc được ảnh / the image cannot be decoded ({exc})") from None
     if img.format not in ("JPEG", "PNG"):
         raise PageUnreadable(f"chỉ nhận JPEG hoặc PNG / only JPEG or PNG pages are taken, not {img.format}")
+    if min(img.width, img.height) < MIN_PAGE_SIDE:
+        raise PageTooSmall(
+            f"ảnh {img.width}×{img.height} quá nhỏ (mỗi cạnh cần ít nhất {MIN_PAGE_SIDE} điểm ảnh) / "
+            f"the image is {img.width}×{img.height} pixels; a page needs at least {MIN_PAGE_SIDE} "
+            "on each side to be read"
+        )
     if img.width * img.height > max_pixels:
         raise PageTooLarge(
             f"ảnh {img.width}×{img.height} quá lớn (tối đa {max_pixels:,} điểm ảnh) / "
@@ -153,7 +175,7 @@ def open_page(body: bytes, max_pixels: int) -> Image.Image:
     return img
 
 
-def check_page(number: int, body: bytes, max_pixels: int) -> PageReport:
+def check_page(number: int, body: bytes, max_pixels: int = MAX_PAGE_PIXELS) -> PageReport:
     """Read and judge one page. A page that cannot be read at all raises PageUnreadable."""
     img = open_page(body, max_pixels)
     width, height = img.size
@@ -184,6 +206,7 @@ def check_page(number: int, body: bytes, max_pixels: int) -> PageReport:
             "hold still and retake it."
         )
     skew = 0.0
+    side = None
     if not problems:
         side = cut_side(small.astype(np.float32))
         if side is not None:
@@ -194,7 +217,7 @@ def check_page(number: int, body: bytes, max_pixels: int) -> PageReport:
             )
         else:
             skew = skew_angle(small.astype(np.float32))
-    return PageReport(number, width, height, luminance, sharpness, skew, tuple(problems))
+    return PageReport(number, width, height, luminance, sharpness, skew, tuple(problems), side)
 
 
 def straightened(body: bytes, skew_deg: float) -> bytes | None:
@@ -211,4 +234,17 @@ def straightened(body: bytes, skew_deg: float) -> bytes | None:
         turned = level.rotate(skew_deg, resample=Image.Resampling.BICUBIC, expand=False, fillcolor="white")
         out = io.BytesIO()
         turned.save(out, "JPEG", quality=92, dpi=level.info.get("dpi", (150, 150)))
+        return out.getvalue()
+
+
+def thumbnail(body: bytes, side: int = THUMB_SIDE) -> bytes:
+    """A page image upright and scaled to fit `side` pixels, as a JPEG (the console's shipment
+    page and the app's capture screen show these)."""
+    with Image.open(io.BytesIO(body)) as img:
+        if img.format == "JPEG":
+            img.draft("RGB", (side, side))
+        small = ImageOps.exif_transpose(img).convert("RGB")
+        small.thumbnail((side, side))
+        out = io.BytesIO()
+        small.save(out, "JPEG", quality=80)
         return out.getvalue()
