@@ -389,8 +389,9 @@ class PgIngestWriter(IngestWriter):
             guesses = self.guesses
             leaves = [bytes.fromhex(row["hash"]) for row in batch.accepted]
             if self.head is not None and (self.head_locked or guesses.lock_first == 0):
+                guessed = not self.head_locked
                 if self._write(batch, now, outbox, log_repository.appended(*self.head, leaves)):
-                    guesses.hits += not self.head_locked
+                    guesses.hits += guessed
                     continue
                 guesses.misses += 1
                 guesses.lock_first = LOCK_FIRST_AFTER_MISS

@@ -13,12 +13,12 @@ from sqlalchemy import select
 from server.auth.service import CurrentUser
 from server.custody import service
 from server.db.engine import Database
-from server.db.models import users
+from server.db.models import users, webhook_subscriptions
 from shared.events import CustodyEvent
 from shared.timeutil import to_wire
 from tests.api.test_events import _ready
 
-TABLES = ("custody_events", "rejected_events", "shipments", "log_nodes")
+TABLES = ("custody_events", "rejected_events", "shipments", "log_nodes", "log_head", "outbox_messages")
 
 
 def _dump(path) -> dict[str, list[tuple]]:
@@ -128,6 +128,17 @@ async def test_pg_fast_and_core_writers_store_identical_rows(api, settings, db):
 
     batch, user, _, f3 = await _batch(api, db)
     now = datetime.now(UTC)
+    async with db.write() as conn:  # a webhook, so that the events' outbox rows include its
+        await conn.execute(
+            webhook_subscriptions.insert().values(
+                unit_id=user.unit_id,
+                url="https://example.test/hook",
+                event_types=["picked_up", "delivered", "delivery_failed"],
+                secret="whsec_test",
+                active=True,
+                created_at=now,
+            )
+        )
     source = settings.db_url.rpartition("/")[2]
     await db.dispose()
     dumps, answers = {}, {}
@@ -157,6 +168,11 @@ async def test_pg_fast_and_core_writers_store_identical_rows(api, settings, db):
         assert dumps["fast"][table] == dumps["core"][table], table
     fast = dumps["fast"]
     assert len(fast["rejected_events"]) == 2
+    webhooks = [row for row in fast["outbox_messages"] if ",webhook," in row]
+    # three pickups, the delivery and the attempt; the citizen's rows besides
+    assert len(webhooks) == 5 and len(fast["outbox_messages"]) > 5, fast["outbox_messages"]
+    leaves = sum(row.startswith("(0,") for row in fast["log_nodes"])
+    assert len(fast["log_head"]) == 1 and fast["log_head"][0].startswith(f"(1,{leaves},")
     assert any('"[""device_clock_ahead""]"' in row for row in fast["custody_events"] if f3["id"] in row)
     # no flags: SQL NULL (an empty field in the row's text), not JSON 'null'
     assert not any(",null," in row for row in fast["custody_events"])
