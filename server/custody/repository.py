@@ -5,13 +5,17 @@ SQLAlchemy's own connection, or SQLite's raw connection on the writer's thread. 
 the statements below, built once from the table metadata.
 
 `PgIngestWriter` is ingest's writer on PostgreSQL: the same reads, but the shipments are
-locked with one statement for any number of codes, and the batch is written at the end
-of the transaction as one statement (`INSERT … SELECT FROM unnest(…)` per table, the
-shipments' `UPDATE … FROM unnest(…)`, the log's nodes, as data-modifying CTEs), after
-the log's lock and its right edge (server/log/repository.py): per batch BEGIN, the lock
-of the shipments, the log's lock, its size and edge, the write, COMMIT; before, each
-table's rows were their own statement per row (executemany) and a savepoint cost two
-more. Its savepoint is a mark in what it is still holding back.
+locked with one statement for any number of codes, which also reads the log's head
+(log_head, unlocked: a guess) and the active webhook subscriptions; and the batch is
+written at the end of the transaction as one statement (`INSERT … SELECT FROM unnest(…)`
+per table, the outbox's rows too, the shipments' `UPDATE … FROM unnest(…)`, the log's
+nodes, as data-modifying CTEs) that first moves log_head on from the size guessed and
+writes nothing if another append came first. On such a miss the head is locked (`SELECT …
+FOR UPDATE`) and the batch written again, and the next LOCK_FIRST_AFTER_MISS batches of
+the process lock it first. Per batch: BEGIN, the shipments' lock, the write, COMMIT (one
+more, the head's lock, after a miss); before log_head there were eight: BEGIN, the
+shipments, the log's advisory lock, its size and edge, the write, the subscriptions, the
+outbox's insert, COMMIT. Its savepoint is a mark in what it is still holding back.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import msgspec
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from server.auth.service import CurrentUser
 from server.custody import service
@@ -176,3 +176,37 @@ async def test_pg_fast_and_core_writers_store_identical_rows(api, settings, db):
     assert any('"[""device_clock_ahead""]"' in row for row in fast["custody_events"] if f3["id"] in row)
     # no flags: SQL NULL (an empty field in the row's text), not JSON 'null'
     assert not any(",null," in row for row in fast["custody_events"])
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_pg_batch_is_the_shipments_lock_and_one_write(api, db, monkeypatch):
+    """A batch on PostgreSQL whose guess of the log's head holds: two statements inside the
+    transaction (with BEGIN and COMMIT, four round trips), its outbox rows in the write."""
+    from server.db.executor import CoreExecutor
+
+    ready = [await _ready(api) for _ in range(3)]
+    events = []
+    for code, head in ready:
+        p = await api.event("courier1", code, "picked_up", head)
+        f = await api.event("courier1", code, "delivery_failed", p["hash"])
+        events += [msgspec.convert(e, CustodyEvent) for e in (p, f)]
+    async with db.read() as conn:
+        row = (await conn.execute(select(users).where(users.c.id == api.user_ids["courier1"]))).one()
+    user = CurrentUser(row.id, row.username, row.role, row.unit_id, "BC-PLEIKU")
+    statements: list[str] = []
+    for name in ("native", "rows", "many"):
+        original = getattr(CoreExecutor, name)
+
+        def counted(self, sql, *args, _original=original, **kw):
+            statements.append(str(sql).split()[0])
+            return _original(self, sql, *args, **kw)
+
+        monkeypatch.setattr(CoreExecutor, name, counted)
+    results = await service.ingest(db, user, events, datetime.now(UTC))
+    assert [r.status for r in results] == ["accepted"] * 6
+    assert statements == ["WITH", "WITH"], statements  # the shipments' lock, the write
+    async with db.read() as conn:
+        outbox = await conn.execute(
+            text("SELECT count(*) FROM outbox_messages WHERE topic = 'delivery_failed'")
+        )
+        assert outbox.scalar() == 3
