@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/ingest.py [--events 10000] [--batch 100] [--backends sqlite,postgres]
                                      [--processes 1] [--clients 1] [--root ../before]
+                                     [--cpus] [--lock-sample MS]
 
 For each backend: real `hoso serve` processes (`--processes`, default 1; each one uvicorn
 worker and the helper processes it starts to check signatures) on one fresh database;
@@ -19,7 +20,14 @@ baseline; issue 16: PostgreSQL >= 40 % with one process, and 1.6 times that with
 Also reported: the CPU seconds per 100 events of the server processes (the `hoso serve`
 worker, its signature helpers), of the database's backends (PostgreSQL, from
 pg_stat_activity), and of the bench client's own sync (not its baseline), from /proc;
-and each `hoso serve` process's resident memory before and after the sync.
+and each `hoso serve` process's resident memory before and after the sync. `--cpus`: the
+same CPU time as cores kept busy while syncing (the signature helpers counted with their
+server), against the machine's cores: what a second process can gain here. `--lock-sample
+MS` (PostgreSQL): every MS ms while syncing, whether the log's serialized section is held
+by some transaction: the row lock of log_head (a `FOR SHARE SKIP LOCKED` probe, which
+finds it taken), or, on a checkout from before log_head, the advisory lock (pg_locks).
+On SQLite the serialized section is the whole write transaction, and a probe would take
+the write lock itself; it is not sampled.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ import http.client
 import os
 import statistics
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,6 +118,8 @@ class Result:
     p50_ms: float  # median batch latency
     cpu: dict[str, float]  # CPU seconds per 100 events: servers, helpers, database, client
     rss: list[tuple[float, float]]  # each hoso serve's MiB before and after
+    held: float | None  # share of --lock-sample probes that found the serialized section held
+    samples: int
 
 
 def run_backend(
@@ -119,6 +130,7 @@ def run_backend(
     processes: int = 1,
     slice_batches: int = 10,
     root: Path | None = None,
+    lock_sample_ms: float = 0.0,
 ) -> Result:
     """Sync n_events through `processes` servers from `clients` phones at once.
 
@@ -127,7 +139,6 @@ def run_backend(
     phone the phones wait for each other and the baseline checks that slice's events
     once, so the two rates are measured turn about over the same minutes and share this
     machine's speed drifts."""
-    import threading
 
     with Server(backend, processes=processes, root=root) as srv:
         shipments = srv.shipments(n_events // CHAIN)
@@ -157,6 +168,15 @@ def run_backend(
                     errors.append(error)
                     return
 
+        syncing = threading.Event()
+        stop = threading.Event()
+        probes = [0, 0]  # held, taken
+        sampler = None
+        if lock_sample_ms and srv.backend != "sqlite":
+            sampler = threading.Thread(
+                target=sample_lock, args=(srv, lock_sample_ms / 1000, syncing, stop, probes), daemon=True
+            )
+            sampler.start()
         servers = [p.pid for p in srv.procs]
         helpers = [c for pid in servers for c in children(pid)]
         database = pg_backends(srv)
@@ -168,10 +188,12 @@ def run_backend(
                 threads = [threading.Thread(target=phone, args=(k, start)) for k in range(clients)]
                 c0 = time.process_time()
                 t0 = time.perf_counter()
+                syncing.set()
                 for th in threads:
                     th.start()
                 for th in threads:
                     th.join()
+                syncing.clear()
                 t1 = time.perf_counter()
                 client_cpu += time.process_time() - c0
                 assert not errors, errors[:3]
@@ -182,6 +204,9 @@ def run_backend(
                 synced += t1 - t0
                 checked += time.perf_counter() - t1
         finally:
+            stop.set()
+            if sampler is not None:
+                sampler.join()
             for row in conns:
                 for conn in row:
                     conn.close()
@@ -202,7 +227,31 @@ def run_backend(
             statistics.median(latencies) * 1000,
             cpu,
             list(zip(rss_before, rss_after, strict=True)),
+            probes[0] / probes[1] if probes[1] else None,
+            probes[1],
         )
+
+
+def sample_lock(
+    srv: Server, every: float, syncing: threading.Event, stop: threading.Event, probes: list[int]
+) -> None:
+    """Probe the log's serialized section every `every` s while `syncing` (see the docstring)."""
+    import psycopg
+
+    with psycopg.connect(srv.db_url.replace("postgresql+asyncpg://", "postgresql://"), autocommit=True) as c:
+        has_head = c.execute("SELECT to_regclass('log_head') IS NOT NULL").fetchone()[0]
+        if has_head:
+            probe = "SELECT count(*) = 0 FROM (SELECT 1 FROM log_head WHERE id = 1 FOR SHARE SKIP LOCKED) x"
+        else:
+            probe = (
+                "SELECT count(*) > 0 FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                "AND objid = 1215255407"  # server/log/repository.py's key before log_head, 0x486F536F
+            )
+        while not stop.is_set():
+            if syncing.wait(0.05):
+                probes[0] += bool(c.execute(probe).fetchone()[0])
+                probes[1] += 1
+                time.sleep(every)
 
 
 def main() -> None:
@@ -215,6 +264,14 @@ def main() -> None:
         "--clients", type=int, default=0, help="phones syncing at once (default: one per server process)"
     )
     ap.add_argument("--root", type=Path, help="serve another checkout's server (the code before a change)")
+    ap.add_argument("--cpus", action="store_true", help="report CPU use as cores busy while syncing")
+    ap.add_argument(
+        "--lock-sample",
+        type=float,
+        default=0.0,
+        metavar="MS",
+        help="PostgreSQL: sample every MS ms how often the log's serialized section is held",
+    )
     args = ap.parse_args()
     clients = args.clients or args.processes
     print(
@@ -223,7 +280,15 @@ def main() -> None:
     )
     verdict = None
     for backend in args.backends.split(","):
-        r = run_backend(backend, args.events, args.batch, clients, args.processes, root=args.root)
+        r = run_backend(
+            backend,
+            args.events,
+            args.batch,
+            clients,
+            args.processes,
+            root=args.root,
+            lock_sample_ms=args.lock_sample,
+        )
         print(
             f"  {backend:<9} POST /api/v1/events: {r.rate:8.0f} events/s  "
             f"({r.rate / r.base:5.1%} of a baseline of {r.base:,.0f}/s; median batch {r.p50_ms:.1f} ms)"
@@ -234,6 +299,16 @@ def main() -> None:
             f"helpers {cpu['helpers'] * 1000:.1f}, database {cpu['database'] * 1000:.1f}, "
             f"bench client {cpu['client'] * 1000:.1f}; wall {100 / r.rate * 1000:.1f}"
         )
+        if args.cpus:
+            busy = {k: v * r.rate / 100 for k, v in cpu.items()}  # CPU s per 100 events x 100 events/s
+            print(
+                f"            cores busy while syncing: servers {busy['servers']:.2f} + their helpers "
+                f"{busy['helpers']:.2f} + database {busy['database']:.2f} + bench client "
+                f"{busy['client']:.2f} = {sum(busy.values()):.2f} of {os.cpu_count()}; "
+                f"load average {os.getloadavg()[0]:.2f}"
+            )
+        if r.held is not None:
+            print(f"            log's serialized section held at {r.held:.1%} of {r.samples} probes")
         rss = ", ".join(f"{a:.0f} -> {b:.0f}" for a, b in r.rss)
         print(f"            hoso serve RSS MiB before -> after the sync: {rss}")
         if backend == "sqlite":

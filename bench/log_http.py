@@ -58,6 +58,12 @@ def prepare(pg_url: str, leaves: int) -> None:
         with c.cursor().copy("COPY log_nodes (level, idx, hash) FROM STDIN") as cp:
             for (lv, i), h in nodes.items():
                 cp.write_row((lv, i, h))
+        # the log's head row (size, right edge) as an append would have left it: it works on
+        # from there (a database from before log_head gets it from `hoso db upgrade`)
+        size = len(hashes)
+        edge = b"".join(nodes[key] for key in merkle.right_edge(size))
+        if c.execute("SELECT to_regclass('log_head') IS NOT NULL").fetchone()[0]:
+            c.execute("UPDATE log_head SET size = %s, edge = %s WHERE id = 1", (size, edge))
         c.commit()
         c.execute("ANALYZE log_nodes")
         c.execute("ANALYZE custody_events")

@@ -5,19 +5,24 @@ SQLAlchemy's own connection, or SQLite's raw connection on the writer's thread. 
 the statements below, built once from the table metadata.
 
 `PgIngestWriter` is ingest's writer on PostgreSQL: the same reads, but the shipments are
-locked with one statement for any number of codes, and the batch is written at the end
-of the transaction as one statement (`INSERT … SELECT FROM unnest(…)` per table, the
-shipments' `UPDATE … FROM unnest(…)`, the log's nodes, as data-modifying CTEs), after
-the log's lock and its right edge (server/log/repository.py): per batch BEGIN, the lock
-of the shipments, the log's lock, its size and edge, the write, COMMIT; before, each
-table's rows were their own statement per row (executemany) and a savepoint cost two
-more. Its savepoint is a mark in what it is still holding back.
+locked with one statement for any number of codes, which also reads the log's head
+(log_head, unlocked: a guess) and the active webhook subscriptions; and the batch is
+written at the end of the transaction as one statement (`INSERT … SELECT FROM unnest(…)`
+per table, the outbox's rows too, the shipments' `UPDATE … FROM unnest(…)`, the log's
+nodes, as data-modifying CTEs) that first moves log_head on from the size guessed and
+writes nothing if another append came first. On such a miss the head is locked (`SELECT …
+FOR UPDATE`) and the batch written again, and the next LOCK_FIRST_AFTER_MISS batches of
+the process lock it first. Per batch: BEGIN, the shipments' lock, the write, COMMIT (one
+more, the head's lock, after a miss); before log_head there were eight: BEGIN, the
+shipments, the log's advisory lock, its size and edge, the write, the subscriptions, the
+outbox's insert, COMMIT. Its savepoint is a mark in what it is still holding back.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -199,8 +204,14 @@ class IngestWriter:
 
 # --- PostgreSQL (PgIngestWriter) ---
 
+# the shipments' row lock, and with it (no lock) the log's head as a guess and the active
+# webhook subscriptions: what the write statement needs besides the plan
 _PG_LOCK_SHIPMENTS = (
-    f"SELECT {', '.join(_STATE_NAMES)} FROM shipments WHERE code = ANY($1::text[]) ORDER BY id FOR UPDATE"
+    f"WITH h AS (SELECT size, edge FROM log_head WHERE id = 1), "
+    f"subs AS ({outbox_repository.PG_ACTIVE_SUBS}) "
+    f"SELECT {', '.join(f's.{c}' for c in _STATE_NAMES)}, h.size, h.edge, subs.subs "
+    f"FROM shipments AS s LEFT JOIN h ON true CROSS JOIN subs "
+    f"WHERE s.code = ANY($1::text[]) ORDER BY s.id FOR UPDATE OF s"
 )
 # (column, array type) of each part of the write, in the order of its parameters
 _PG_EVENT_COLUMNS = (
@@ -251,31 +262,52 @@ assert {c for c, _ in _PG_REJECTED_COLUMNS} == set(_REJECTED_KEYS)
 assert {c for c, _ in _PG_SHIPMENT_COLUMNS} == {"id", *_UPDATE_KEYS}
 
 
-def _unnest(columns: tuple[tuple[str, str], ...], first: int) -> str:
-    arrays = ", ".join(f"${first + k}::{kind}[]" for k, (_, kind) in enumerate(columns))
+def _unnest(columns: tuple[tuple[str, str], ...], numbers: Iterator[int]) -> str:
+    arrays = ", ".join(f"${next(numbers)}::{kind}[]" for _, kind in columns)
     return f"unnest({arrays}) AS t({', '.join(c for c, _ in columns)})"
 
 
-def _pg_write() -> str:
+def _pg_write(checked: bool) -> str:
+    """The whole batch as one statement, each table's rows one `INSERT … SELECT FROM
+    unnest(…)` (the shipments one `UPDATE … FROM unnest(…)`), as data-modifying CTEs.
+    `checked`: with the log's nodes, written only if the log's head is still the one
+    guessed (log_repository.PG_SET_HEAD: $1 guessed size, $2 new size, $3 new edge); the
+    statement's one value is then 1, else 0 and nothing is written."""
+    numbers = itertools.count(1)
+    if checked:
+        head = log_repository.PG_SET_HEAD
+        for _ in range(3):
+            next(numbers)
+        levels, idxs, hashes = next(numbers), next(numbers), next(numbers)
+        insert_nodes = log_repository.PG_INSERT_NODES.format(levels, idxs, hashes)
+        nodes = f"nodes AS ({insert_nodes} WHERE EXISTS (SELECT FROM h)), "
+    else:
+        head, nodes = "SELECT 1 AS size", ""
     names = [c for c, _ in _PG_EVENT_COLUMNS]
-    events_from = _unnest(_PG_EVENT_COLUMNS, 4)
-    rejected = [c for c, _ in _PG_REJECTED_COLUMNS]
-    rejected_from = _unnest(_PG_REJECTED_COLUMNS, 4 + len(_PG_EVENT_COLUMNS))
-    ship_from = _unnest(_PG_SHIPMENT_COLUMNS, 4 + len(_PG_EVENT_COLUMNS) + len(_PG_REJECTED_COLUMNS))
-    sets = ", ".join(f"{c} = t.{c}" for c, _ in _PG_SHIPMENT_COLUMNS if c != "id")
     selected = ", ".join("t.flags::json" if c == "flags" else f"t.{c}" for c in names)
+    rejected = [c for c, _ in _PG_REJECTED_COLUMNS]
+    outbox = [c for c, _ in outbox_repository.PG_COLUMNS]
+    outbox_selected = ", ".join("t.payload::json" if c == "payload" else f"t.{c}" for c in outbox)
+    sets = ", ".join(f"{c} = t.{c}" for c, _ in _PG_SHIPMENT_COLUMNS if c != "id")
+    only = "EXISTS (SELECT FROM h)"
     return (
-        f"WITH nodes AS ({log_repository.PG_INSERT_NODES}), "
+        f"WITH h AS ({head}), {nodes}"
         f"accepted AS (INSERT INTO custody_events ({', '.join(names)}) "
-        f"SELECT {selected} FROM {events_from}), "
+        f"SELECT {selected} FROM {_unnest(_PG_EVENT_COLUMNS, numbers)} WHERE {only}), "
         f"rejected AS (INSERT INTO rejected_events ({', '.join(rejected)}) "
-        f"SELECT {', '.join(f't.{c}' for c in rejected)} FROM {rejected_from} ON CONFLICT DO NOTHING) "
-        f"UPDATE shipments AS s SET {sets} FROM {ship_from} WHERE s.id = t.id"
+        f"SELECT {', '.join(f't.{c}' for c in rejected)} FROM {_unnest(_PG_REJECTED_COLUMNS, numbers)} "
+        f"WHERE {only} ON CONFLICT DO NOTHING), "
+        f"outbox AS (INSERT INTO outbox_messages ({', '.join(outbox)}) "
+        f"SELECT {outbox_selected} FROM {_unnest(outbox_repository.PG_COLUMNS, numbers)} WHERE {only}), "
+        f"moved AS (UPDATE shipments AS s SET {sets} FROM {_unnest(_PG_SHIPMENT_COLUMNS, numbers)} "
+        f"WHERE s.id = t.id AND {only}) "
+        f"SELECT count(*) FROM h"
     )
 
 
-_PG_WRITE = _pg_write()
-_NO_NODES: list[list[Any]] = [[], [], []]
+_PG_WRITE = _pg_write(checked=False)
+_PG_WRITE_CHECKED = _pg_write(checked=True)
+LOCK_FIRST_AFTER_MISS = 8  # batches that lock the log's head first after a wrong guess
 
 
 def _columns(rows: list[dict[str, Any]], columns: tuple[tuple[str, str], ...]) -> list[list[Any]]:
@@ -295,31 +327,52 @@ class _HeldBack:
         del self.writer.held[self.mark :]
 
 
+@dataclass(slots=True)
+class HeadGuesses:
+    """One process's record of its guesses at the log's head (Database.cache): after a
+    wrong one, the next LOCK_FIRST_AFTER_MISS batches lock the head before writing."""
+
+    lock_first: int = 0
+    hits: int = 0
+    misses: int = 0
+    locked: int = 0
+
+
 class PgIngestWriter(IngestWriter):
     """Ingest's writer on PostgreSQL (see the module's docstring). Reads run at once;
     `write_batch` holds the batch back until `flush`, which the transaction runs last."""
 
     ex: CoreExecutor
 
-    def __init__(self, ex: CoreExecutor) -> None:
+    def __init__(self, ex: CoreExecutor, guesses: HeadGuesses | None = None) -> None:
         super().__init__(ex)
         self.held: list[tuple[Batch, datetime, bool, bool]] = []
+        self.guesses = guesses or HeadGuesses()
+        self.head: tuple[int, bytes] | None = None  # the log's head as read with the shipments
+        self.subs: outbox_repository.Subscriptions | None = None
+        self.head_locked = False
 
     def savepoint(self) -> Savepoint:
         return _HeldBack(self)
 
     def lock_shipments(self, codes: list[str]) -> dict[str, dict[str, Any]]:
-        """Read shipments for update, in id order (no deadlocks), with one statement."""
+        """Read shipments for update, in id order (no deadlocks), with one statement; and
+        the log's head (a guess, not locked) and the webhook subscriptions with them."""
         if not codes:
             return {}
         out = {}
+        n = len(_STATE_NAMES)
         for row in self.ex.native(_PG_LOCK_SHIPMENTS, [codes]):
-            ship = dict(zip(_STATE_NAMES, row, strict=True))
+            ship = dict(zip(_STATE_NAMES, row[:n], strict=True))
             if isinstance(ship["recipient"], str):  # json arrives as its text
                 ship["recipient"] = json.loads(ship["recipient"])
             if ship["closed_at"] is not None:
                 ship["closed_at"] = as_utc(ship["closed_at"])
             out[ship["code"]] = ship
+            size, edge, subs = row[n:]
+            if not self.head_locked and size is not None:
+                self.head = (int(size), bytes(edge))
+            self.subs = outbox_repository.Subscriptions(json.loads(subs))
         return out
 
     def write_batch(
@@ -328,39 +381,74 @@ class PgIngestWriter(IngestWriter):
         self.held.append((batch, now, merkle_log, outbox))
 
     def flush(self) -> None:
-        """Write what is held back: each batch as one statement (and, with accepted
-        events, the log's lock and edge before it)."""
+        """Write what is held back: each batch as one statement, its outbox rows in it. With
+        accepted events, the statement checks the log's head guessed; on a miss, the head
+        is locked and the batch written again (the plan stands: its shipments are locked)."""
         held, self.held = self.held, []
         for batch, now, merkle_log, outbox in held:
-            self._write(batch, now, merkle_log)
-            if outbox and (batch.accepted or batch.outbox):  # the messages they cause, same transaction
-                outbox_repository.rows_for_batch(self.ex, batch.accepted, batch.touched, now, batch.outbox)
+            self._prepare(batch)
+            if not (batch.accepted and merkle_log):
+                self._write(batch, now, outbox, None)
+                continue
+            guesses = self.guesses
+            leaves = [bytes.fromhex(row["hash"]) for row in batch.accepted]
+            if self.head is not None and (self.head_locked or guesses.lock_first == 0):
+                guessed = not self.head_locked
+                if self._write(batch, now, outbox, log_repository.appended(*self.head, leaves)):
+                    guesses.hits += guessed
+                    continue
+                guesses.misses += 1
+                guesses.lock_first = LOCK_FIRST_AFTER_MISS
+            else:
+                guesses.lock_first = max(0, guesses.lock_first - 1)
+            size, edge = self.ex.native(log_repository.PG_LOCK_HEAD)[0]
+            self.head, self.head_locked = (int(size), bytes(edge)), True
+            guesses.locked += 1
+            written = self._write(batch, now, outbox, log_repository.appended(*self.head, leaves))
+            assert written, "the log's head moved while this transaction held its lock"
 
-    def _write(self, batch: Batch, now: datetime, merkle_log: bool) -> None:
-        accepted = batch.accepted
-        nodes = _NO_NODES
-        if accepted and merkle_log:  # an event is in the log exactly when it is in a chain
-            start, nodes = log_repository.pg_nodes(self.ex, [bytes.fromhex(row["hash"]) for row in accepted])
-            for offset, row in enumerate(accepted):
-                row["log_index"] = start + offset
-        for row in accepted:
+    def _prepare(self, batch: Batch) -> None:
+        for row in batch.accepted:
             row["occurred_at"] = _stored_time(row["occurred_at"])
             if row["fix_at"] is not None:
                 row["fix_at"] = _stored_time(row["fix_at"])
             if row["flags"] is not None:
                 row["flags"] = json.dumps(row["flags"])  # as SQLAlchemy's JSON type writes it
+
+    def _write(self, batch: Batch, now: datetime, outbox: bool, done: log_repository.Appended | None) -> bool:
+        """One statement; False if `done` was computed from a head that is no longer the log's."""
+        accepted = batch.accepted
+        params: list[Any] = []
+        if done is not None:  # an event is in the log exactly when it is in a chain
+            for offset, row in enumerate(accepted):
+                row["log_index"] = done.start + offset
+            params += [done.start, done.size, done.edge, *log_repository.pg_node_arrays(done)]
+        messages: list[dict[str, Any]] = []
+        if outbox and (accepted or batch.outbox):  # the messages they cause, same transaction
+            messages = outbox_repository.batch_rows(accepted, batch.touched, now, batch.outbox, self._subs)
+            messages = [{**m, "payload": json.dumps(m["payload"])} for m in messages]
         ships = [{**ship, "id": sid, "updated_at": now} for sid, ship in batch.touched.items()]
-        if not (accepted or batch.rejected or ships):
-            return
-        self.ex.native(
-            _PG_WRITE,
-            [
-                *nodes,
-                *_columns(accepted, _PG_EVENT_COLUMNS),
-                *_columns(batch.rejected, _PG_REJECTED_COLUMNS),
-                *_columns(ships, _PG_SHIPMENT_COLUMNS),
-            ],
-        )
+        if done is None and not (accepted or batch.rejected or ships or messages):
+            return True
+        params += [
+            *_columns(accepted, _PG_EVENT_COLUMNS),
+            *_columns(batch.rejected, _PG_REJECTED_COLUMNS),
+            *_columns(messages, outbox_repository.PG_COLUMNS),
+            *_columns(ships, _PG_SHIPMENT_COLUMNS),
+        ]
+        (count,) = self.ex.native(_PG_WRITE if done is None else _PG_WRITE_CHECKED, params)[0]
+        if done is None:
+            return True
+        if count:
+            self.head = (done.size, done.edge)  # this transaction holds the head's lock now
+            self.head_locked = True
+        return bool(count)
+
+    def _subs(self) -> outbox_repository.Subscriptions:
+        if self.subs is None:  # no shipment was locked (not an ingest batch): read them now
+            (text,) = self.ex.native(outbox_repository.PG_ACTIVE_SUBS)[0]
+            self.subs = outbox_repository.Subscriptions(json.loads(text))
+        return self.subs
 
 
 T = TypeVar("T")
@@ -383,7 +471,7 @@ async def in_write_transaction(
         ex = CoreExecutor(conn)
         if not db.pg_fast:
             return fn(IngestWriter(ex), lambda: ex.run_async(wait_async))
-        writer = PgIngestWriter(ex)
+        writer = PgIngestWriter(ex, db.cache.setdefault("log_head_guesses", HeadGuesses()))
         result = fn(writer, lambda: ex.run_async(wait_async))
         writer.flush()
         return result

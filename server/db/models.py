@@ -589,3 +589,17 @@ class UnitNotify(Base):
 outbox_messages = OutboxMessage.__table__
 webhook_subscriptions = WebhookSubscription.__table__
 unit_notify = UnitNotify.__table__
+
+
+class LogHead(Base):
+    """The Merkle log's size and right edge, in one row (id 1): what an append reads, and
+    the row whose lock gives appends one total order (server/log/repository.py). `edge`:
+    the hashes of merkle.right_edge(size), 32 bytes each, highest level first."""
+
+    __tablename__ = "log_head"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    size: Mapped[int] = mapped_column(BigInteger)
+    edge: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+log_head = LogHead.__table__

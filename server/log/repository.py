@@ -2,95 +2,88 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, insert, or_, select, text
-from sqlalchemy.sql import Select
+from sqlalchemy import bindparam, insert, select, text, update
 
 from shared import merkle
 
-from ..db.executor import CoreExecutor, Executor
-from ..db.models import log_nodes
+from ..db.executor import Executor
+from ..db.models import log_head, log_nodes
 
-_ADVISORY_KEY = 0x486F536F  # "HoSo": one total order of log appends on PostgreSQL
-_LOCK = select(func.pg_advisory_xact_lock(_ADVISORY_KEY))
-_SIZE = select(func.max(log_nodes.c.idx)).where(log_nodes.c.level == 0)
+# The log's size and right edge live in one row, log_head (models.py), that every append
+# reads and rewrites: on PostgreSQL its row lock gives appends one total order; on SQLite
+# the single writer already does.
+_HEAD = select(log_head.c.size, log_head.c.edge).where(log_head.c.id == 1).with_for_update()
+_SET_HEAD = update(log_head).where(log_head.c.id == bindparam("b_id"))
+_SET_HEAD_KEYS = ("size", "edge")
 _INSERT = insert(log_nodes)
 _INSERT_KEYS = ("level", "idx", "hash")
 
 
-@lru_cache(maxsize=128)
-def _nodes_at(n: int) -> Select[tuple[int, int, bytes]]:
-    """The nodes at n (level, idx) positions :l0/:i0 …: one statement per shape."""
-    where = or_(
-        *(
-            and_(log_nodes.c.level == bindparam(f"l{k}"), log_nodes.c.idx == bindparam(f"i{k}"))
-            for k in range(n)
+@dataclass(frozen=True, slots=True)
+class Appended:
+    """What appending leaves to a log of `start` leaves creates: the nodes, and the new head."""
+
+    start: int
+    nodes: dict[tuple[int, int], bytes]
+    size: int
+    edge: bytes
+
+
+def edge_nodes(size: int, edge: bytes) -> dict[tuple[int, int], bytes]:
+    """log_head.edge as the nodes it holds, by (level, idx)."""
+    keys = merkle.right_edge(size)
+    if len(edge) != 32 * len(keys):
+        raise RuntimeError(
+            f"log_head's edge has {len(edge)} bytes; a log of {size} leaves needs {32 * len(keys)}"
         )
-    )
-    return select(log_nodes.c.level, log_nodes.c.idx, log_nodes.c.hash).where(where)
+    return {key: edge[32 * k : 32 * k + 32] for k, key in enumerate(keys)}
+
+
+def appended(size: int, edge: bytes, leaves: list[bytes]) -> Appended:
+    """The nodes and the head after appending leaves (raw 32-byte event hashes) to a log
+    of `size` leaves whose right edge is `edge` (log_head's row)."""
+    old = edge_nodes(size, bytes(edge))
+    created = merkle.append_nodes(size, [merkle.leaf_hash(x) for x in leaves], lambda lv, i: old[(lv, i)])
+    new_size = size + len(leaves)
+    new_edge = b"".join(created.get(key) or old[key] for key in merkle.right_edge(new_size))
+    return Appended(size, created, new_size, new_edge)
 
 
 def append(ex: Executor, leaves: list[bytes]) -> int:
     """Append leaves (raw 32-byte event hashes); the index of the first new leaf."""
-    if ex.dialect == "postgresql":
-        ex.rows(_LOCK)
-    (last,) = ex.rows(_SIZE)[0]
-    start = 0 if last is None else int(last) + 1
-    keys = sorted(merkle.right_edge(start))
-    edge: dict[tuple[int, int], bytes] = {}
-    if keys:
-        params = {}
-        for k, (level, idx) in enumerate(keys):
-            params[f"l{k}"], params[f"i{k}"] = level, idx
-        edge = {(lv, i): bytes(h) for lv, i, h in ex.rows(_nodes_at(len(keys)), params)}
-        if len(edge) != len(keys):
-            raise RuntimeError(
-                f"Merkle log nodes missing from the database: {sorted(set(keys) - edge.keys())[:3]}"
-            )
-    created = merkle.append_nodes(start, [merkle.leaf_hash(x) for x in leaves], lambda lv, i: edge[(lv, i)])
-    ex.many(_INSERT, [{"level": lv, "idx": i, "hash": h} for (lv, i), h in created.items()], _INSERT_KEYS)
-    return start
+    size, edge = ex.rows(_HEAD)[0]  # locked until the transaction ends (PostgreSQL)
+    done = appended(int(size), edge, leaves)
+    ex.many(_INSERT, [{"level": lv, "idx": i, "hash": h} for (lv, i), h in done.nodes.items()], _INSERT_KEYS)
+    ex.many(_SET_HEAD, [{"size": done.size, "edge": done.edge, "b_id": 1}], _SET_HEAD_KEYS)
+    return done.start
 
 
-# --- PostgreSQL's append in two round trips (PgIngestWriter): the lock, then the size and
-# the right edge in one statement; the caller inserts the nodes with the batch's rows ---
+# --- PostgreSQL's append inside ingest's one write statement (PgIngestWriter): the head is
+# guessed (read without a lock with the shipments' row lock), and the statement itself
+# checks the guess (PG_SET_HEAD); on a miss the caller locks the head (PG_LOCK_HEAD) and
+# writes again ---
 
-PG_LOCK = f"SELECT pg_advisory_xact_lock({_ADVISORY_KEY})"
-# the size, and the node at each set bit L of it: (L, (size >> L) - 1), merkle.right_edge;
-# each node read by its primary key (a scalar subquery: the planner cannot turn it into a
-# scan of the whole table, as it did with a join)
-PG_SIZE_AND_EDGE = (
-    "WITH s AS (SELECT coalesce(max(idx) + 1, 0) AS n FROM log_nodes WHERE level = 0) "
-    "SELECT s.n, e.lv, e.hash FROM s LEFT JOIN LATERAL (SELECT b.lv, "
-    "(SELECT l.hash FROM log_nodes l WHERE l.level = b.lv AND l.idx = (s.n >> b.lv) - 1) AS hash "
-    "FROM generate_series(0, 62) AS b(lv) WHERE (s.n >> b.lv) & 1 = 1) e ON true"
-)
-# the nodes as one INSERT from three arrays: $1 levels, $2 indexes, $3 hashes
+PG_LOCK_HEAD = "SELECT size, edge FROM log_head WHERE id = 1 FOR UPDATE"
+# $1 the size guessed, $2 the new size, $3 the new edge: one row when the guess was right
+# (and the row is then locked until the transaction ends), none when another append came first
+PG_SET_HEAD = "UPDATE log_head SET size = $2, edge = $3 WHERE id = 1 AND size = $1 RETURNING size"
+# the nodes as one INSERT from three arrays: levels, indexes, hashes (their parameters' numbers)
 PG_INSERT_NODES = (
-    "INSERT INTO log_nodes (level, idx, hash) SELECT * FROM unnest($1::int[], $2::bigint[], $3::bytea[])"
+    "INSERT INTO log_nodes (level, idx, hash) SELECT * FROM unnest(${}::int[], ${}::bigint[], ${}::bytea[])"
 )
 
 
-def pg_nodes(ex: CoreExecutor, leaves: list[bytes]) -> tuple[int, list[list[Any]]]:
-    """PostgreSQL: take the log's lock for this transaction and compute the nodes that
-    appending `leaves` creates; (index of the first new leaf, [levels, indexes, hashes])
-    for PG_INSERT_NODES, which the caller must run in the same transaction."""
-    ex.native(PG_LOCK)  # its own statement: a statement's snapshot is taken before it waits
-    rows = ex.native(PG_SIZE_AND_EDGE)
-    start = int(rows[0][0])
-    edge = {(lv, (start >> lv) - 1): bytes(h) for _, lv, h in rows if h is not None}
-    if len(edge) != start.bit_count():
-        missing = sorted(set(merkle.right_edge(start)) - edge.keys())[:3]
-        raise RuntimeError(f"Merkle log nodes missing from the database: {missing}")
-    created = merkle.append_nodes(start, [merkle.leaf_hash(x) for x in leaves], lambda lv, i: edge[(lv, i)])
+def pg_node_arrays(done: Appended) -> list[list[Any]]:
+    """The created nodes as PG_INSERT_NODES's three arrays."""
     levels, idxs, hashes = [], [], []
-    for (lv, i), h in created.items():
+    for (lv, i), h in done.nodes.items():
         levels.append(lv)
         idxs.append(i)
         hashes.append(h)
-    return start, [levels, idxs, hashes]
+    return [levels, idxs, hashes]
 
 
 # --- reads for the hot routes (issue 16): plain SQL text, built once, one statement each ---

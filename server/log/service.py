@@ -1,8 +1,9 @@
 """The append-only Merkle log of accepted events (CUSTODY.md §5).
 
 Appends (repository.py) happen inside the transaction that accepts the events, so an
-event is in the log exactly when it is in the chain. On PostgreSQL an advisory lock
-gives appends one total order; on SQLite the single writer already does.
+event is in the log exactly when it is in the chain. On PostgreSQL the row lock of
+log_head (the log's size and right edge) gives appends one total order; on SQLite the
+single writer already does.
 """
 
 from __future__ import annotations

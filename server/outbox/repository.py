@@ -9,7 +9,7 @@ webhook subscriptions and one multi-row insert per batch. Everything else runs o
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -131,6 +131,20 @@ def rows_for_batch(
 ) -> None:
     """The outbox rows of one ingest transaction's accepted events (and `extra` rows the
     caller made, e.g. registration's sealed PIN), in one multi-row insert."""
+    rows = batch_rows(accepted, touched, now, extra, lambda: Subscriptions(ex.rows(_ACTIVE_SUBS)))
+    if rows:
+        ex.many(_INSERT, rows, _KEYS)
+
+
+def batch_rows(
+    accepted: list[dict[str, Any]],
+    touched: dict[int, dict[str, Any]],
+    now: datetime,
+    extra: list[dict[str, Any]],
+    subscriptions: Callable[[], Subscriptions],
+) -> list[dict[str, Any]]:
+    """rows_for_batch's rows; `subscriptions()` is called at most once, when an event could
+    have a webhook (PostgreSQL's writer read them with the shipments' lock: PG_ACTIVE_SUBS)."""
     rows = list(extra)
     subs: Subscriptions | None = None
     for ev in accepted:
@@ -161,7 +175,7 @@ def rows_for_batch(
             )
         if etype in WEBHOOK_EVENTS:
             if subs is None:
-                subs = Subscriptions(ex.rows(_ACTIVE_SUBS))
+                subs = subscriptions()
             if not subs.by:
                 continue
             for sid, unit_id in subs.matching(ship, etype):
@@ -176,8 +190,35 @@ def rows_for_batch(
                         subscription_id=sid,
                     )
                 )
-    if rows:
-        ex.many(_INSERT, rows, _KEYS)
+    return rows
+
+
+# the active subscriptions as one JSON text of [id, unit_id, event_types] arrays (PostgreSQL)
+PG_ACTIVE_SUBS = (
+    "SELECT coalesce(json_agg(json_build_array(id, unit_id, event_types)), '[]'::json)::text AS subs "
+    "FROM webhook_subscriptions WHERE active"
+)
+# (column, array type) of an outbox row, for an `INSERT … SELECT FROM unnest(…)` (PostgreSQL)
+PG_COLUMNS = (
+    ("shipment_id", "int"),
+    ("unit_id", "int"),
+    ("channel", "text"),
+    ("topic", "text"),
+    ("subscription_id", "int"),
+    ("destination", "text"),
+    ("payload", "text"),  # JSON text, cast by the insert
+    ("sealed", "bytea"),
+    ("state", "text"),
+    ("attempts", "int"),
+    ("next_at", "timestamptz"),
+    ("claimed_until", "timestamptz"),
+    ("claimed_by", "text"),
+    ("last_error", "text"),
+    ("segments", "int"),
+    ("created_at", "timestamptz"),
+    ("sent_at", "timestamptz"),
+)
+assert {c for c, _ in PG_COLUMNS} == set(_KEYS)
 
 
 # --- the worker's side ---

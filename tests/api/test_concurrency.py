@@ -15,6 +15,7 @@ import httpx
 import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
+from sqlalchemy import select
 
 from bench._harness import PG_DEFAULT, Server
 from server.app import create_app
@@ -130,21 +131,39 @@ def _rival(srv, code: str, prev: str, n: int) -> dict:
     return msgspec.to_builtins(ev)
 
 
-def _leaves(srv) -> list[tuple[int, str]]:
-    """(log index, hash) of every leaf in the database, in index order."""
-    sql = (
-        "SELECT log_index, hash FROM custody_events UNION ALL "
-        "SELECT log_index, hash FROM device_enrolments ORDER BY 1"
-    )
-    if srv.backend.startswith("sqlite"):
+def _query(db_url: str, sql: str) -> list[tuple]:
+    if db_url.startswith("sqlite"):
         import sqlite3
 
-        with contextlib.closing(sqlite3.connect(srv.db_url.removeprefix("sqlite+aiosqlite:///"))) as conn:
+        with contextlib.closing(sqlite3.connect(db_url.removeprefix("sqlite+aiosqlite:///"))) as conn:
             return conn.execute(sql).fetchall()
     import psycopg
 
-    with psycopg.connect(srv.db_url.replace("postgresql+asyncpg://", "postgresql://")) as conn:
+    with psycopg.connect(db_url.replace("postgresql+asyncpg://", "postgresql://")) as conn:
         return conn.execute(sql).fetchall()
+
+
+def _leaves(db_url: str) -> list[tuple[int, str]]:
+    """(log index, hash) of every leaf in the database, in index order."""
+    return _query(
+        db_url,
+        "SELECT log_index, hash FROM custody_events UNION ALL "
+        "SELECT log_index, hash FROM device_enrolments ORDER BY 1",
+    )
+
+
+def _check_log(db_url: str, head: dict) -> None:
+    """The Merkle log has every leaf once, in one order, and log_head's row (size, right
+    edge) and the signed head agree with it."""
+    leaves = _leaves(db_url)
+    assert [i for i, _ in leaves] == list(range(len(leaves)))  # no gap, no index twice
+    hashes = [merkle.leaf_hash(bytes.fromhex(h)) for _, h in leaves]
+    assert head["size"] == len(leaves)
+    assert head["root"] == merkle.root_of(hashes).hex()
+    [(size, edge)] = _query(db_url, "SELECT size, edge FROM log_head")
+    nodes = merkle.append_nodes(0, hashes, lambda lv, i: b"")
+    assert size == len(leaves)
+    assert bytes(edge) == b"".join(nodes[key] for key in merkle.right_edge(size))
 
 
 def test_two_serve_processes_rival_events_exactly_one_accepted(backend, tmp_path):
@@ -201,10 +220,70 @@ def test_two_serve_processes_rival_events_exactly_one_accepted(backend, tmp_path
                 assert len(detail["events"]) == 3 and len(detail["rejected"]) == 11
             else:
                 assert [v["event"]["id"] for v in detail["events"][1:]] == [e["id"] for e in chain]
-        leaves = _leaves(srv)
-        assert [i for i, _ in leaves] == list(range(len(leaves)))  # no gap, no index twice
-        log_head = srv.http.get("/api/v1/log/head").json()
-        assert log_head["size"] == len(leaves)
-        assert (
-            log_head["root"] == merkle.root_of([merkle.leaf_hash(bytes.fromhex(h)) for _, h in leaves]).hex()
-        )
+        _check_log(srv.db_url, srv.http.get("/api/v1/log/head").json())
+
+
+async def test_pg_rival_appends_guessing_one_log_head(backend, api, settings, monkeypatch):
+    """Two engines (two processes' pools) each lock a shipment of their own and guess the
+    same log head with it. The first writes and holds the head; the second's write waits on
+    the head's row lock, finds the head moved when the first commits, writes nothing, locks
+    the head and writes again after it: one log, every event once, log_head right."""
+    if backend != "postgres":
+        pytest.skip("the log head's guess is PostgreSQL's writer's (SQLite has one writer)")
+    from server.auth.service import CurrentUser
+    from server.custody import repository, service
+    from server.db.engine import Database
+    from server.db.models import users
+    from tests.api.test_events import _ready
+
+    (code_a, head_a), (code_b, head_b) = await _ready(api), await _ready(api)
+    rivals = [
+        msgspec.convert(await api.event("courier1", code, "picked_up", head), CustodyEvent)
+        for code, head in ((code_a, head_a), (code_b, head_b))
+    ]
+    one, two = Database(settings.db_url), Database(settings.db_url)
+    async with one.read() as conn:
+        row = (await conn.execute(select(users).where(users.c.id == api.user_ids["courier1"]))).one()
+    user = CurrentUser(row.id, row.username, row.role, row.unit_id, "BC-PLEIKU")
+    g1 = one.cache["log_head_guesses"] = repository.HeadGuesses()
+    g2 = two.cache["log_head_guesses"] = repository.HeadGuesses()
+    steps = {k: asyncio.Event() for k in ("ready1", "go1", "written1", "commit1", "ready2", "go2")}
+
+    async def signal_wait(signal: str, wait: str) -> None:
+        steps[signal].set()
+        await steps[wait].wait()
+
+    flush = repository.PgIngestWriter.flush
+
+    def paced(self):
+        if self.guesses is g1:
+            self.ex.run_async(lambda: signal_wait("ready1", "go1"))
+            flush(self)
+            self.ex.run_async(lambda: signal_wait("written1", "commit1"))
+        else:
+            self.ex.run_async(lambda: signal_wait("ready2", "go2"))
+            flush(self)
+
+    monkeypatch.setattr(repository.PgIngestWriter, "flush", paced)
+    now = utcnow()
+    try:
+        first = asyncio.create_task(service.ingest(one, user, [rivals[0]], now))
+        await steps["ready1"].wait()  # the first has its shipment locked and its guess
+        second = asyncio.create_task(service.ingest(two, user, [rivals[1]], now))
+        await steps["ready2"].wait()  # so has the second: the same head
+        steps["go1"].set()
+        await steps["written1"].wait()  # the first's write is in; it holds the head's lock
+        steps["go2"].set()
+        await asyncio.sleep(0.5)
+        assert not second.done(), "the second append did not wait for the log's head"
+        steps["commit1"].set()
+        answers = [await first, await second]
+    finally:
+        await one.dispose()
+        await two.dispose()
+    assert [[r.status for r in a] for a in answers] == [["accepted"], ["accepted"]]
+    assert (g1.hits, g1.misses) == (1, 0), (g1, g2)
+    assert (g2.hits, g2.misses, g2.locked) == (0, 1, 1) and g2.lock_first == repository.LOCK_FIRST_AFTER_MISS
+    _check_log(settings.db_url, (await api.call("GET", "/api/v1/log/head")).json())
+    indexes = dict(_query(settings.db_url, "SELECT id, log_index FROM custody_events"))
+    assert indexes[rivals[1].id] == indexes[rivals[0].id] + 1

@@ -8,17 +8,17 @@ from datetime import UTC, datetime, timedelta
 
 import msgspec
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from server.auth.service import CurrentUser
 from server.custody import service
 from server.db.engine import Database
-from server.db.models import users
+from server.db.models import users, webhook_subscriptions
 from shared.events import CustodyEvent
 from shared.timeutil import to_wire
 from tests.api.test_events import _ready
 
-TABLES = ("custody_events", "rejected_events", "shipments", "log_nodes")
+TABLES = ("custody_events", "rejected_events", "shipments", "log_nodes", "log_head", "outbox_messages")
 
 
 def _dump(path) -> dict[str, list[tuple]]:
@@ -128,6 +128,17 @@ async def test_pg_fast_and_core_writers_store_identical_rows(api, settings, db):
 
     batch, user, _, f3 = await _batch(api, db)
     now = datetime.now(UTC)
+    async with db.write() as conn:  # a webhook, so that the events' outbox rows include its
+        await conn.execute(
+            webhook_subscriptions.insert().values(
+                unit_id=user.unit_id,
+                url="https://example.test/hook",
+                event_types=["picked_up", "delivered", "delivery_failed"],
+                secret="whsec_test",
+                active=True,
+                created_at=now,
+            )
+        )
     source = settings.db_url.rpartition("/")[2]
     await db.dispose()
     dumps, answers = {}, {}
@@ -157,6 +168,45 @@ async def test_pg_fast_and_core_writers_store_identical_rows(api, settings, db):
         assert dumps["fast"][table] == dumps["core"][table], table
     fast = dumps["fast"]
     assert len(fast["rejected_events"]) == 2
+    webhooks = [row for row in fast["outbox_messages"] if ",webhook," in row]
+    # three pickups, the delivery and the attempt; the citizen's rows besides
+    assert len(webhooks) == 5 and len(fast["outbox_messages"]) > 5, fast["outbox_messages"]
+    leaves = sum(row.startswith("(0,") for row in fast["log_nodes"])
+    assert len(fast["log_head"]) == 1 and fast["log_head"][0].startswith(f"(1,{leaves},")
     assert any('"[""device_clock_ahead""]"' in row for row in fast["custody_events"] if f3["id"] in row)
     # no flags: SQL NULL (an empty field in the row's text), not JSON 'null'
     assert not any(",null," in row for row in fast["custody_events"])
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_pg_batch_is_the_shipments_lock_and_one_write(api, db, monkeypatch):
+    """A batch on PostgreSQL whose guess of the log's head holds: two statements inside the
+    transaction (with BEGIN and COMMIT, four round trips), its outbox rows in the write."""
+    from server.db.executor import CoreExecutor
+
+    ready = [await _ready(api) for _ in range(3)]
+    events = []
+    for code, head in ready:
+        p = await api.event("courier1", code, "picked_up", head)
+        f = await api.event("courier1", code, "delivery_failed", p["hash"])
+        events += [msgspec.convert(e, CustodyEvent) for e in (p, f)]
+    async with db.read() as conn:
+        row = (await conn.execute(select(users).where(users.c.id == api.user_ids["courier1"]))).one()
+    user = CurrentUser(row.id, row.username, row.role, row.unit_id, "BC-PLEIKU")
+    statements: list[str] = []
+    for name in ("native", "rows", "many"):
+        original = getattr(CoreExecutor, name)
+
+        def counted(self, sql, *args, _original=original, **kw):
+            statements.append(str(sql).split()[0])
+            return _original(self, sql, *args, **kw)
+
+        monkeypatch.setattr(CoreExecutor, name, counted)
+    results = await service.ingest(db, user, events, datetime.now(UTC))
+    assert [r.status for r in results] == ["accepted"] * 6
+    assert statements == ["WITH", "WITH"], statements  # the shipments' lock, the write
+    async with db.read() as conn:
+        outbox = await conn.execute(
+            text("SELECT count(*) FROM outbox_messages WHERE topic = 'delivery_failed'")
+        )
+        assert outbox.scalar() == 3
