@@ -304,7 +304,7 @@ STRINGS: dict[str, str] = {
     "capture.no_pickup": (
         "Pages are taken only right at a pickup from a citizen on this phone; the counter scans the dossier."
     ),
-    "capture.queued": "{n} pages kept; sent once the server has acknowledged the pickup.",
+    "capture.queued": "{n} pages kept on the phone; sent as soon as the pickup is acknowledged.",
     "capture.refused": "The pages of {code} were not taken: {reason}",
     "side.top": "top",
     "side.bottom": "bottom",

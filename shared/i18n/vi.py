@@ -301,7 +301,7 @@ STRINGS: dict[str, str] = {
     "capture.no_pickup": (
         "Chỉ chụp trang ngay khi nhận hồ sơ từ người dân trên máy này; quầy sẽ quét hồ sơ."
     ),
-    "capture.queued": "Đã lưu {n} trang; sẽ gửi khi lần nhận được máy chủ xác nhận.",
+    "capture.queued": "Đã lưu {n} trang trên máy; gửi lên máy chủ ngay khi lần nhận được xác nhận.",
     "capture.refused": "Trang của {code} không được nhận: {reason}",
     "side.top": "trên",
     "side.bottom": "dưới",
