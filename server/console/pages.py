@@ -10,6 +10,7 @@ from litestar.exceptions import HTTPException
 from litestar.response import Redirect, Template
 
 from shared.i18n import lang_or_default, number, t, vnd
+from shared.i18n.outbox import skip_note_key
 
 from ..auth.security import LoginRequired
 
@@ -85,6 +86,7 @@ def page(
             "t": lambda key, **kw: t(key, lang, **kw),
             "num": lambda value, digits=None: number(value, digits, lang),
             "vnd": vnd,
+            "outbox_note": lambda text: t(key, lang) if text and (key := skip_note_key(text)) else text,
             "user": user,
             "nav": nav,
             "title": title,

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 import nacl.public
 
+from shared.i18n.outbox import skip_reason
 from shared.timeutil import utcnow
 
 from ..db.engine import Database
@@ -162,16 +163,16 @@ class Worker:
     def _citizen(self, row: Any, ship: Any, unit: Any) -> tuple[str, Any, str] | str:
         """(channel, message, masked number), or why nothing is sent (the row is skipped)."""
         if ship is None:
-            return "skip:no shipment"
+            return "skip:" + skip_reason("no_shipment")
         number = messages.mobile_number(messages.citizen_phone(ship.kind, ship.sender, ship.recipient))
         if number is None:
-            return "skip:no Vietnamese mobile number on record"
+            return "skip:" + skip_reason("no_mobile")
         channel = unit.channel if unit is not None else "sms"
         if channel == "off":
-            return "skip:the unit has notifications off"
+            return "skip:" + skip_reason("notifications_off")
         pin = self._pin(row)
         if row.topic == "pin" and pin is None:
-            return "skip:the PIN is no longer held (sent or given up before)"
+            return "skip:" + skip_reason("pin_gone")
         templates = (unit.zns_templates if unit is not None else None) or {}
         dest = messages.masked(number)
         base = self.settings.base_url
@@ -180,7 +181,7 @@ class Worker:
             params = messages.params(row.topic, payload, base, pin)
             return ("zns", Zns(number, str(templates[row.topic]), params, f"hoso-{row.id}"), dest)
         if self.channels.smpp is None:
-            return "skip:no SMS gateway configured (HOSO_SMPP_HOST)"
+            return "skip:" + skip_reason("no_gateway")
         sender = (unit.sms_sender if unit is not None else "") or self.settings.smpp_source_addr
         return ("sms", Sms(number, messages.text(row.topic, payload, base, pin), sender), dest)
 
@@ -215,7 +216,7 @@ class Worker:
 
     async def _webhook(self, row: Any, sub: Any) -> None:
         if sub is None or not sub.active:
-            self._record(row, "skip:the subscription was removed or disabled", "", None)
+            self._record(row, "skip:" + skip_reason("subscription_gone"), "", None)
             return
         assert self.channels.webhook is not None
         secrets = [sub.secret]

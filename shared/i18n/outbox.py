@@ -40,6 +40,12 @@ VI: dict[str, str] = {
     "outbox.topic.confirmed": "Cơ quan đã xác nhận",
     "outbox.channel.citizen": "Công dân (SMS / Zalo)",
     "outbox.channel.webhook": "Webhook",
+    "outbox.skip.no_shipment": "không còn bưu gửi",
+    "outbox.skip.no_mobile": "không có số di động Việt Nam trong hồ sơ",
+    "outbox.skip.notifications_off": "đơn vị đã tắt thông báo",
+    "outbox.skip.pin_gone": "mã PIN không còn được giữ (đã gửi hoặc đã bỏ trước đó)",
+    "outbox.skip.no_gateway": "chưa cấu hình cổng SMS (HOSO_SMPP_HOST)",
+    "outbox.skip.subscription_gone": "đăng ký webhook đã bị xóa hoặc tắt",
 }
 
 EN: dict[str, str] = {
@@ -79,4 +85,24 @@ EN: dict[str, str] = {
     "outbox.topic.confirmed": "Confirmed by the agency",
     "outbox.channel.citizen": "Citizen (SMS / Zalo)",
     "outbox.channel.webhook": "Webhook",
+    "outbox.skip.no_shipment": "no shipment",
+    "outbox.skip.no_mobile": "no Vietnamese mobile number on record",
+    "outbox.skip.notifications_off": "the unit has notifications off",
+    "outbox.skip.pin_gone": "the PIN is no longer held (sent or given up before)",
+    "outbox.skip.no_gateway": "no SMS gateway configured (HOSO_SMPP_HOST)",
+    "outbox.skip.subscription_gone": "the subscription was removed or disabled",
 }
+
+
+def skip_reason(key: str) -> str:
+    """Why a message was not sent, as the outbox stores it (English, for the API and the
+    log); `skip_note` turns it back into the reader's language on a console page."""
+    return EN[f"outbox.skip.{key}"]
+
+
+_SKIP_KEYS = {text: key for key, text in EN.items() if key.startswith("outbox.skip.")}
+
+
+def skip_note_key(stored: str) -> str | None:
+    """The i18n key of a stored skip reason, or None (a gateway's own error text)."""
+    return _SKIP_KEYS.get(stored)

@@ -270,7 +270,7 @@ async def test_retries_back_off_then_dead_letter_then_admin_retry(api, db, setti
 
 
 async def test_no_gateway_no_number_skipped_with_reason(api, db, settings):
-    await api.create_shipment("submission", sender={"name": "Không có số", "phone": "0241234567"})
+    sub = await api.create_shipment("submission", sender={"name": "Không có số", "phone": "0241234567"})
     worker = Worker(db, settings, load_keys(settings.keys_dir))
     try:
         await _drain(worker)
@@ -284,6 +284,15 @@ async def test_no_gateway_no_number_skipped_with_reason(api, db, settings):
         ).all()
     assert {(r.state, r.last_error) for r in rows} == {("skipped", "no Vietnamese mobile number on record")}
     assert all(r.sealed is None for r in rows)
+    # the console says why in the reader's language (the stored reason stays English for the API)
+    from tests.api.test_console import console_login
+
+    await console_login(api.client, "dispatcher")
+    page = await api.client.get(f"/console/shipments/{sub['code']}")
+    assert "không có số di động Việt Nam trong hồ sơ" in page.text
+    assert "no Vietnamese mobile number" not in page.text
+    page = await api.client.get(f"/console/shipments/{sub['code']}?lang=en")
+    assert "no Vietnamese mobile number on record" in page.text
 
 
 async def test_outbox_rows_roll_back_with_their_cause(api, db, settings):
