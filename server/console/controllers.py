@@ -510,16 +510,22 @@ class ConsoleController(Controller):
             return download
         charts = {
             "state": bar_chart(
-                t("report.by_state", lang), [(t(f"state.{k}", lang), v) for k, v in s.by_state.items()]
+                t("report.by_state", lang),
+                [(t(f"state.{k}", lang), v) for k, v in s.by_state.items()],
+                lang=lang,
             ),
-            "field": bar_chart(t("report.by_field", lang), list(s.by_field.items())[:8]),
+            "field": bar_chart(t("report.by_field", lang), list(s.by_field.items())[:8], lang=lang),
             "reasons": bar_chart(
-                t("report.failed", lang), [(t(f"reason.{k}", lang), v) for k, v in s.failed_reasons.items()]
+                t("report.failed", lang),
+                [(t(f"reason.{k}", lang), v) for k, v in s.failed_reasons.items()],
+                lang=lang,
             ),
             "ratings": bar_chart(
-                t("report.ratings", lang), [(f"{k}★", v) for k, v in s.ratings.by_score.items()]
+                t("report.ratings", lang),
+                [(f"{k}★", v) for k, v in s.ratings.by_score.items()],
+                lang=lang,
             ),
-            "on_time": gauge(t("report.on_time_rate", lang), s.on_time_rate),
+            "on_time": gauge(t("report.on_time_rate", lang), s.on_time_rate, lang=lang),
         }
         query = {k: v for k, v in (("from", start), ("to", end), ("unit", unit)) if v}
         return page(

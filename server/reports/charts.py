@@ -6,11 +6,15 @@ from collections.abc import Sequence
 
 from markupsafe import Markup, escape
 
+from shared.i18n import DEFAULT, number
+
 PALETTE = ("#0b5394", "#1b7f3a", "#e6a100", "#c62828", "#6a3d9a", "#37424a", "#0097a7", "#8d6e63")
 
 
-def bar_chart(title: str, items: Sequence[tuple[str, float]], width: int = 440, unit: str = "") -> Markup:
-    """Horizontal bars, one per item, the value written at the end of each."""
+def bar_chart(
+    title: str, items: Sequence[tuple[str, float]], width: int = 440, unit: str = "", lang: str = DEFAULT
+) -> Markup:
+    """Horizontal bars, one per item, the value written at the end of each (as `lang` writes numbers)."""
     row, label_w, top = 24, 215, 28
     height = top + row * max(len(items), 1) + 8
     peak = max((v for _, v in items), default=0) or 1
@@ -23,7 +27,7 @@ def bar_chart(title: str, items: Sequence[tuple[str, float]], width: int = 440, 
     for i, (label, value) in enumerate(items):
         y = top + i * row
         w = span * value / peak
-        text = f"{value:g}{unit}"
+        text = f"{number(value, None, lang)}{unit}"
         out.append(
             f'<text x="{label_w - 6}" y="{y + 15}" font-size="12" text-anchor="end" fill="#37424a">'
             f"{escape(label if len(label) <= 32 else label[:31] + '…')}</text>"
@@ -36,9 +40,9 @@ def bar_chart(title: str, items: Sequence[tuple[str, float]], width: int = 440, 
     return Markup("".join(out))
 
 
-def gauge(title: str, pct: float | None, width: int = 200) -> Markup:
-    """A single percentage as a filled bar (on-time rate)."""
-    shown = "—" if pct is None else f"{pct:g}%"
+def gauge(title: str, pct: float | None, width: int = 200, lang: str = DEFAULT) -> Markup:
+    """A single percentage as a filled bar (on-time rate), written as `lang` writes numbers."""
+    shown = "—" if pct is None else f"{number(pct, None, lang)} %"
     fill = 0 if pct is None else max(0.0, min(pct, 100.0)) * (width - 2) / 100
     colour = "#1b7f3a" if (pct or 0) >= 90 else ("#e6a100" if (pct or 0) >= 70 else "#c62828")
     return Markup(

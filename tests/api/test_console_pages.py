@@ -57,7 +57,7 @@ async def test_reports_page_and_its_csv(api):
     assert '<span id="total">8</span>' in r.text
     assert 'id="door-to-desk">4 giờ' in r.text and 'id="desk-to-door">4,25 giờ' in r.text
     assert r.text.count('<svg xmlns="http://www.w3.org/2000/svg" class="chart"') == 5
-    assert 'aria-label="Tỷ lệ đúng hạn (%): 80%"' in r.text
+    assert 'aria-label="Tỷ lệ đúng hạn (%): 80 %"' in r.text
     shop = re.search(r'<tr data-unit="TTHCC-GL">.*?</tr>', r.text, re.S).group(0)
     assert "3 / 5" in shop and "60,0" in shop and "2 / 3" in shop and "66,7" in shop
     csv_url = re.search(r'href="(/console/reports\?[^"]*format=csv)"', r.text).group(1)

@@ -40,3 +40,12 @@ def test_numbers_are_written_as_each_language_writes_them():
     assert number(-0.0001, 2, "vi") == "0,00" and number(-2.5, 1, "en") == "-2.5"
     assert number(None) == "—"
     assert vnd(1_284_000) == "1.284.000 ₫" and vnd(-5_000) == "−5.000 ₫" and vnd(0) == "0 ₫"
+
+
+def test_charts_write_numbers_as_the_page_language_does():
+    from server.reports.charts import bar_chart, gauge
+
+    assert "4,25 giờ" in bar_chart("Giờ", [("Nhận → quầy", 4.25)], unit=" giờ")
+    assert "4.25 h" in bar_chart("Hours", [("Door to desk", 4.25)], unit=" h", lang="en")
+    assert ": 66,7 %" in gauge("Tỷ lệ", 66.7) and ": 66.7 %" in gauge("Rate", 66.7, lang="en")
+    assert ": —" in gauge("Tỷ lệ", None)
