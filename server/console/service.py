@@ -195,6 +195,10 @@ async def board(db: Database, user: CurrentUser, f: BoardFilters, *, limit: int 
                 reads += 1
             out = kept
     more = len(out) > limit
+    if f.at_risk and not more:
+        # every row at risk is on the page: the count is exact (with more than a page it is
+        # the due-soon window's, an upper bound; counting at risk exactly cost more than the page)
+        matched = len(out)
     return Board(rows=out[:limit], matched=matched, late=late, more=more)
 
 
