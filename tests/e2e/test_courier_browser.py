@@ -145,7 +145,17 @@ def _skip_pages(page, *, rejected: bool = False) -> None:
         _shot(page, ARTIFACTS / "courier-10a-no-pages-after-rejection.png")
         page.get_by_role("button", name="Hôm nay").click()
         return
-    _tap_below(page, "Bỏ qua — quầy sẽ quét sau")
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+    page.wait_for_timeout(1000)  # the camera preview starts and the layout settles
+    for attempt in range(3):  # a tap during a relayout can land beside the button: tap again
+        _tap_below(page, "Bỏ qua — quầy sẽ quét sau")
+        try:
+            page.get_by_text("Hôm nay").first.wait_for(timeout=10_000)
+            return
+        except PlaywrightTimeoutError:
+            if attempt == 2:
+                raise
 
 
 def _signed_in(page) -> None:
