@@ -8,9 +8,10 @@ courier sees them. Nothing is ever deleted before an acknowledgement.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -153,6 +154,18 @@ class Outbox:
     def close(self) -> None:
         self._db.close()
 
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One write transaction under the lock: all of it is kept, or none (on any error)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
     def put(self, event: CustodyEvent, attachments: list[Attachment] = ()) -> None:  # type: ignore[assignment]
         """Keep a signed event and its attachments, atomically."""
         self.put_many([(event, list(attachments))])
@@ -160,23 +173,17 @@ class Outbox:
     def put_many(self, items: list[tuple[CustodyEvent, list[Attachment]]]) -> None:
         """Keep several events (one handover of many envelopes) in one transaction: all or none."""
         now = to_wire(utcnow())
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                for event, attachments in items:
-                    for a in attachments:
-                        self._db.execute(
-                            "INSERT OR IGNORE INTO attachments (sha256, content_type, body) VALUES (?, ?, ?)",
-                            (a.sha256, a.content_type, a.body),
-                        )
+        with self._transaction():
+            for event, attachments in items:
+                for a in attachments:
                     self._db.execute(
-                        "INSERT INTO events (id, shipment, hash, body, created_at) VALUES (?, ?, ?, ?, ?)",
-                        (event.id, event.shipment, event.hash, msgspec.json.encode(event), now),
+                        "INSERT OR IGNORE INTO attachments (sha256, content_type, body) VALUES (?, ?, ?)",
+                        (a.sha256, a.content_type, a.body),
                     )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+                self._db.execute(
+                    "INSERT INTO events (id, shipment, hash, body, created_at) VALUES (?, ?, ?, ?, ?)",
+                    (event.id, event.shipment, event.hash, msgspec.json.encode(event), now),
+                )
 
     def pending(self, limit: int = 100) -> list[dict[str, Any]]:
         """The oldest unanswered events, as JSON-ready dicts, in the order they were recorded."""
@@ -198,24 +205,18 @@ class Outbox:
     def acknowledge(self, results: Sequence[EventResult]) -> None:
         """Apply the server's per-event answers to a sync batch."""
         now = to_wire(utcnow())
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                for r in results:
-                    if r.status in ("accepted", "duplicate"):
-                        self._db.execute(
-                            "UPDATE events SET state = ?, acked_at = ? WHERE id = ?", (ACKED, now, r.id)
-                        )
-                    elif r.status == "rejected":
-                        self._db.execute(
-                            "UPDATE events SET state = ?, reason = ?, acked_at = ? WHERE id = ?",
-                            (REJECTED, r.reason or "", now, r.id),
-                        )
-                self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('last_sync', ?)", (now,))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._transaction():
+            for r in results:
+                if r.status in ("accepted", "duplicate"):
+                    self._db.execute(
+                        "UPDATE events SET state = ?, acked_at = ? WHERE id = ?", (ACKED, now, r.id)
+                    )
+                elif r.status == "rejected":
+                    self._db.execute(
+                        "UPDATE events SET state = ?, reason = ?, acked_at = ? WHERE id = ?",
+                        (REJECTED, r.reason or "", now, r.id),
+                    )
+            self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('last_sync', ?)", (now,))
 
     def note_flags(self, events: Sequence[dict[str, Any]], results: Sequence[EventResult]) -> int:
         """Keep what the server flagged on accepted events (a wrong PIN, an ID that does not
@@ -352,38 +353,26 @@ class Outbox:
 
     def drop_page_drafts(self, shipment: str) -> None:
         """Skipped: the counter scans the dossier."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.execute("DELETE FROM page_drafts WHERE shipment = ?", (shipment,))
-                self._db.execute("DELETE FROM page_captures WHERE shipment = ?", (shipment,))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._transaction():
+            self._db.execute("DELETE FROM page_drafts WHERE shipment = ?", (shipment,))
+            self._db.execute("DELETE FROM page_captures WHERE shipment = ?", (shipment,))
 
     def queue_pages(self, shipment: str, after_event: str) -> int:
         """The drafts become one batch to upload after `after_event` (the pickup), atomically."""
         now = to_wire(utcnow())
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                cur = self._db.execute(
-                    "INSERT INTO page_batches (shipment, after_event, created_at) VALUES (?, ?, ?)",
-                    (shipment, after_event, now),
-                )
-                batch = int(cur.lastrowid or 0)
-                self._db.execute(
-                    "INSERT INTO page_batch_pages (batch_id, n, sha256, body) "
-                    "SELECT ?, n, sha256, body FROM page_drafts WHERE shipment = ? ORDER BY n",
-                    (batch, shipment),
-                )
-                self._db.execute("DELETE FROM page_drafts WHERE shipment = ?", (shipment,))
-                self._db.execute("DELETE FROM page_captures WHERE shipment = ?", (shipment,))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._transaction():
+            cur = self._db.execute(
+                "INSERT INTO page_batches (shipment, after_event, created_at) VALUES (?, ?, ?)",
+                (shipment, after_event, now),
+            )
+            batch = int(cur.lastrowid or 0)
+            self._db.execute(
+                "INSERT INTO page_batch_pages (batch_id, n, sha256, body) "
+                "SELECT ?, n, sha256, body FROM page_drafts WHERE shipment = ? ORDER BY n",
+                (batch, shipment),
+            )
+            self._db.execute("DELETE FROM page_drafts WHERE shipment = ?", (shipment,))
+            self._db.execute("DELETE FROM page_captures WHERE shipment = ?", (shipment,))
         return batch
 
     def page_batches(self, state: str | None = None) -> list[PageBatch]:
@@ -407,22 +396,16 @@ class Outbox:
         """The server bound the batch and signed `digitised`: keep that event as acknowledged,
         so this phone's next event for the dossier links to it (its `prev`)."""
         now = to_wire(utcnow())
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.execute(
-                    "INSERT OR IGNORE INTO events (id, shipment, hash, body, state, created_at, acked_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (event.id, event.shipment, event.hash, msgspec.json.encode(event), ACKED, now, now),
-                )
-                self._db.execute(
-                    "UPDATE page_batches SET state = ?, head = ?, answered_at = ? WHERE id = ?",
-                    (SENT, event.hash, now, batch_id),
-                )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._transaction():
+            self._db.execute(
+                "INSERT OR IGNORE INTO events (id, shipment, hash, body, state, created_at, acked_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (event.id, event.shipment, event.hash, msgspec.json.encode(event), ACKED, now, now),
+            )
+            self._db.execute(
+                "UPDATE page_batches SET state = ?, head = ?, answered_at = ? WHERE id = ?",
+                (SENT, event.hash, now, batch_id),
+            )
 
     def pages_refused(self, batch_id: int, reason: str) -> None:
         """The server said no (handed on: the counter scans it instead; the pickup was

@@ -5,6 +5,7 @@ score), thumbnails of the pages kept, "Xong (n trang)" and "Bỏ qua — quầy 
 from __future__ import annotations
 
 import asyncio
+from typing import cast
 
 import flet as ft
 
@@ -47,8 +48,6 @@ def capture_screen(shell: Navigator, code: str, flow: CaptureFlow | None = None)
         visible=False,
     )
     thumbs = ft.Row(wrap=True, spacing=8, run_spacing=8)
-    shoot_label = ft.Text(tr("capture.shoot", n=flow.next_number), size=18, weight=ft.FontWeight.W_600)
-    done_label = ft.Text(tr("capture.done", n=len(flow.pages)), size=18, weight=ft.FontWeight.W_600)
     error = ui.error_text()
 
     def show_thumbs() -> None:
@@ -109,15 +108,10 @@ def capture_screen(shell: Navigator, code: str, flow: CaptureFlow | None = None)
             status.value = tr("scan.no_camera")
             shell.update()
 
-    done = ft.Button(
-        content=done_label,
-        icon=ft.Icons.CHECK,
-        on_click=finish,
-        height=ui.TOUCH,
-        expand=True,
-        bgcolor=ui.PRIMARY,
-        color=ft.Colors.WHITE,
-    )
+    shoot_button = ui.button(tr("capture.shoot", n=flow.next_number), shoot, icon=ft.Icons.CAMERA)
+    done = ui.button(tr("capture.done", n=len(flow.pages)), finish, icon=ft.Icons.CHECK)
+    # the labels show_thumbs() rewrites as pages are kept
+    shoot_label, done_label = cast(ft.Text, shoot_button.content), cast(ft.Text, done.content)
     show_thumbs()
     shell.run_task(start)
     return ui.form(
@@ -126,19 +120,7 @@ def capture_screen(shell: Navigator, code: str, flow: CaptureFlow | None = None)
             panel,
             status,
             retake,
-            ft.Row(
-                [
-                    ft.Button(
-                        content=shoot_label,
-                        icon=ft.Icons.CAMERA,
-                        on_click=shoot,
-                        height=ui.TOUCH,
-                        expand=True,
-                        bgcolor=ui.PRIMARY,
-                        color=ft.Colors.WHITE,
-                    )
-                ]
-            ),
+            ft.Row([shoot_button]),
             thumbs,
             error,
             ft.Row([done]),

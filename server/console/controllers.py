@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 import anyio.to_thread
 from litestar import Controller, Request, Response, get, post
 from litestar.channels import ChannelsPlugin
-from litestar.datastructures import Cookie, UploadFile
+from litestar.datastructures import Cookie
 from litestar.di import Provide
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import HTTPException, NotFoundException
@@ -282,13 +282,7 @@ class ConsoleController(Controller):
         self, request: Req, db: DB, keys: KeysDep, settings: Cfg, code: str
     ) -> Redirect | Template:
         """Pages uploaded or scanned at the counter: checked, bound into one PDF, signed (issue 18)."""
-        form = await request.form()
-        uploads = [
-            pages.Upload(f.filename or "", await f.read())
-            for f in form.getall("page", [])
-            if isinstance(f, UploadFile) and (f.filename or f.file)
-        ]
-        uploads = [u for u in uploads if u.body or u.filename]
+        uploads = await pages.uploads_of(await request.form())
         try:
             await pages.digitise(
                 db,

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, post
-from litestar.datastructures import UploadFile
 from litestar.status_codes import HTTP_201_CREATED
 
 from shared.api import PagesDigitised
@@ -19,15 +18,13 @@ from ..errors import Conflict, NotFoundException, TooLarge, Unprocessable, Unsup
 from ..openapi import ShipmentCode, multipart_files
 from . import service
 
-PART = "page"  # the multipart field of each page image, in order
-
 
 async def _multipart_only(request: Request[Any, Any, Any]) -> None:
     media_type = request.content_type[0]
     if media_type != "multipart/form-data":
         raise UnsupportedMediaType(
             f"Gửi các ảnh trang dạng multipart/form-data / Send the page images as multipart/form-data "
-            f"(one part '{PART}' per page); this request says {media_type or 'nothing'}."
+            f"(one part '{service.PART}' per page); this request says {media_type or 'nothing'}."
         )
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_UPLOAD_BYTES:
@@ -48,7 +45,7 @@ class PagesController(Controller):
         before_request=_multipart_only,
         request_max_body_size=MAX_UPLOAD_BYTES,
         status_code=HTTP_201_CREATED,
-        operation_class=multipart_files(PART, "the page images (JPEG or PNG), in order, at most 40"),
+        operation_class=multipart_files(service.PART, "the page images (JPEG or PNG), in order, at most 40"),
         raises=[
             NotFoundException,
             Conflict,
@@ -70,12 +67,7 @@ class PagesController(Controller):
         naming the page and its score), the server binds them into one PDF and records a
         server-signed `digitised` event (CUSTODY.md §4.1). The same pages sent again answer with
         the event already recorded (`repeated`)."""
-        form = await request.form()
-        uploads = [
-            service.Upload(f.filename or "", await f.read())
-            for f in form.getall(PART, [])
-            if isinstance(f, UploadFile)
-        ]
+        uploads = await service.uploads_of(await request.form())
         done = await service.digitise(
             db,
             keys,

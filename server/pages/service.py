@@ -17,6 +17,7 @@ from typing import Any
 
 import anyio
 import anyio.to_thread
+from litestar.datastructures import UploadFile
 
 from shared import codes
 from shared import pagecheck as checks
@@ -53,6 +54,17 @@ _LIMITER = anyio.CapacityLimiter(1)
 class Upload:
     filename: str
     body: bytes
+
+
+PART = "page"  # the multipart field of each page image, in order
+
+
+async def uploads_of(form: Any) -> list[Upload]:
+    """The page parts of a multipart form, in order; a file input left empty (no name, no
+    bytes: what a browser sends when nothing was chosen) is no page."""
+    parts = [f for f in form.getall(PART, []) if isinstance(f, UploadFile)]
+    out = [Upload(f.filename or "", await f.read()) for f in parts]
+    return [u for u in out if u.body or u.filename]
 
 
 @dataclass(slots=True)
