@@ -168,40 +168,20 @@ def today_screen(shell: Navigator) -> ft.Control:
         )
     for pending in ctx.today.counter_handovers():
         header.append(
-            ft.Semantics(
-                content=ft.Container(
-                    ft.Text(
-                        tr("counter.banner", name=pending.counterparty["name"], n=len(pending.codes)),
-                        color=ft.Colors.WHITE,
-                        size=16,
-                        weight=ft.FontWeight.W_600,
-                    ),
-                    bgcolor=ui.OK,
-                    padding=12,
-                    border_radius=8,
-                    on_click=lambda e, p=pending: _open_counter(shell, p),
-                ),
-                identifier="counter-handover",
-                button=True,
+            ui.banner(
+                tr("counter.banner", name=pending.counterparty["name"], n=len(pending.codes)),
+                ui.OK,
+                lambda e, p=pending: _open_counter(shell, p),
+                "counter-handover",
             )
         )
     for code, n in ctx.outbox.open_captures():  # pages offered, neither done nor skipped yet
         header.append(
-            ft.Semantics(
-                content=ft.Container(
-                    ft.Text(
-                        tr("capture.resume", code=group(code), n=n),
-                        color=ft.Colors.WHITE,
-                        size=16,
-                        weight=ft.FontWeight.W_600,
-                    ),
-                    bgcolor=ui.PRIMARY,
-                    padding=12,
-                    border_radius=8,
-                    on_click=lambda e, c=code: shell.go(pages_route(c)),
-                ),
-                identifier="capture-resume",
-                button=True,
+            ui.banner(
+                tr("capture.resume", code=group(code), n=n),
+                ui.PRIMARY,
+                lambda e, c=code: shell.go(pages_route(c)),
+                "capture-resume",
             )
         )
     summary = tr("today.summary", n=len(open_rows), late=sum(r.late for r in open_rows))

@@ -183,6 +183,21 @@ def badge(text: str, color: Any) -> ft.Container:
     )
 
 
+def banner(text: str, color: Any, on_click: Callable[..., Any], identifier: str) -> ft.Semantics:
+    """A tappable strip of white text on a colour above a list (a button to the screen reader)."""
+    return ft.Semantics(
+        content=ft.Container(
+            ft.Text(text, color=ft.Colors.WHITE, size=16, weight=ft.FontWeight.W_600),
+            bgcolor=color,
+            padding=12,
+            border_radius=8,
+            on_click=on_click,
+        ),
+        identifier=identifier,
+        button=True,
+    )
+
+
 def km(meters: float | None) -> str:
     if meters is None:
         return "—"
