@@ -192,3 +192,17 @@ async def test_the_code_may_be_grouped(api):
     code, _ = await _picked_up(api)
     r = await _post(api, codes.group(code).replace(" ", "-"), files=_files(P1))
     assert r.status_code == 201, r.text
+
+
+async def test_the_same_pages_sent_four_times_at_once_make_one_event(api):
+    """A phone that retries while its first upload is still being bound: every answer is the
+    one event, recorded once (the repeat is decided under the shipment's lock)."""
+    import asyncio
+
+    code, _ = await _picked_up(api)
+    await api.login("courier1")  # one sign-in before the burst
+    answers = await asyncio.gather(*(_post(api, code, files=_files(P1, P2)) for _ in range(4)))
+    assert [r.status_code for r in answers] == [201] * 4, [r.text for r in answers]
+    assert len({r.json()["event"]["hash"] for r in answers}) == 1
+    assert sorted(r.json()["repeated"] for r in answers) == [False, True, True, True]
+    assert await _types(api, code) == ["registered", "picked_up", "digitised"]
