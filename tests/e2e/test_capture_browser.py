@@ -25,6 +25,7 @@ from tests.e2e.test_courier_browser import (
     _sign,
     _signed_in,
     _tap_below,
+    _tap_until,
     _type_into,
     _wait_text,
 )
@@ -51,15 +52,20 @@ def _page_camera(n: int, path: Path, *, blur: bool = False) -> Path:
     return write_y4m(blurred(img, 8) if blur else img, path)
 
 
+def _resume(page, n: int) -> None:
+    """Today offers to go on with the pages: tap it, wait for the camera at page n."""
+    _signed_in(page)
+    _wait_text(page, "Tiếp tục chụp trang hồ sơ")
+    resume = page.locator('[flt-semantics-identifier="capture-resume"]')
+    _tap_until(page, resume.click, f"Chụp trang {n}")
+    page.wait_for_timeout(2500)  # the preview starts
+
+
 def _shoot(url: str, camera: Path, n: int, expect: str, shot: Path) -> None:
     """Reopen the app with this camera, go on with the pages, shoot page n, read the verdict."""
     pw, browser, page = _open(url, camera=camera)
     try:
-        _signed_in(page)
-        _wait_text(page, "Tiếp tục chụp trang hồ sơ")
-        page.locator('[flt-semantics-identifier="capture-resume"]').click()
-        _wait_text(page, f"Chụp trang {n}")
-        page.wait_for_timeout(2500)  # the preview starts
+        _resume(page, n)
         page.get_by_role("button", name=f"Chụp trang {n}").click()
         _wait_text(page, expect, timeout=45_000)
         _shot(page, shot)
@@ -106,10 +112,7 @@ def test_two_pages_captured_in_the_app_one_blurred_refused(server, app, artifact
     # the sharp page 2, then done
     pw, browser, page = _open(url, camera=_page_camera(2, tmp_path / "p2.y4m"))
     try:
-        _signed_in(page)
-        page.locator('[flt-semantics-identifier="capture-resume"]').click()
-        _wait_text(page, "Chụp trang 2")
-        page.wait_for_timeout(2500)
+        _resume(page, 2)
         page.get_by_role("button", name="Chụp trang 2").click()
         _wait_text(page, "Trang 2 đạt", timeout=45_000)
         _wait_text(page, "Xong (2 trang)")

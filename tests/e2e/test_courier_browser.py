@@ -145,16 +145,22 @@ def _skip_pages(page, *, rejected: bool = False) -> None:
         _shot(page, ARTIFACTS / "courier-10a-no-pages-after-rejection.png")
         page.get_by_role("button", name="Hôm nay").click()
         return
+    page.wait_for_timeout(1000)  # the camera preview starts and the layout settles
+    _tap_until(page, lambda: _tap_below(page, "Bỏ qua — quầy sẽ quét sau"), "Hôm nay")
+
+
+def _tap_until(page, tap, expect: str, *, attempts: int = 3) -> None:
+    """Tap, then wait for `expect`; a tap during a relayout (the camera preview starting, a
+    sync's banner) can land beside its button, so tap again, up to `attempts` times."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-    page.wait_for_timeout(1000)  # the camera preview starts and the layout settles
-    for attempt in range(3):  # a tap during a relayout can land beside the button: tap again
-        _tap_below(page, "Bỏ qua — quầy sẽ quét sau")
+    for attempt in range(attempts):
+        tap()
         try:
-            page.get_by_text("Hôm nay").first.wait_for(timeout=10_000)
+            page.get_by_text(expect, exact=False).first.wait_for(timeout=10_000)
             return
         except PlaywrightTimeoutError:
-            if attempt == 2:
+            if attempt == attempts - 1:
                 raise
 
 
