@@ -4,6 +4,7 @@ seeded through the CLI and the API, and a client that signs events the way a pho
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import socket
 import subprocess
@@ -99,13 +100,16 @@ def _pg_admin(pg_url: str):
     return psycopg.connect(pg_url.replace("postgresql+asyncpg://", "postgresql://"), autocommit=True)
 
 
+_DATABASES = itertools.count(1)
+
+
 @contextlib.contextmanager
 def database(backend: str, data_dir: Path, pg_url: str = PG_DEFAULT) -> Iterator[str]:
     """Yield a HOSO_DATABASE_URL for a fresh database (SQLite file or a new PostgreSQL database)."""
     if backend == "sqlite":
         yield f"sqlite+aiosqlite:///{data_dir / 'hoso.db'}"
         return
-    name = f"hoso_bench_{os.getpid()}"
+    name = f"hoso_bench_{os.getpid()}_{next(_DATABASES)}"  # two servers at once: bench/compare.py
     with _pg_admin(pg_url) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')

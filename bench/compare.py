@@ -1,12 +1,13 @@
 """Two servers' ingest, turn about: is B faster than A, beyond this machine's drift?
 
     .venv/bin/python bench/compare.py --a ../old-checkout [--b .] [--a-env K=V ...] [--b-env K=V ...]
-        [--events 40000] [--turn 10]
+        [--events 40000] [--turn 10] [--backend sqlite|postgres]
 
-Both `hoso serve` processes (on SQLite, each with its own fresh database) are up at
-once; one phone syncs `--turn` batches of 100 to A, then as many to B, and so on, B first
-every other turn. A single bench/ingest.py run per side moves by 20 % and more with the
-machine's speed; measured turn about, the same code on both sides differs by 1-3 %.
+Both `hoso serve` processes (on SQLite by default, or `--backend postgres` on the local
+PostgreSQL, each with its own fresh database) are up at once; one phone syncs `--turn`
+batches of 100 to A, then as many to B, and so on, B first every other turn. A single
+bench/ingest.py run per side moves by 20 % and more with the machine's speed; measured
+turn about, the same code on both sides differs by 1-3 %.
 `--a`/`--b`: a checkout of this repository (`git worktree add ../old <commit>`).
 """
 
@@ -39,12 +40,13 @@ def main() -> None:
     ap.add_argument("--b-env", nargs="*", default=[], metavar="K=V", help="extra environment for B")
     ap.add_argument("--events", type=int, default=40_000)
     ap.add_argument("--turn", type=int, default=10, help="batches per turn")
+    ap.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
     args = ap.parse_args()
 
     sides = {}
     with (
-        Server("sqlite", _env(args.a_env), args.a.resolve()) as a,
-        Server("sqlite", _env(args.b_env), args.b.resolve()) as b,
+        Server(args.backend, _env(args.a_env), args.a.resolve()) as a,
+        Server(args.backend, _env(args.b_env), args.b.resolve()) as b,
     ):
         for name, srv in (("A", a), ("B", b)):
             chains = [srv.chain(code, head, CHAIN) for code, head in srv.shipments(args.events // CHAIN)]
@@ -63,6 +65,7 @@ def main() -> None:
     ta, tb = sides["A"][3], sides["B"][3]
     ratios = [y / x for x, y in zip(ta, tb, strict=True)]
     events = args.events // CHAIN * CHAIN
+    print(f"{args.backend}, {args.turn} batches of 100 a turn")
     print(f"A {args.a} {' '.join(args.a_env)}: {events / sum(ta):,.0f} events/s")
     print(f"B {args.b} {' '.join(args.b_env)}: {events / sum(tb):,.0f} events/s")
     print(

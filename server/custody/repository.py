@@ -16,10 +16,26 @@ the process lock it first. Per batch: BEGIN, the shipments' lock, the write, COM
 more, the head's lock, after a miss); before log_head there were eight: BEGIN, the
 shipments, the log's advisory lock, its size and edge, the write, the subscriptions, the
 outbox's insert, COMMIT. Its savepoint is a mark in what it is still holding back.
+
+A big batch's signatures are checked in helper processes while ingest plans it as if
+they verify (custody/service.py). `write_while_checking` then splits the write in two:
+first what needs no place in the log (the shipments' update, the citizen's messages),
+sent at once so that PostgreSQL writes it while the checks finish; then, once they are
+in, the rest (the log's head and nodes, the accepted events, the webhooks, which name an
+event's log index, and the rejected events: see _pg_write) with the head's check as
+above. The log's head is taken by that second statement only, so the section every
+process waits for (from taking log_head's row lock to COMMIT) holds the events' and
+nodes' rows, not the whole batch, and never waits for the checks. Nothing commits before
+the checks are in: if they find a problem, the savepoint cannot take back what was sent,
+so it raises `Redo`, and the transaction is rolled back and run again with the checks
+known (a forged or broken event: rare). Five round trips, the third hidden behind the
+checks; a batch whose checks are done before it is planned (a small one, checked in the
+server) is still one write.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 from collections.abc import Awaitable, Callable, Iterator
@@ -61,6 +77,9 @@ SHIPMENT_STATE_COLUMNS = (
     shipments.c.dossier_ref,
 )
 _STATE_NAMES = tuple(c.name for c in SHIPMENT_STATE_COLUMNS)
+# a batch's checks: each event's first problem, blocking or awaited (custody/service.py)
+Wait = Callable[[], list[str | None]]
+AsyncWait = Callable[[], Awaitable[list[str | None]]]
 # what an accepted event changes on its shipment
 SHIPMENT_UPDATE_COLUMNS = (
     "state",
@@ -147,6 +166,11 @@ class IngestWriter:
 
     def savepoint(self) -> Savepoint:
         return self.ex.savepoint()
+
+    def write_while_checking(self, wait: Wait) -> list[str | None]:
+        """The checks' answer. A writer that holds its writes back may send them meanwhile
+        (PgIngestWriter); this one has made them already."""
+        return wait()
 
     def lock_shipments(self, codes: list[str]) -> dict[str, dict[str, Any]]:
         """Read shipments for update. PostgreSQL row locks in id order (no deadlocks); on
@@ -267,46 +291,70 @@ def _unnest(columns: tuple[tuple[str, str], ...], numbers: Iterator[int]) -> str
     return f"unnest({arrays}) AS t({', '.join(c for c, _ in columns)})"
 
 
-def _pg_write(checked: bool) -> str:
-    """The whole batch as one statement, each table's rows one `INSERT … SELECT FROM
+def _pg_write(*, log: bool, free: bool, checked: bool) -> str:
+    """A batch's write as one statement, each table's rows one `INSERT … SELECT FROM
     unnest(…)` (the shipments one `UPDATE … FROM unnest(…)`), as data-modifying CTEs.
-    `checked`: with the log's nodes, written only if the log's head is still the one
-    guessed (log_repository.PG_SET_HEAD: $1 guessed size, $2 new size, $3 new edge); the
-    statement's one value is then 1, else 0 and nothing is written."""
+
+    `log`: the accepted and the rejected events, with the log's nodes when `checked`
+    (written only if the log's head is still the one guessed: log_repository.PG_SET_HEAD,
+    $1 guessed size, $2 new size, $3 new edge; the statement's one value is then 1, else 0
+    and nothing is written). `free`: the shipments' update, which needs no place in the log
+    and can go before the head is taken. Both: the batch in one statement. The outbox's
+    rows go with either (its parameters: the rows the caller gives).
+
+    The rejected events go with the log's part although they have no place in it: their
+    unique (event_id, hash) makes a transaction that inserts the same one wait for the
+    first, and that wait must come while holding the head, as it does in the one
+    statement, never before taking it (two transactions would each wait for the other)."""
     numbers = itertools.count(1)
-    if checked:
-        head = log_repository.PG_SET_HEAD
+    ctes: list[str] = []
+    only = ""
+    if log and checked:
         for _ in range(3):
             next(numbers)
         levels, idxs, hashes = next(numbers), next(numbers), next(numbers)
         insert_nodes = log_repository.PG_INSERT_NODES.format(levels, idxs, hashes)
-        nodes = f"nodes AS ({insert_nodes} WHERE EXISTS (SELECT FROM h)), "
-    else:
-        head, nodes = "SELECT 1 AS size", ""
-    names = [c for c, _ in _PG_EVENT_COLUMNS]
-    selected = ", ".join("t.flags::json" if c == "flags" else f"t.{c}" for c in names)
-    rejected = [c for c, _ in _PG_REJECTED_COLUMNS]
+        only = " WHERE EXISTS (SELECT FROM h)"
+        ctes += [f"h AS ({log_repository.PG_SET_HEAD})", f"nodes AS ({insert_nodes}{only})"]
+    if log:
+        names = [c for c, _ in _PG_EVENT_COLUMNS]
+        selected = ", ".join("t.flags::json" if c == "flags" else f"t.{c}" for c in names)
+        ctes.append(
+            f"accepted AS (INSERT INTO custody_events ({', '.join(names)}) "
+            f"SELECT {selected} FROM {_unnest(_PG_EVENT_COLUMNS, numbers)}{only})"
+        )
+    if log:  # their unique (id, hash) can make a rival wait: only under the head's lock
+        rejected = [c for c, _ in _PG_REJECTED_COLUMNS]
+        ctes.append(
+            f"rejected AS (INSERT INTO rejected_events ({', '.join(rejected)}) "
+            f"SELECT {', '.join(f't.{c}' for c in rejected)} FROM {_unnest(_PG_REJECTED_COLUMNS, numbers)}"
+            f"{only} ON CONFLICT DO NOTHING)"
+        )
     outbox = [c for c, _ in outbox_repository.PG_COLUMNS]
     outbox_selected = ", ".join("t.payload::json" if c == "payload" else f"t.{c}" for c in outbox)
-    sets = ", ".join(f"{c} = t.{c}" for c, _ in _PG_SHIPMENT_COLUMNS if c != "id")
-    only = "EXISTS (SELECT FROM h)"
-    return (
-        f"WITH h AS ({head}), {nodes}"
-        f"accepted AS (INSERT INTO custody_events ({', '.join(names)}) "
-        f"SELECT {selected} FROM {_unnest(_PG_EVENT_COLUMNS, numbers)} WHERE {only}), "
-        f"rejected AS (INSERT INTO rejected_events ({', '.join(rejected)}) "
-        f"SELECT {', '.join(f't.{c}' for c in rejected)} FROM {_unnest(_PG_REJECTED_COLUMNS, numbers)} "
-        f"WHERE {only} ON CONFLICT DO NOTHING), "
+    ctes.append(
         f"outbox AS (INSERT INTO outbox_messages ({', '.join(outbox)}) "
-        f"SELECT {outbox_selected} FROM {_unnest(outbox_repository.PG_COLUMNS, numbers)} WHERE {only}), "
-        f"moved AS (UPDATE shipments AS s SET {sets} FROM {_unnest(_PG_SHIPMENT_COLUMNS, numbers)} "
-        f"WHERE s.id = t.id AND {only}) "
-        f"SELECT count(*) FROM h"
+        f"SELECT {outbox_selected} FROM {_unnest(outbox_repository.PG_COLUMNS, numbers)}{only})"
     )
+    if free:
+        sets = ", ".join(f"{c} = t.{c}" for c, _ in _PG_SHIPMENT_COLUMNS if c != "id")
+        gate = only.replace(" WHERE ", " AND ")
+        ctes.append(
+            f"moved AS (UPDATE shipments AS s SET {sets} FROM {_unnest(_PG_SHIPMENT_COLUMNS, numbers)} "
+            f"WHERE s.id = t.id{gate})"
+        )
+    result = "SELECT count(*) FROM h" if only else "SELECT 1"
+    return f"WITH {', '.join(ctes)} {result}"
 
 
-_PG_WRITE = _pg_write(checked=False)
-_PG_WRITE_CHECKED = _pg_write(checked=True)
+# (log, free, checked) -> the statement
+_PG_WRITES = {
+    (log, free, checked): _pg_write(log=log, free=free, checked=checked)
+    for log in (True, False)
+    for free in (True, False)
+    for checked in (True, False)
+    if log or (free and not checked)
+}
 LOCK_FIRST_AFTER_MISS = 8  # batches that lock the log's head first after a wrong guess
 
 
@@ -314,17 +362,25 @@ def _columns(rows: list[dict[str, Any]], columns: tuple[tuple[str, str], ...]) -
     return [[row[c] for row in rows] for c, _ in columns]
 
 
+class Redo(Exception):
+    """A savepoint was undone over what was already sent: roll back and run again."""
+
+
 class _HeldBack:
-    """PgIngestWriter's savepoint: what was written after it is dropped on undo."""
+    """PgIngestWriter's savepoint: what was written after it is dropped on undo; `Redo`
+    if some of it was sent already."""
 
     def __init__(self, writer: PgIngestWriter) -> None:
-        self.writer, self.mark = writer, len(writer.held)
+        self.writer, self.mark = writer, writer.sent + len(writer.held)
 
     def keep(self) -> None:
         pass
 
     def undo(self) -> None:
-        del self.writer.held[self.mark :]
+        writer = self.writer
+        if writer.sent + writer.free_sent > self.mark:
+            raise Redo
+        del writer.held[self.mark - writer.sent :]
 
 
 @dataclass(slots=True)
@@ -344,9 +400,14 @@ class PgIngestWriter(IngestWriter):
 
     ex: CoreExecutor
 
-    def __init__(self, ex: CoreExecutor, guesses: HeadGuesses | None = None) -> None:
+    def __init__(
+        self, ex: CoreExecutor, guesses: HeadGuesses | None = None, checks: AsyncWait | None = None
+    ) -> None:
         super().__init__(ex)
         self.held: list[tuple[Batch, datetime, bool, bool]] = []
+        self.sent = 0  # batches flushed so far
+        self.free_sent = 0  # of those held, how many (the first) had their free part sent
+        self.checks = checks  # the batch's checks, to await while writing
         self.guesses = guesses or HeadGuesses()
         self.head: tuple[int, bytes] | None = None  # the log's head as read with the shipments
         self.subs: outbox_repository.Subscriptions | None = None
@@ -380,21 +441,40 @@ class PgIngestWriter(IngestWriter):
     ) -> None:
         self.held.append((batch, now, merkle_log, outbox))
 
-    def flush(self) -> None:
-        """Write what is held back: each batch as one statement, its outbox rows in it. With
-        accepted events, the statement checks the log's head guessed; on a miss, the head
-        is locked and the batch written again (the plan stands: its shipments are locked)."""
-        held, self.held = self.held, []
-        for batch, now, merkle_log, outbox in held:
+    def write_while_checking(self, wait: Wait) -> list[str | None]:
+        """Send the part of what is held back that needs no place in the log, and let the
+        checks finish while PostgreSQL writes it; their answer. The rest, which takes the
+        log's head, is sent by `flush` (see the module's docstring)."""
+        checks = self.checks
+        if checks is None or not self.held:
+            return wait()
+        pending = self.ex.run_async(lambda: _started(checks))
+        for batch, now, _, outbox in self.held[self.free_sent :]:
             self._prepare(batch)
+            self._write(batch, now, outbox, None, log=False)
+        self.free_sent = len(self.held)
+        return self.ex.run_async(lambda: pending)
+
+    def flush(self) -> None:
+        """Write what is held back: each batch as one statement, its outbox rows in it (or,
+        its free part sent already, the rest). With accepted events, the statement checks
+        the log's head guessed; on a miss, the head is locked and the batch written again
+        (the plan stands: its shipments are locked)."""
+        held, self.held = self.held, []
+        free_sent, self.free_sent = self.free_sent, 0
+        self.sent += len(held)
+        for k, (batch, now, merkle_log, outbox) in enumerate(held):
+            free = k >= free_sent  # its free part is still to write
+            if free:
+                self._prepare(batch)
             if not (batch.accepted and merkle_log):
-                self._write(batch, now, outbox, None)
+                self._write(batch, now, outbox, None, free=free)
                 continue
             guesses = self.guesses
             leaves = [bytes.fromhex(row["hash"]) for row in batch.accepted]
             if self.head is not None and (self.head_locked or guesses.lock_first == 0):
                 guessed = not self.head_locked
-                if self._write(batch, now, outbox, log_repository.appended(*self.head, leaves)):
+                if self._write(batch, now, outbox, log_repository.appended(*self.head, leaves), free=free):
                     guesses.hits += guessed
                     continue
                 guesses.misses += 1
@@ -404,7 +484,7 @@ class PgIngestWriter(IngestWriter):
             size, edge = self.ex.native(log_repository.PG_LOCK_HEAD)[0]
             self.head, self.head_locked = (int(size), bytes(edge)), True
             guesses.locked += 1
-            written = self._write(batch, now, outbox, log_repository.appended(*self.head, leaves))
+            written = self._write(batch, now, outbox, log_repository.appended(*self.head, leaves), free=free)
             assert written, "the log's head moved while this transaction held its lock"
 
     def _prepare(self, batch: Batch) -> None:
@@ -415,29 +495,47 @@ class PgIngestWriter(IngestWriter):
             if row["flags"] is not None:
                 row["flags"] = json.dumps(row["flags"])  # as SQLAlchemy's JSON type writes it
 
-    def _write(self, batch: Batch, now: datetime, outbox: bool, done: log_repository.Appended | None) -> bool:
-        """One statement; False if `done` was computed from a head that is no longer the log's."""
-        accepted = batch.accepted
+    def _write(
+        self,
+        batch: Batch,
+        now: datetime,
+        outbox: bool,
+        done: log_repository.Appended | None,
+        *,
+        log: bool = True,
+        free: bool = True,
+    ) -> bool:
+        """One statement of `log` (the accepted events, in the log at `done`, and the
+        rejected) and `free` (the shipments), each with its outbox rows; False if `done`
+        was computed from a head that is no longer the log's."""
+        accepted = batch.accepted if log else []
         params: list[Any] = []
-        if done is not None:  # an event is in the log exactly when it is in a chain
+        checked = log and done is not None
+        if log and done is not None:  # an event is in the log exactly when it is in a chain
             for offset, row in enumerate(accepted):
                 row["log_index"] = done.start + offset
             params += [done.start, done.size, done.edge, *log_repository.pg_node_arrays(done)]
         messages: list[dict[str, Any]] = []
-        if outbox and (accepted or batch.outbox):  # the messages they cause, same transaction
-            messages = outbox_repository.batch_rows(accepted, batch.touched, now, batch.outbox, self._subs)
+        if outbox and (batch.accepted or batch.outbox):  # the messages they cause, same transaction
+            # a webhook names its event's place in the log: it goes with the log's part
+            webhooks = None if log and free else log
+            messages = outbox_repository.batch_rows(
+                batch.accepted, batch.touched, now, batch.outbox, self._subs, webhooks=webhooks
+            )
             messages = [{**m, "payload": json.dumps(m["payload"])} for m in messages]
-        ships = [{**ship, "id": sid, "updated_at": now} for sid, ship in batch.touched.items()]
-        if done is None and not (accepted or batch.rejected or ships or messages):
+        rejected = batch.rejected if log else []
+        touched = batch.touched.items() if free else ()
+        ships = [{**ship, "id": sid, "updated_at": now} for sid, ship in touched]
+        if not checked and not (accepted or rejected or ships or messages):
             return True
-        params += [
-            *_columns(accepted, _PG_EVENT_COLUMNS),
-            *_columns(batch.rejected, _PG_REJECTED_COLUMNS),
-            *_columns(messages, outbox_repository.PG_COLUMNS),
-            *_columns(ships, _PG_SHIPMENT_COLUMNS),
-        ]
-        (count,) = self.ex.native(_PG_WRITE if done is None else _PG_WRITE_CHECKED, params)[0]
-        if done is None:
+        if log:
+            params += _columns(accepted, _PG_EVENT_COLUMNS)
+            params += _columns(rejected, _PG_REJECTED_COLUMNS)
+        params += _columns(messages, outbox_repository.PG_COLUMNS)
+        if free:
+            params += _columns(ships, _PG_SHIPMENT_COLUMNS)
+        (count,) = self.ex.native(_PG_WRITES[log, free, checked], params)[0]
+        if not checked or done is None:
             return True
         if count:
             self.head = (done.size, done.edge)  # this transaction holds the head's lock now
@@ -452,18 +550,24 @@ class PgIngestWriter(IngestWriter):
 
 
 T = TypeVar("T")
-Wait = Callable[[], list[str | None]]
 __all__ = ["IntegrityErrors"]
+
+
+async def _started(checks: AsyncWait) -> asyncio.Task[list[str | None]]:
+    """The checks as a task: it runs whenever the event loop waits, the write's reply too."""
+    return asyncio.ensure_future(checks())
 
 
 async def in_write_transaction(
     db: Database,
     fn: Callable[[IngestWriter, Wait], T],
     wait_blocking: Wait,
-    wait_async: Callable[[], Awaitable[list[str | None]]],
+    wait_async: AsyncWait,
 ) -> T:
     """fn(writer, wait) as one write transaction, on the writer this database uses for
-    ingest; `wait()` blocks fn until the batch's checks are in (the waiter of each)."""
+    ingest; `wait()` blocks fn until the batch's checks are in (the waiter of each). If fn
+    undoes a savepoint over a write already sent (`Redo`), it runs again in a new
+    transaction, once: the checks are in by then."""
     if db.sqlite_fast:
         return await db.run_sqlite_write(lambda raw: fn(IngestWriter(SqliteExecutor(raw)), wait_blocking))
 
@@ -471,10 +575,15 @@ async def in_write_transaction(
         ex = CoreExecutor(conn)
         if not db.pg_fast:
             return fn(IngestWriter(ex), lambda: ex.run_async(wait_async))
-        writer = PgIngestWriter(ex, db.cache.setdefault("log_head_guesses", HeadGuesses()))
+        writer = PgIngestWriter(ex, db.cache.setdefault("log_head_guesses", HeadGuesses()), wait_async)
         result = fn(writer, lambda: ex.run_async(wait_async))
         writer.flush()
         return result
 
+    try:
+        async with db.write() as conn:
+            return await conn.run_sync(on_connection)
+    except Redo:
+        pass
     async with db.write() as conn:
         return await conn.run_sync(on_connection)

@@ -422,13 +422,14 @@ async def _apply(
             return attempt(w, wait())
         # While the signatures are still being checked, apply the batch as if they all
         # verify, under a savepoint; keep it only if they do. Nothing commits before the
-        # checks are in, and any other outcome is decided again from the start.
+        # checks are in, and any other outcome is decided again from the start (PostgreSQL
+        # may send the write meanwhile: undoing it then redoes the transaction).
         savepoint = w.savepoint()
         try:
             answers: list[EventResult] | None = attempt(w, checks.identity)
         except IntegrityErrors:
             answers = None
-        problems = wait()
+        problems = w.write_while_checking(wait) if answers is not None else wait()
         if answers is not None and problems == checks.identity:
             savepoint.keep()
             return answers

@@ -142,10 +142,14 @@ def batch_rows(
     now: datetime,
     extra: list[dict[str, Any]],
     subscriptions: Callable[[], Subscriptions],
+    *,
+    webhooks: bool | None = None,
 ) -> list[dict[str, Any]]:
     """rows_for_batch's rows; `subscriptions()` is called at most once, when an event could
-    have a webhook (PostgreSQL's writer read them with the shipments' lock: PG_ACTIVE_SUBS)."""
-    rows = list(extra)
+    have a webhook (PostgreSQL's writer read them with the shipments' lock: PG_ACTIVE_SUBS).
+    `webhooks`: True for the webhook rows only (they name the event's log index), False for
+    every other row, None for all."""
+    rows = list(extra) if webhooks is not True else []
     subs: Subscriptions | None = None
     for ev in accepted:
         etype = ev["type"]
@@ -157,7 +161,7 @@ def batch_rows(
             topic = "result_ready" if ship["kind"] == "result" else None  # a submission's comes with its PIN
         if etype == "picked_up" and ship["kind"] != "result":
             topic = None  # the citizen handed it over themselves
-        if topic is not None:
+        if topic is not None and webhooks is not True:
             # the worker reads the code, kind and phone from the shipment: only what it cannot
             payload: dict[str, Any] = {}
             if etype == "delivery_failed":
@@ -173,7 +177,7 @@ def batch_rows(
                     now=now,
                 )
             )
-        if etype in WEBHOOK_EVENTS:
+        if etype in WEBHOOK_EVENTS and webhooks is not False:
             if subs is None:
                 subs = subscriptions()
             if not subs.by:

@@ -4,6 +4,7 @@ and so do its two PostgreSQL writers (PgIngestWriter, and SQLAlchemy Core's stat
 from __future__ import annotations
 
 import sqlite3
+import time
 from datetime import UTC, datetime, timedelta
 
 import msgspec
@@ -120,11 +121,17 @@ def _pg_dump(url: str) -> dict[str, list[str]]:
 
 
 @pytest.mark.parametrize("backend", ["postgres"], indirect=True)
-async def test_pg_fast_and_core_writers_store_identical_rows(api, settings, db):
+async def test_pg_fast_and_core_writers_store_identical_rows(api, settings, db, monkeypatch):
     """PgIngestWriter's few statements against the Core statements' executemany: the same
-    rows, value for value (JSON text, timestamps, the log's nodes), on two copies of one
-    database."""
+    rows, value for value (JSON text, timestamps, the log's nodes), on copies of one
+    database; and PgIngestWriter again with the signatures still being checked when the
+    batch is planned ("split": the part outside the log is sent while they finish, the
+    log's part after)."""
+    from server.custody import repository
+    from server.custody.verifier import SignaturePool
     from tests.conftest import _pg_admin, _pg_url_for
+
+    writers = ("fast", "core", "split")
 
     batch, user, _, f3 = await _batch(api, db)
     now = datetime.now(UTC)
@@ -145,27 +152,57 @@ async def test_pg_fast_and_core_writers_store_identical_rows(api, settings, db):
     with _pg_admin() as admin:
         # a template must have no sessions: the app's pooled connections are closed for it
         admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (source,))
-        for writer in ("fast", "core"):
+        for writer in writers:
             admin.execute(f'DROP DATABASE IF EXISTS "{source}_{writer}"')
             admin.execute(f'CREATE DATABASE "{source}_{writer}" TEMPLATE "{source}"')
+    split_sent: list[int] = []
     try:
-        for writer in ("fast", "core"):
+        for writer in writers:
             url = _pg_url_for(f"{source}_{writer}")
-            target = Database(url, pg_writer=writer)
+            target = Database(url, pg_writer="core" if writer == "core" else "fast")
             try:
                 events = [msgspec.structs.replace(e) for e in batch]
-                answers[writer] = await service.ingest(target, user, events, now)
+                with monkeypatch.context() as m:
+                    pool = SignaturePool(1)
+                    if writer == "split":  # checks that are still running when the plan is made
+                        real_call, real_wait = SignaturePool._call, repository.PgIngestWriter.write_while_checking
+
+                        def slow(self, blob, _real=real_call):
+                            time.sleep(0.2)
+                            return _real(self, blob)
+
+                        def sent(self, wait, _real=real_wait):
+                            answer = _real(self, wait)
+                            split_sent.append(self.free_sent)
+                            return answer
+
+                        m.setattr(SignaturePool, "_call", slow)
+                        m.setattr(repository.PgIngestWriter, "write_while_checking", sent)
+                        m.setattr(service, "_INLINE", pool)
+                    try:
+                        answers[writer] = await service.ingest(target, user, events, now)
+                    finally:
+                        pool.close()
             finally:
                 await target.dispose()
             dumps[writer] = _pg_dump(url)
     finally:
         with _pg_admin() as admin:
-            for writer in ("fast", "core"):
+            for writer in writers:
                 admin.execute(f'DROP DATABASE IF EXISTS "{source}_{writer}" WITH (FORCE)')
     assert [r.status for r in answers["fast"]] == ["accepted"] * 6 + ["rejected"] * 2, answers["fast"]
-    assert answers["fast"] == answers["core"]
+    assert answers["fast"] == answers["core"] == answers["split"]
+    assert split_sent == [1], "the split batch's free part went out before its checks were in"
     for table in TABLES:
         assert dumps["fast"][table] == dumps["core"][table], table
+        if table != "outbox_messages":
+            assert dumps["split"][table] == dumps["fast"][table], table
+    # split, the citizen's rows are inserted before the webhooks' (which name a log index):
+    # the same rows, numbered in another order
+    def unnumbered(rows: list[str]) -> list[str]:
+        return sorted(row.partition(",")[2] for row in rows)
+
+    assert unnumbered(dumps["split"]["outbox_messages"]) == unnumbered(dumps["fast"]["outbox_messages"])
     fast = dumps["fast"]
     assert len(fast["rejected_events"]) == 2
     webhooks = [row for row in fast["outbox_messages"] if ",webhook," in row]
