@@ -165,7 +165,8 @@ async def test_pg_fast_and_core_writers_store_identical_rows(api, settings, db, 
                 with monkeypatch.context() as m:
                     pool = SignaturePool(1)
                     if writer == "split":  # checks that are still running when the plan is made
-                        real_call, real_wait = SignaturePool._call, repository.PgIngestWriter.write_while_checking
+                        real_call = SignaturePool._call
+                        real_wait = repository.PgIngestWriter.write_while_checking
 
                         def slow(self, blob, _real=real_call):
                             time.sleep(0.2)
