@@ -198,6 +198,7 @@ async def test_pg_fast_and_core_writers_store_identical_rows(api, settings, db, 
         assert dumps["fast"][table] == dumps["core"][table], table
         if table != "outbox_messages":
             assert dumps["split"][table] == dumps["fast"][table], table
+
     # split, the citizen's rows are inserted before the webhooks' (which name a log index):
     # the same rows, numbered in another order
     def unnumbered(rows: list[str]) -> list[str]:
