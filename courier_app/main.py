@@ -95,7 +95,8 @@ def run(
     data_dir: Path | None = None,
     open_browser: bool = True,
 ) -> None:
-    data_dir = data_dir or _data_dir()
+    # absolute: Flet reads a relative assets_dir from the app's own folder, not from here
+    data_dir = (data_dir or _data_dir()).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     assets = ASSETS
     if not is_mobile():  # type: ignore[no-untyped-call]  # the browser build: nothing from outside
