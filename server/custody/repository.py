@@ -291,6 +291,7 @@ def _unnest(columns: tuple[tuple[str, str], ...], numbers: Iterator[int]) -> str
     return f"unnest({arrays}) AS t({', '.join(c for c, _ in columns)})"
 
 
+@lru_cache(maxsize=8)  # one per (log, free, checked) used
 def _pg_write(*, log: bool, free: bool, checked: bool) -> str:
     """A batch's write as one statement, each table's rows one `INSERT … SELECT FROM
     unnest(…)` (the shipments one `UPDATE … FROM unnest(…)`), as data-modifying CTEs.
@@ -316,15 +317,14 @@ def _pg_write(*, log: bool, free: bool, checked: bool) -> str:
         insert_nodes = log_repository.PG_INSERT_NODES.format(levels, idxs, hashes)
         only = " WHERE EXISTS (SELECT FROM h)"
         ctes += [f"h AS ({log_repository.PG_SET_HEAD})", f"nodes AS ({insert_nodes}{only})"]
-    if log:
+    if log:  # the rejected too: their unique (id, hash) can make a rival wait (above)
         names = [c for c, _ in _PG_EVENT_COLUMNS]
         selected = ", ".join("t.flags::json" if c == "flags" else f"t.{c}" for c in names)
+        rejected = [c for c, _ in _PG_REJECTED_COLUMNS]
         ctes.append(
             f"accepted AS (INSERT INTO custody_events ({', '.join(names)}) "
             f"SELECT {selected} FROM {_unnest(_PG_EVENT_COLUMNS, numbers)}{only})"
         )
-    if log:  # their unique (id, hash) can make a rival wait: only under the head's lock
-        rejected = [c for c, _ in _PG_REJECTED_COLUMNS]
         ctes.append(
             f"rejected AS (INSERT INTO rejected_events ({', '.join(rejected)}) "
             f"SELECT {', '.join(f't.{c}' for c in rejected)} FROM {_unnest(_PG_REJECTED_COLUMNS, numbers)}"
@@ -347,14 +347,6 @@ def _pg_write(*, log: bool, free: bool, checked: bool) -> str:
     return f"WITH {', '.join(ctes)} {result}"
 
 
-# (log, free, checked) -> the statement
-_PG_WRITES = {
-    (log, free, checked): _pg_write(log=log, free=free, checked=checked)
-    for log in (True, False)
-    for free in (True, False)
-    for checked in (True, False)
-    if log or (free and not checked)
-}
 LOCK_FIRST_AFTER_MISS = 8  # batches that lock the log's head first after a wrong guess
 
 
@@ -507,11 +499,10 @@ class PgIngestWriter(IngestWriter):
     ) -> bool:
         """One statement of `log` (the accepted events, in the log at `done`, and the
         rejected) and `free` (the shipments), each with its outbox rows; False if `done`
-        was computed from a head that is no longer the log's."""
+        was computed from a head that is no longer the log's. `done` only with `log`."""
         accepted = batch.accepted if log else []
         params: list[Any] = []
-        checked = log and done is not None
-        if log and done is not None:  # an event is in the log exactly when it is in a chain
+        if done is not None:  # an event is in the log exactly when it is in a chain
             for offset, row in enumerate(accepted):
                 row["log_index"] = done.start + offset
             params += [done.start, done.size, done.edge, *log_repository.pg_node_arrays(done)]
@@ -526,7 +517,7 @@ class PgIngestWriter(IngestWriter):
         rejected = batch.rejected if log else []
         touched = batch.touched.items() if free else ()
         ships = [{**ship, "id": sid, "updated_at": now} for sid, ship in touched]
-        if not checked and not (accepted or rejected or ships or messages):
+        if done is None and not (accepted or rejected or ships or messages):
             return True
         if log:
             params += _columns(accepted, _PG_EVENT_COLUMNS)
@@ -534,8 +525,8 @@ class PgIngestWriter(IngestWriter):
         params += _columns(messages, outbox_repository.PG_COLUMNS)
         if free:
             params += _columns(ships, _PG_SHIPMENT_COLUMNS)
-        (count,) = self.ex.native(_PG_WRITES[log, free, checked], params)[0]
-        if not checked or done is None:
+        (count,) = self.ex.native(_pg_write(log=log, free=free, checked=done is not None), params)[0]
+        if done is None:
             return True
         if count:
             self.head = (done.size, done.edge)  # this transaction holds the head's lock now
