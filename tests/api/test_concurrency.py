@@ -23,6 +23,7 @@ from shared import merkle
 from shared.events import CustodyEvent, new_event_id, sign_event, verify_event
 from shared.timeutil import to_wire, utcnow
 from tests.api.conftest import Api
+from tests.api.test_events import slow_checks  # noqa: F401  (the fixture)
 from tests.conftest import BOTH_SQLITE_WRITERS, PG_URL
 
 pytestmark = BOTH_SQLITE_WRITERS
@@ -112,6 +113,58 @@ async def test_many_shipments_in_parallel(api):
     assert all(x["status"] == "accepted" for r in responses for x in r.json()["results"])
     for code, _ in codes_heads:
         assert len(await _chain_ok(api, code)) == 3
+
+
+@pytest.mark.usefixtures("slow_checks")
+async def test_big_batches_at_once_rivals_strangers_and_others(api, db):
+    """Batches big enough for the signature helpers, still being checked when they are
+    planned (on PostgreSQL the shipments' part is written meanwhile, the log's after), sent
+    at once: two rival chains for one head (one is accepted whole, the other rejected
+    whole), a courier's chain for a shipment assigned to another (rejected whole), and
+    three others (accepted whole); a webhook is subscribed, so the log's part carries
+    outbox rows too. The log grows by exactly what was accepted; nothing is a 500."""
+    from server.db.models import outbox_messages, users, webhook_subscriptions
+    from tests.api.test_events import _long_chain, _ready
+
+    async with db.write() as conn:
+        unit_id = await conn.scalar(select(users.c.unit_id).where(users.c.username == "courier1"))
+        await conn.execute(
+            webhook_subscriptions.insert().values(
+                unit_id=unit_id,
+                url="https://example.test/hook",
+                event_types=["picked_up"],
+                secret="whsec_test",
+                active=True,
+                created_at=utcnow(),
+            )
+        )
+    code, head = await _ready(api)
+    rivals = [await _long_chain(api, code, head, 20) for _ in range(2)]
+    others = [await _long_chain(api, *(await _ready(api)), 20) for _ in range(3)]
+    theirs, their_head = await _ready(api)  # assigned to courier1; courier2 sends a chain
+    stranger, prev = [], their_head
+    for i in range(20):
+        ev = await api.event("courier2", theirs, "picked_up" if i == 0 else "delivery_failed", prev)
+        stranger.append(ev)
+        prev = ev["hash"]
+    size = (await api.call("GET", "/api/v1/log/head")).json()["size"]
+    sends = [("courier1", b) for b in (*rivals, *others)] + [("courier2", stranger)]
+    responses = await asyncio.gather(*(api.sync(who, batch) for who, batch in sends))
+    assert [r.status_code for r in responses] == [200] * 6, [r.text[:200] for r in responses]
+    statuses = [[x["status"] for x in r.json()["results"]] for r in responses]
+    assert sorted(statuses[:2]) == [["accepted"] * 20, ["rejected"] * 20]
+    assert statuses[2:5] == [["accepted"] * 20] * 3
+    assert statuses[5] == ["rejected"] * 20
+    assert "not assigned" in responses[5].json()["results"][0]["reason"]
+    assert (await api.call("GET", "/api/v1/log/head")).json()["size"] == size + 4 * 20
+    await _chain_ok(api, code)
+    assert len(await _chain_ok(api, theirs)) == 1  # registered only
+    # one webhook per accepted pickup, each naming its event's place in the log
+    async with db.read() as conn:
+        webhook = outbox_messages.c.channel == "webhook"
+        hooks = (await conn.execute(select(outbox_messages.c.payload).where(webhook))).all()
+    indexes = [h.payload["data"]["log_index"] for h in hooks]
+    assert len(indexes) == 4 and all(isinstance(i, int) and size <= i < size + 80 for i in indexes), indexes
 
 
 def _rival(srv, code: str, prev: str, n: int) -> dict:
